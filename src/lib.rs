@@ -1,0 +1,12 @@
+//! berth: a provisioner for the layer under Kamal.
+//!
+//! The pipeline runs one way: configuration ([`config`]) → dependency graph
+//! ([`graph`]) → plan ([`plan`]) → apply ([`apply`]) → state ([`state`]) →
+//! inventory ([`inventory`]). Providers ([`providers`]) talk to the outside
+//! world; [`diag`] carries errors with source spans to the edge.
+
+pub mod addr;
+pub mod diag;
+pub mod providers;
+pub mod state;
+pub mod value;

@@ -1,0 +1,312 @@
+//! The provider interface: data in, data out.
+//!
+//! A provider manages the resources of one family (`aws_*`, `dns_*`,
+//! `berth_*`). It never sees the graph: the engine hands it batches of
+//! resource instances (everything of one type that is ready at the same step
+//! of the walk) and records what comes back. Batching is the point: a refresh
+//! of 1000 instances can be one DescribeInstances call, and 500 DNS records
+//! one ChangeResourceRecordSets request.
+//!
+//! Values in and out are [`Value`] objects whose attributes follow the
+//! resource's [`Schema`]. A planned value may contain [`Value::Unknown`] for
+//! attributes only known after apply.
+
+pub mod builtin;
+
+use crate::addr::{InstanceAddr, Mode};
+use crate::value::Value;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a provider reports when an operation fails.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    pub message: String,
+    /// The attribute the error is about, when there is one, so the engine can
+    /// point at it in the configuration.
+    pub attribute: Option<String>,
+}
+
+impl ProviderError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ProviderError { message: message.into(), attribute: None }
+    }
+    pub fn attr(attribute: &str, message: impl Into<String>) -> Self {
+        ProviderError { message: message.into(), attribute: Some(attribute.to_string()) }
+    }
+}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// One argument or exported attribute of a resource type.
+#[derive(Debug, Clone)]
+pub struct Attribute {
+    pub name: &'static str,
+    /// Must be set in the configuration.
+    pub required: bool,
+    /// Set by the provider (exported); may also be an optional argument.
+    pub computed: bool,
+    /// Never printed.
+    pub sensitive: bool,
+    /// A change replaces the resource.
+    pub force_new: bool,
+    /// The argument is a nested block (`ingress { ... }`), given as a list of objects.
+    pub block: bool,
+}
+
+impl Attribute {
+    pub const fn arg(name: &'static str) -> Self {
+        Attribute { name, required: false, computed: false, sensitive: false, force_new: false, block: false }
+    }
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub const fn computed(mut self) -> Self {
+        self.computed = true;
+        self
+    }
+    pub const fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    pub const fn force_new(mut self) -> Self {
+        self.force_new = true;
+        self
+    }
+    pub const fn block(mut self) -> Self {
+        self.block = true;
+        self
+    }
+    /// Exported only: not accepted as an argument.
+    pub const fn out(name: &'static str) -> Self {
+        Attribute::arg(name).computed()
+    }
+}
+
+/// The schema of a resource or data source type.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub attributes: Vec<Attribute>,
+    /// Names of exported attributes only (computed and not an argument).
+    pub exported_only: Vec<&'static str>,
+}
+
+impl Schema {
+    pub fn new(attributes: Vec<Attribute>) -> Self {
+        Schema { attributes, exported_only: Vec::new() }
+    }
+    /// Declares attributes that cannot be set in configuration.
+    pub fn with_exported(mut self, names: &[&'static str]) -> Self {
+        for n in names {
+            self.attributes.push(Attribute::out(n));
+            self.exported_only.push(n);
+        }
+        self
+    }
+    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+    pub fn is_argument(&self, name: &str) -> bool {
+        self.attribute(name).is_some() && !self.exported_only.contains(&name)
+    }
+    pub fn arguments(&self) -> impl Iterator<Item = &Attribute> {
+        self.attributes.iter().filter(|a| !self.exported_only.contains(&a.name))
+    }
+}
+
+/// The context of one plan or apply operation.
+#[derive(Debug, Clone)]
+pub struct OpContext {
+    pub addr: InstanceAddr,
+    /// The state's lineage, for ownership tags and idempotency tokens.
+    pub lineage: String,
+    /// How many times this address has been created; part of idempotency
+    /// tokens so that a replacement is a new create.
+    pub generation: u64,
+}
+
+/// A provider's plan for one instance.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The state the resource will have after apply, with unknowns.
+    pub after: Value,
+    /// Attributes whose change forces replacement.
+    pub requires_replace: Vec<String>,
+    /// Remarks the plan must show (ownership, drift corrections, ...).
+    pub notes: Vec<String>,
+}
+
+/// One change for a provider to carry out.
+#[derive(Debug, Clone)]
+pub enum ChangeKind {
+    Create { planned: Value },
+    Update { prior: Value, planned: Value },
+    Delete { prior: Value },
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOp {
+    pub ctx: OpContext,
+    pub kind: ChangeKind,
+}
+
+/// The result of one [`ApplyOp`]. `state` is what exists now, even when the
+/// operation failed half-way (a host created but never healthy): the engine
+/// records it, as tainted when `error` is set.
+#[derive(Debug, Clone)]
+pub struct ApplyOutcome {
+    pub state: Option<Value>,
+    pub error: Option<ProviderError>,
+}
+
+impl ApplyOutcome {
+    pub fn ok(state: Option<Value>) -> Self {
+        ApplyOutcome { state, error: None }
+    }
+    pub fn failed(state: Option<Value>, error: ProviderError) -> Self {
+        ApplyOutcome { state, error: Some(error) }
+    }
+}
+
+/// Where a provider reports each operation's outcome the moment it lands, by
+/// the operation's index in the batch, so the engine can journal it at once.
+pub type ApplySink = tokio::sync::mpsc::UnboundedSender<(usize, ApplyOutcome)>;
+
+/// What a refresh found for one instance: `None` when it no longer exists.
+pub type Refreshed = ProviderResult<Option<Value>>;
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The schema of a type, `None` when this provider has no such type.
+    fn schema(&self, mode: Mode, type_: &str) -> Option<&Schema>;
+
+    /// All type names of a mode, for "did you mean" hints.
+    fn type_names(&self, mode: Mode) -> Vec<&'static str>;
+
+    /// Checks a configuration before any API call. Unknown values are allowed
+    /// and are skipped.
+    fn validate(&self, _mode: Mode, _type_: &str, _config: &Value) -> Vec<ProviderError> {
+        Vec::new()
+    }
+
+    /// Reads the current state of a batch of instances of one type.
+    async fn refresh(&self, type_: &str, items: Vec<(OpContext, Value)>) -> Vec<Refreshed>;
+
+    /// Plans one instance from its refreshed state and configuration.
+    async fn plan(&self, ctx: &OpContext, type_: &str, prior: Option<&Value>, config: &Value)
+        -> ProviderResult<Planned>;
+
+    /// Carries out a batch of changes to instances of one type, reporting
+    /// each outcome on `sink` as it lands.
+    async fn apply(&self, type_: &str, ops: Vec<ApplyOp>, sink: ApplySink);
+
+    /// Reads a data source.
+    async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value>;
+
+    /// After a crash between "create started" and "create recorded", looks for
+    /// an object this state created (by ownership tags) and returns its state.
+    async fn adopt(&self, _ctx: &OpContext, _type_: &str, _config: &Value) -> ProviderResult<Option<Value>> {
+        Ok(None)
+    }
+}
+
+/// The default plan: the configuration, with every computed attribute the
+/// configuration leaves unset carried over from the prior state, or unknown on
+/// create; `requires_replace` lists the changed `force_new` arguments.
+pub fn plan_from_schema(schema: &Schema, prior: Option<&Value>, config: &Value) -> Planned {
+    let mut after = config.as_map().cloned().unwrap_or_default();
+    let mut requires_replace = Vec::new();
+    for attr in &schema.attributes {
+        let configured = after.get(attr.name).is_some_and(|v| !v.is_null());
+        if attr.computed && !configured {
+            let carried = match prior {
+                Some(p) if !(attr.force_new && replace_pending(schema, p, config)) => {
+                    p.get(attr.name).cloned().unwrap_or(Value::Null)
+                }
+                _ => Value::Unknown,
+            };
+            after.insert(attr.name.to_string(), carried);
+        } else if !after.contains_key(attr.name) {
+            after.insert(attr.name.to_string(), Value::Null);
+        }
+        if let Some(p) = prior
+            && attr.force_new
+            && !attr.computed
+        {
+            let before = p.get(attr.name).unwrap_or(&Value::Null);
+            let now = after.get(attr.name).unwrap_or(&Value::Null);
+            if !now.is_known() || !before.same_as(now) {
+                requires_replace.push(attr.name.to_string());
+            }
+        }
+    }
+    if !requires_replace.is_empty() {
+        // A replacement gets fresh computed attributes.
+        for attr in &schema.attributes {
+            let configured = config.get(attr.name).is_some_and(|v| !v.is_null());
+            if attr.computed && !configured {
+                after.insert(attr.name.to_string(), Value::Unknown);
+            }
+        }
+    }
+    Planned { after: Value::Map(after), requires_replace, notes: Vec::new() }
+}
+
+fn replace_pending(schema: &Schema, prior: &Value, config: &Value) -> bool {
+    schema.arguments().any(|a| {
+        a.force_new && !a.computed && {
+            let before = prior.get(a.name).unwrap_or(&Value::Null);
+            let now = config.get(a.name).unwrap_or(&Value::Null);
+            !now.is_known() || !before.same_as(now)
+        }
+    })
+}
+
+/// Runs `op` for each item of a batch with at most `limit` in flight, sending
+/// each outcome as it lands. For providers whose API has no batch call.
+pub async fn apply_each<F, Fut>(ops: Vec<ApplyOp>, sink: ApplySink, limit: usize, op: F)
+where
+    F: Fn(ApplyOp) -> Fut,
+    Fut: std::future::Future<Output = ApplyOutcome>,
+{
+    use futures::StreamExt;
+    let mut stream = futures::stream::iter(ops.into_iter().enumerate().map(|(i, o)| {
+        let fut = op(o);
+        async move { (i, fut.await) }
+    }))
+    .buffer_unordered(limit.max(1));
+    while let Some((i, outcome)) = stream.next().await {
+        let _ = sink.send((i, outcome));
+    }
+}
+
+/// The provider instances of a run, by configuration address
+/// (`aws`, `aws.west`, `berth`).
+#[derive(Clone, Default)]
+pub struct Registry {
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn get(&self, key: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.get(key)
+    }
+}
+
+/// The provider families berth knows, by the prefix of their type names.
+pub const KNOWN_PROVIDERS: &[&str] = &["berth"];
+
+/// Builds a configured provider instance from its evaluated `provider` block
+/// (an empty object when the configuration has none).
+pub async fn configure(name: &str, _config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+    match name {
+        "berth" => Ok(Arc::new(builtin::Builtin::default())),
+        other => Err(ProviderError::new(format!(
+            "unknown provider `{other}` (berth has: {})",
+            KNOWN_PROVIDERS.join(", ")
+        ))),
+    }
+}

@@ -1,0 +1,1 @@
+//! Local state backend (to be written).

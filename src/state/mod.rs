@@ -1,0 +1,248 @@
+//! The state model: what berth manages, as last seen.
+//!
+//! A state file is JSON with a format version, a lineage (a UUID fixed when
+//! the state is born), a serial (bumped on every write), the resource
+//! instances with their attributes and dependencies, and the outputs.
+//!
+//! Persistence cost grows with the change, not the state: during an apply,
+//! each result is appended to a journal beside the state (see [`journal`]) and
+//! made durable before anything depending on it starts; the journal is folded
+//! into the state file once at the end of the run, or by the next run after a
+//! crash. Backends (local files, S3) implement [`Backend`].
+
+pub mod journal;
+pub mod local;
+pub mod lock;
+
+use crate::addr::{InstanceAddr, ResourceAddr};
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use journal::JournalEntry;
+pub use lock::LockInfo;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One object in the state. `deposed` is set for the old object of a
+/// create-before-destroy replacement between the create and the destroy.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResourceState {
+    pub addr: InstanceAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed: Option<String>,
+    /// The provider configuration that manages it: `aws`, `aws.west`, `berth`.
+    pub provider: String,
+    pub attributes: Value,
+    /// Paths of sensitive attributes (see [`Value::sensitive_paths`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
+    /// Resources this one depends on directly, for destroy order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<ResourceAddr>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tainted: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub create_before_destroy: bool,
+    /// How many times this address has been created (idempotency tokens).
+    #[serde(default)]
+    pub generation: u64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ResourceState {
+    pub fn key(&self) -> ObjectKey {
+        (self.addr.clone(), self.deposed.clone())
+    }
+
+    /// The attributes with their sensitive marks restored.
+    pub fn value(&self) -> Value {
+        self.attributes.clone().mark_paths(&self.sensitive)
+    }
+}
+
+/// A create that was started and not yet recorded. If berth dies in between,
+/// the next run asks the provider to find the object by its ownership tags
+/// instead of creating a second one.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PendingCreate {
+    pub addr: InstanceAddr,
+    pub provider: String,
+    pub generation: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OutputState {
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sensitive: bool,
+}
+
+pub type ObjectKey = (InstanceAddr, Option<String>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    pub lineage: String,
+    pub serial: u64,
+    pub resources: BTreeMap<ObjectKey, ResourceState>,
+    pub outputs: BTreeMap<String, OutputState>,
+    pub pending: Vec<PendingCreate>,
+}
+
+/// The file format. Resources are a sorted list so files diff cleanly.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    berth_version: String,
+    lineage: String,
+    serial: u64,
+    resources: Vec<ResourceState>,
+    #[serde(default)]
+    outputs: BTreeMap<String, OutputState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingCreate>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write state `{path}`: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("state `{path}` is not valid: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("state `{path}` has format version {found}; this berth reads version {FORMAT_VERSION}")]
+    Version { path: String, found: u32 },
+    #[error("{0}")]
+    Locked(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            resources: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, addr: &InstanceAddr) -> Option<&ResourceState> {
+        self.resources.get(&(addr.clone(), None))
+    }
+
+    pub fn put(&mut self, r: ResourceState) {
+        self.pending.retain(|p| p.addr != r.addr || r.deposed.is_some());
+        self.resources.insert(r.key(), r);
+    }
+
+    pub fn remove(&mut self, key: &ObjectKey) -> Option<ResourceState> {
+        self.resources.remove(key)
+    }
+
+    /// Every instance of a resource block.
+    pub fn instances_of<'a>(&'a self, res: &'a ResourceAddr) -> impl Iterator<Item = &'a ResourceState> + 'a {
+        self.resources.values().filter(move |r| &r.addr.resource == res && r.deposed.is_none())
+    }
+
+    /// Applies one journal entry.
+    pub fn apply_entry(&mut self, e: JournalEntry) {
+        match e {
+            JournalEntry::Begin { .. } => {}
+            JournalEntry::Put(r) => self.put(*r),
+            JournalEntry::Remove { addr, deposed } => {
+                self.resources.remove(&(addr.clone(), deposed.clone()));
+                if deposed.is_none() {
+                    self.pending.retain(|p| p.addr != addr);
+                }
+            }
+            JournalEntry::Pending(p) => {
+                self.pending.retain(|q| q.addr != p.addr);
+                self.pending.push(p)
+            }
+            JournalEntry::Outputs { outputs } => self.outputs = outputs,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let file = StateFile {
+            version: FORMAT_VERSION,
+            berth_version: env!("CARGO_PKG_VERSION").to_string(),
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            resources: self.resources.values().cloned().collect(),
+            outputs: self.outputs.clone(),
+            pending: self.pending.clone(),
+        };
+        let mut s = serde_json::to_string_pretty(&file).expect("state serializes");
+        s.push('\n');
+        s
+    }
+
+    pub fn from_json(path: &str, text: &str) -> Result<State, StateError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            version: u32,
+        }
+        let probe: Probe = serde_json::from_str(text)
+            .map_err(|e| StateError::Corrupt { path: path.into(), reason: e.to_string() })?;
+        if probe.version != FORMAT_VERSION {
+            return Err(StateError::Version { path: path.into(), found: probe.version });
+        }
+        let file: StateFile = serde_json::from_str(text)
+            .map_err(|e| StateError::Corrupt { path: path.into(), reason: e.to_string() })?;
+        Ok(State {
+            lineage: file.lineage,
+            serial: file.serial,
+            resources: file.resources.into_iter().map(|r| (r.key(), r)).collect(),
+            outputs: file.outputs,
+            pending: file.pending,
+        })
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+/// Where a workspace's state lives.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    /// A human description: `state/default.json`, `s3://bucket/key`.
+    fn describe(&self) -> String;
+
+    /// Takes the lock, waiting up to `timeout` for a holder to release it.
+    async fn lock(&self, operation: &str, timeout: std::time::Duration) -> Result<LockInfo, StateError>;
+
+    /// Releases a lock this process holds.
+    async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError>;
+
+    /// Removes a lock by id whoever holds it.
+    async fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// The lock's holder, if any.
+    async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
+
+    /// Reads the state with any journal left by an interrupted run folded
+    /// in; `None` when there is no state yet.
+    async fn load(&self) -> Result<Option<State>, StateError>;
+
+    /// Writes a whole state atomically, keeping the previous version as a
+    /// backup, and clears the journal.
+    async fn write(&self, state: &State) -> Result<(), StateError>;
+
+    /// Appends entries to the journal and makes them durable before returning.
+    /// The first append of a run starts with [`JournalEntry::Begin`].
+    async fn append(&self, entries: &[JournalEntry]) -> Result<(), StateError>;
+
+    /// Names of the workspaces that have state.
+    async fn workspaces(&self) -> Result<Vec<String>, StateError>;
+}
