@@ -11,6 +11,7 @@
 //! resource's [`Schema`]. A planned value may contain [`Value::Unknown`] for
 //! attributes only known after apply.
 
+pub mod api_stats;
 pub mod builtin;
 
 use crate::addr::{InstanceAddr, Mode};

@@ -1,0 +1,4 @@
+//! Shared test harness: real tools started on loopback.
+#![allow(dead_code)]
+
+pub mod venv;
