@@ -122,7 +122,8 @@ impl Diagnostic {
             None => out.push_str(&format!("{kind}: {}\n", self.message)),
         }
         if self.span.is_some() {
-            let report = MietteView(self);
+            let named = self.span.as_ref().map(|s| miette::NamedSource::new(&s.file.name, s.file.text.clone()));
+            let report = MietteView(self, named);
             let mut body = String::new();
             if handler.render_report(&mut body, &report).is_ok() {
                 // The headline already says what is wrong; keep miette's excerpt
@@ -151,7 +152,7 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-struct MietteView<'a>(&'a Diagnostic);
+struct MietteView<'a>(&'a Diagnostic, Option<miette::NamedSource<String>>);
 
 impl fmt::Debug for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -176,7 +177,7 @@ impl miette::Diagnostic for MietteView<'_> {
         self.0.hint.as_ref().map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.0.span.as_ref().map(|s| &s.file.text as &dyn miette::SourceCode)
+        self.1.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let span = self.0.span.as_ref()?;
@@ -248,18 +249,29 @@ pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
     best.map(|(_, c)| c.to_string())
 }
 
+/// Edit distance where swapping two neighbouring characters counts as one
+/// edit (optimal string alignment), so `inptu` is close to `input`.
 fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = if ca == *cb { 0 } else { 1 };
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -279,6 +291,7 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(suggest("serch", ["search", "core"]), Some("search".into()));
         assert_eq!(suggest("zzzzzz", ["search", "core"]), None);
+        assert_eq!(suggest("inptu", ["input", "triggers_replace"]), Some("input".into()));
     }
 
     #[test]

@@ -2,11 +2,18 @@
 //!
 //! The pipeline runs one way: configuration ([`config`]) → dependency graph
 //! ([`graph`]) → plan ([`plan`]) → apply ([`apply`]) → state ([`state`]) →
-//! inventory ([`inventory`]). Providers ([`providers`]) talk to the outside
-//! world; [`diag`] carries errors with source spans to the edge.
+//! inventory. Providers ([`providers`]) talk to the outside world; [`diag`]
+//! carries errors with source spans to the edge.
 
 pub mod addr;
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod diag;
+pub mod graph;
+pub mod plan;
 pub mod providers;
 pub mod state;
 pub mod value;
+pub mod world;

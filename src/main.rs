@@ -1,1 +1,56 @@
-fn main() {}
+//! The `berth` binary: parse arguments, run one command, map the result to an
+//! exit code (0 ok, 1 error, 2 changes present under `--detailed-exitcode`).
+
+use berth::cli::{Cli, Command};
+use berth::commands::{self, Env};
+use clap::{CommandFactory, Parser};
+
+fn main() {
+    let cli = Cli::parse_from(berth::cli::normalize_args(std::env::args()));
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    if let Some(dir) = &cli.chdir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!("Error: cannot change to `{}`: {e}", dir.display());
+        std::process::exit(1);
+    }
+    let env = Env::from_env(cli.no_color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Validate => commands::validate::run(&env).await,
+            Command::Plan(a) => commands::plan::run(&env, a).await,
+            Command::Apply(a) => commands::apply::run(&env, a).await,
+            Command::Destroy(a) => commands::apply::destroy(&env, a).await,
+            Command::Show(a) => commands::show::run(&env, a).await,
+            Command::Output(a) => commands::output::run(&env, a).await,
+            Command::Graph(a) => commands::graph::run(&env, a),
+            Command::Fmt(_) => Err(commands::err("`berth fmt` is not available in this build")),
+            Command::State(c) => commands::state::run(&env, c).await,
+            Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
+            Command::Completions(a) => {
+                clap_complete::generate(a.shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+                Ok(0)
+            }
+        }
+    });
+    berth::providers::api_stats::write_if_requested();
+    let code = match result {
+        Ok(code) => code,
+        Err(diags) => {
+            eprint!("{}", diags.render(env.color));
+            1
+        }
+    };
+    std::process::exit(code);
+}

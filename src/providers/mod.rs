@@ -311,3 +311,81 @@ pub async fn configure(name: &str, _config: &Value) -> Result<Arc<dyn Provider>,
         ))),
     }
 }
+
+/// Configures every provider the configuration and the state need: the root
+/// module's `provider` blocks (evaluated against root variables), and an
+/// empty configuration for a provider used without a block.
+pub async fn setup(
+    config: &crate::config::Config,
+    vars: &BTreeMap<String, Value>,
+    needed: &std::collections::BTreeSet<String>,
+) -> Result<Registry, crate::diag::Diagnostics> {
+    use crate::config::eval::{self, Ctx};
+    use crate::diag::{Diagnostic, Diagnostics};
+    let world = crate::world::World::new(config, vars.clone(), "");
+    let root = config.root();
+    let mut registry = Registry::default();
+    let mut diags = Diagnostics::new();
+    let mut keys: std::collections::BTreeSet<String> = needed.clone();
+    keys.extend(root.providers.keys().cloned());
+    keys.insert("berth".into());
+    for key in keys {
+        let name = key.split('.').next().unwrap_or(&key).to_string();
+        let (value, span) = match root.providers.get(&key) {
+            Some(decl) => {
+                let path = Vec::new();
+                let ctx = Ctx::new(&world, &path, &root.dir);
+                let mut m = crate::value::Map::new();
+                let mut ok = true;
+                for (n, a) in &decl.body.attrs {
+                    match eval::eval(&a.expr, &ctx) {
+                        Ok(v) if v.is_known() => {
+                            m.insert(n.clone(), v);
+                        }
+                        Ok(_) => {
+                            diags.push(
+                                Diagnostic::error(format!("provider `{key}`: `{n}` must be known before planning"))
+                                    .at(a.expr.span()),
+                            );
+                            ok = false;
+                        }
+                        Err(d) => {
+                            diags.push(d);
+                            ok = false;
+                        }
+                    }
+                }
+                match world.eval_body(
+                    &crate::config::BodyDecl { attrs: Default::default(), blocks: decl.body.blocks.clone() },
+                    None,
+                    &ctx,
+                    &format!("provider `{key}`"),
+                    decl.span.as_ref(),
+                ) {
+                    Ok(Value::Map(blocks)) => m.extend(blocks),
+                    Ok(_) => {}
+                    Err(d) => {
+                        diags.extend(d);
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    continue;
+                }
+                (Value::Map(m), decl.span.clone())
+            }
+            None if key.contains('.') => {
+                diags.push(Diagnostic::error(format!("provider `{key}` is used but not configured: add `provider \"{name}\" {{ alias = \"{}\" }}`", &key[name.len() + 1..])));
+                continue;
+            }
+            None => (Value::Map(Default::default()), None),
+        };
+        match configure(&name, &value).await {
+            Ok(p) => {
+                registry.providers.insert(key, p);
+            }
+            Err(e) => diags.push(Diagnostic::error(format!("provider `{key}`: {}", e.message)).at(span)),
+        }
+    }
+    if diags.has_errors() { Err(diags) } else { Ok(registry) }
+}

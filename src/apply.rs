@@ -1,0 +1,628 @@
+//! Carries out a plan.
+//!
+//! The changes form a graph: a change waits for the changes of what it depends
+//! on; destroys run in reverse dependency order; a destroy-then-create
+//! replacement destroys first; a create-before-destroy replacement creates the
+//! new object, lets every dependent switch to it, then destroys the old one
+//! (kept meanwhile as a "deposed" object). The walk is parallel, bounded by
+//! `--parallelism`, and hands providers batches: every change of one type that
+//! is ready at the same step goes to the provider in one call.
+//!
+//! Every result is appended to the state journal, and made durable, before
+//! anything that depends on it starts; the journal is folded into the state
+//! file once at the end. A failure skips only what depends on it.
+
+use crate::addr::{InstanceKey, ResourceAddr};
+use crate::config::Config;
+use crate::diag::Diagnostic;
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Registry};
+use crate::state::{Backend, JournalEntry, OutputState, PendingCreate, ResourceState, State};
+use crate::value::Value;
+use crate::world::World;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Step {
+    /// Create, update, read, or the create half of a replacement.
+    Change(usize),
+    /// Delete, or the destroy half of a replacement.
+    Destroy(usize),
+}
+
+/// What the walk reports as it goes; the CLI prints it to stderr.
+pub trait Progress: Send + Sync {
+    fn started(&self, addr: &str, verb: &str);
+    fn finished(&self, addr: &str, verb: &str, detail: &str, elapsed: std::time::Duration);
+    fn failed(&self, addr: &str, verb: &str, error: &str);
+    fn message(&self, msg: &str);
+}
+
+/// A progress sink that prints nothing.
+pub struct Quiet;
+impl Progress for Quiet {
+    fn started(&self, _: &str, _: &str) {}
+    fn finished(&self, _: &str, _: &str, _: &str, _: std::time::Duration) {}
+    fn failed(&self, _: &str, _: &str, _: &str) {}
+    fn message(&self, _: &str) {}
+}
+
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    pub failures: Vec<(String, String)>,
+    pub skipped: Vec<String>,
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty() && self.skipped.is_empty() && !self.interrupted
+    }
+}
+
+fn deps_of<'a>(plan: &'a Plan, r: &ResourceAddr) -> impl Iterator<Item = &'a ResourceAddr> + 'a {
+    plan.dependencies.get(r).into_iter().flatten()
+}
+
+/// Builds the order of a plan's changes. Errors when they cannot be ordered
+/// (a cycle through create-before-destroy and destroy-then-create replacements).
+fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step, NodeIndex>), Diagnostic> {
+    let mut g = DiGraph::new();
+    let mut idx = HashMap::new();
+    let mut changes_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    let mut destroys_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.action == Action::NoOp {
+            continue;
+        }
+        if matches!(c.action, Action::Create | Action::Update | Action::Read) || c.action.is_replace() {
+            let n = g.add_node(Step::Change(i));
+            idx.insert(Step::Change(i), n);
+            changes_of.entry(&c.addr.resource).or_default().push(n);
+        }
+        if c.action.deletes() {
+            let n = g.add_node(Step::Destroy(i));
+            idx.insert(Step::Destroy(i), n);
+            destroys_of.entry(&c.addr.resource).or_default().push(n);
+        }
+    }
+    // What each resource depended on when its objects were created (for destroy order).
+    let mut state_deps: HashMap<&ResourceAddr, BTreeSet<&ResourceAddr>> = HashMap::new();
+    for r in state.resources.values() {
+        state_deps.entry(&r.addr.resource).or_default().extend(r.dependencies.iter());
+    }
+    let destroy_deps = |r: &ResourceAddr| -> BTreeSet<&ResourceAddr> {
+        let mut s: BTreeSet<&ResourceAddr> = deps_of(plan, r).collect();
+        if let Some(d) = state_deps.get(r) {
+            s.extend(d.iter().copied());
+        }
+        s
+    };
+    for (i, c) in plan.changes.iter().enumerate() {
+        let res = &c.addr.resource;
+        if let Some(&n) = idx.get(&Step::Change(i)) {
+            for d in deps_of(plan, res) {
+                for &m in changes_of.get(d).into_iter().flatten() {
+                    if m != n {
+                        g.update_edge(m, n, ());
+                    }
+                }
+            }
+        }
+        if let Some(&n) = idx.get(&Step::Destroy(i)) {
+            // Dependents are destroyed first.
+            for d in destroy_deps(res) {
+                for &m in destroys_of.get(d).into_iter().flatten() {
+                    if m != n {
+                        g.update_edge(n, m, ());
+                    }
+                }
+            }
+            match c.action {
+                Action::DeleteThenCreate => {
+                    g.update_edge(n, idx[&Step::Change(i)], ());
+                }
+                _ => {
+                    if c.action == Action::CreateThenDelete {
+                        g.update_edge(idx[&Step::Change(i)], n, ());
+                    }
+                    // The old object goes only once every dependent has moved on.
+                    for (j, other) in plan.changes.iter().enumerate() {
+                        if j == i {
+                            continue;
+                        }
+                        let Some(&m) = idx.get(&Step::Change(j)) else { continue };
+                        let depends = deps_of(plan, &other.addr.resource).any(|d| d == res)
+                            || state_deps.get(&other.addr.resource).is_some_and(|s| s.contains(res));
+                        if depends && other.addr.resource != *res {
+                            g.update_edge(m, n, ());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if petgraph::algo::is_cyclic_directed(&g) {
+        let cyc: Vec<String> = petgraph::algo::tarjan_scc(&g)
+            .into_iter()
+            .find(|s| s.len() > 1)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| match g[n] {
+                Step::Change(i) => format!("create/update `{}`", plan.changes[i].addr),
+                Step::Destroy(i) => format!("destroy `{}`", plan.changes[i].addr),
+            })
+            .collect();
+        return Err(Diagnostic::error(format!("the changes cannot be ordered: {}", cyc.join(" → ")))
+            .hint("mixing create_before_destroy and destroy-then-create replacements of dependent resources can do this; set create_before_destroy on both"));
+    }
+    Ok((g, idx))
+}
+
+/// Checks at plan time that apply will be able to order the changes.
+pub fn order_check(plan: &Plan, state: &State) -> Result<(), Diagnostic> {
+    build(plan, state).map(|_| ())
+}
+
+pub struct ApplyOptions {
+    pub parallelism: usize,
+}
+
+struct Outcome {
+    step: Step,
+    outcome: ApplyOutcome,
+}
+
+/// Applies `plan` to `state`, journaling every result through `backend`, and
+/// writes the final state. `state` must be the state the plan was made from.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    plan: &Plan,
+    config: &Config,
+    mut state: State,
+    state_exists: bool,
+    providers: &Registry,
+    backend: &dyn Backend,
+    opts: &ApplyOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<(ApplyReport, State), Diagnostic> {
+    let (g, _idx) = build(plan, &state)?;
+    let world = World::new(config, plan.variables.clone(), &plan.workspace);
+    for r in state.resources.values().filter(|r| r.deposed.is_none()) {
+        world.set_instance(&r.addr.resource, r.addr.key.clone(), r.value());
+    }
+    for c in &plan.changes {
+        if c.action == Action::Delete && c.deposed.is_none() {
+            world.remove_instance(&c.addr.resource, &c.addr.key);
+        }
+    }
+    if !state_exists {
+        state.lineage = plan.lineage.clone();
+    }
+    let mut journal_begun = false;
+    let begin = JournalEntry::Begin { lineage: state.lineage.clone(), serial: state.serial };
+
+    let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, petgraph::Incoming).count()).collect();
+    let mut ready: Vec<NodeIndex> = g.node_indices().filter(|n| indeg[n.index()] == 0).collect();
+    let mut blocked = vec![false; g.node_count()];
+    let mut report = ApplyReport::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let sem = Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1)));
+    let mut inflight = 0usize;
+    let mut started: HashMap<Step, Instant> = HashMap::new();
+    let mut expansions: HashMap<ResourceAddr, Vec<(InstanceKey, Option<Value>)>> = HashMap::new();
+    let mut cancelled = false;
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    // Planned values of successful changes, for sensitive marks of the results.
+    let mut planned_after: HashMap<Step, Value> = HashMap::new();
+
+    loop {
+        if !cancelled && !ready.is_empty() {
+            let batch = std::mem::take(&mut ready);
+            let mut groups: BTreeMap<(String, String, bool), Vec<(Step, ApplyOp)>> = BTreeMap::new();
+            let mut entries = Vec::new();
+            let mut failed_now = Vec::new();
+            for n in batch {
+                let step = g[n];
+                match prepare(step, plan, config, &world, &state, providers, &mut expansions).await {
+                    Ok(Prepared::Op { provider, type_, op, after }) => {
+                        if let ChangeKind::Create { .. } = op.kind {
+                            entries.push(JournalEntry::Pending(PendingCreate {
+                                addr: op.ctx.addr.clone(),
+                                provider: provider.clone(),
+                                generation: op.ctx.generation,
+                            }));
+                        }
+                        planned_after.insert(step, after);
+                        groups.entry((provider, type_, matches!(step, Step::Destroy(_)))).or_default().push((step, op));
+                    }
+                    Ok(Prepared::Read { value }) => {
+                        let Step::Change(i) = step else { unreachable!() };
+                        let c = &plan.changes[i];
+                        world.set_instance(&c.addr.resource, c.addr.key.clone(), value);
+                        report_done(&g, n, &mut indeg, &mut ready, &blocked);
+                    }
+                    Err(e) => failed_now.push((n, e)),
+                }
+            }
+            for (n, e) in failed_now {
+                let (addr, verb) = describe(plan, g[n]);
+                progress.failed(&addr, verb, &e.to_string());
+                report.failures.push((addr, e.to_string()));
+                block(&g, n, &mut blocked, &mut report, plan);
+            }
+            if !entries.is_empty() {
+                if !journal_begun {
+                    entries.insert(0, begin.clone());
+                    journal_begun = true;
+                }
+                for e in &entries {
+                    if let JournalEntry::Pending(p) = e {
+                        state.pending.retain(|q| q.addr != p.addr);
+                        state.pending.push(p.clone());
+                    }
+                }
+                backend.append(&entries).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+            }
+            for ((pkey, type_, _), items) in groups {
+                let provider = providers.get(&pkey).cloned().ok_or_else(|| Diagnostic::error(format!("provider `{pkey}` is not configured")))?;
+                let steps: Vec<Step> = items.iter().map(|(s, _)| *s).collect();
+                for s in &steps {
+                    let (addr, verb) = describe(plan, *s);
+                    progress.started(&addr, verb);
+                    started.insert(*s, Instant::now());
+                }
+                inflight += steps.len();
+                let ops: Vec<ApplyOp> = items.into_iter().map(|(_, o)| o).collect();
+                let tx = tx.clone();
+                let sem = sem.clone();
+                tokio::spawn(async move {
+                    let _permit = sem.acquire().await;
+                    let (sink, mut results) = tokio::sync::mpsc::unbounded_channel();
+                    let n = ops.len();
+                    let forward = async {
+                        let mut seen = vec![false; n];
+                        while let Some((i, outcome)) = results.recv().await {
+                            if let Some(&step) = steps.get(i) {
+                                seen[i] = true;
+                                let _ = tx.send(Outcome { step, outcome });
+                            }
+                        }
+                        // A provider that dropped an operation without an answer: report it, never hang.
+                        for (i, s) in seen.iter().enumerate() {
+                            if !s {
+                                let _ = tx.send(Outcome {
+                                    step: steps[i],
+                                    outcome: ApplyOutcome::failed(None, crate::providers::ProviderError::new("the provider returned no result")),
+                                });
+                            }
+                        }
+                    };
+                    let work = provider.apply(&type_, ops, sink);
+                    tokio::join!(work, forward);
+                });
+            }
+        }
+        if inflight == 0 && (ready.is_empty() || cancelled) {
+            break;
+        }
+        if inflight == 0 {
+            continue;
+        }
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            _ = &mut ctrl_c, if !cancelled => {
+                cancelled = true;
+                report.interrupted = true;
+                progress.message(&format!("Interrupt received: waiting for {inflight} operation(s) in flight to finish; nothing new will start."));
+                continue;
+            }
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        while let Ok(o) = rx.try_recv() {
+            batch.push(o);
+        }
+        let mut entries = Vec::new();
+        if !journal_begun {
+            entries.push(begin.clone());
+            journal_begun = true;
+        }
+        let mut completed = Vec::new();
+        for Outcome { step, outcome } in batch {
+            inflight -= 1;
+            let elapsed = started.get(&step).map(|t| t.elapsed()).unwrap_or_default();
+            let (addr, verb) = describe(plan, step);
+            let (i, destroying) = match step {
+                Step::Change(i) => (i, false),
+                Step::Destroy(i) => (i, true),
+            };
+            let c = &plan.changes[i];
+            let schema_sensitive = sensitive_attrs(providers, c);
+            match (destroying, outcome.state, outcome.error) {
+                (true, None, None) => {
+                    let deposed = if c.action == Action::CreateThenDelete { Some(deposed_key(c)) } else { c.deposed.clone() };
+                    state.remove(&(c.addr.clone(), deposed.clone()));
+                    entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed });
+                    if c.action == Action::Delete {
+                        report.destroyed += 1;
+                    }
+                    progress.finished(&addr, verb, "", elapsed);
+                    completed.push(step);
+                }
+                (true, _, err) => {
+                    let msg = err.map(|e| e.message).unwrap_or_else(|| "the object still exists".into());
+                    progress.failed(&addr, verb, &msg);
+                    report.failures.push((addr, msg));
+                    block(&g, _idx[&step], &mut blocked, &mut report, plan);
+                }
+                (false, new_state, err) => {
+                    if let Some(v) = new_state {
+                        if c.action == Action::CreateThenDelete
+                            && let Some(mut old) = state.get(&c.addr).cloned()
+                        {
+                            // The old object stays, deposed, until its dependents have switched.
+                            old.deposed = Some(deposed_key(c));
+                            entries.push(JournalEntry::Put(Box::new(old.clone())));
+                            state.put(old);
+                        }
+                        let planned = planned_after.get(&step);
+                        let marked = mark_like(v, planned, &schema_sensitive);
+                        let (bare, _) = marked.clone().into_unmarked();
+                        let rs = ResourceState {
+                            addr: c.addr.clone(),
+                            deposed: None,
+                            provider: c.provider.clone(),
+                            attributes: bare,
+                            sensitive: marked.sensitive_paths(),
+                            dependencies: deps_of(plan, &c.addr.resource).cloned().collect(),
+                            tainted: err.is_some(),
+                            create_before_destroy: c.create_before_destroy,
+                            generation: if c.action.creates() { c.generation + 1 } else { c.generation },
+                        };
+                        entries.push(JournalEntry::Put(Box::new(rs.clone())));
+                        state.put(rs);
+                        world.set_instance(&c.addr.resource, c.addr.key.clone(), marked);
+                    } else if c.action.creates() {
+                        // Nothing was created: the create is no longer pending.
+                        state.pending.retain(|p| p.addr != c.addr);
+                        if state.get(&c.addr).is_none() {
+                            entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed: None });
+                        }
+                    }
+                    match err {
+                        None => {
+                            match c.action {
+                                Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete => report.added += 1,
+                                Action::Update => report.changed += 1,
+                                _ => {}
+                            }
+                            let id = state.get(&c.addr).and_then(|r| r.attributes.get_str("id").map(str::to_string));
+                            progress.finished(&addr, verb, &id.map(|i| format!("id={i}")).unwrap_or_default(), elapsed);
+                            completed.push(step);
+                        }
+                        Some(e) => {
+                            let tainted = if state.get(&c.addr).is_some_and(|r| r.tainted) { " (the object exists and is marked tainted)" } else { "" };
+                            let msg = format!("{}{tainted}", e.message);
+                            progress.failed(&addr, verb, &msg);
+                            report.failures.push((addr, msg));
+                            block(&g, _idx[&step], &mut blocked, &mut report, plan);
+                        }
+                    }
+                }
+            }
+        }
+        backend.append(&entries).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+        for step in completed {
+            report_done(&g, _idx[&step], &mut indeg, &mut ready, &blocked);
+        }
+    }
+    if cancelled {
+        for n in g.node_indices() {
+            let step = g[n];
+            if !blocked[n.index()] && indeg[n.index()] != usize::MAX && !started.contains_key(&step) {
+                let (addr, _) = describe(plan, step);
+                report.skipped.push(addr);
+            }
+        }
+    }
+
+    // Outputs, from whatever now exists.
+    if !plan.destroy {
+        world.forget_derived();
+        let mut outputs = BTreeMap::new();
+        for (name, decl) in &config.root().outputs {
+            match world.output(&Vec::new(), name) {
+                Ok(v) if v.is_known() => {
+                    let sensitive = decl.sensitive || v.is_sensitive();
+                    outputs.insert(name.clone(), OutputState { value: v.into_unmarked().0, sensitive });
+                }
+                _ => {
+                    if let Some(old) = state.outputs.get(name) {
+                        outputs.insert(name.clone(), old.clone());
+                    }
+                }
+            }
+        }
+        state.outputs = outputs;
+    } else {
+        state.outputs.clear();
+    }
+    let entries = vec![JournalEntry::Outputs { outputs: state.outputs.clone() }];
+    if journal_begun {
+        backend.append(&entries).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+    }
+    state.serial += 1;
+    backend.write(&state).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+    report.skipped.sort();
+    report.skipped.dedup();
+    Ok((report, state))
+}
+
+fn deposed_key(c: &ResourceChange) -> String {
+    format!("g{}", c.generation)
+}
+
+fn sensitive_attrs(providers: &Registry, c: &ResourceChange) -> Vec<&'static str> {
+    providers
+        .get(&c.provider)
+        .and_then(|p| p.schema(c.addr.resource.mode, &c.addr.resource.type_))
+        .map(|s| s.attributes.iter().filter(|a| a.sensitive).map(|a| a.name).collect())
+        .unwrap_or_default()
+}
+
+/// Puts the sensitive marks of the planned value (and of sensitive schema
+/// attributes) onto a provider's result.
+fn mark_like(v: Value, planned: Option<&Value>, schema_sensitive: &[&str]) -> Value {
+    let mut paths = planned.map(|p| p.sensitive_paths()).unwrap_or_default();
+    for a in schema_sensitive {
+        if v.get(a).is_some_and(|x| !x.is_null()) {
+            paths.push(a.to_string());
+        }
+    }
+    v.mark_paths(&paths)
+}
+
+fn describe(plan: &Plan, step: Step) -> (String, &'static str) {
+    match step {
+        Step::Change(i) => {
+            let c = &plan.changes[i];
+            let verb = match c.action {
+                Action::Update => "update",
+                Action::Read => "read",
+                _ => "create",
+            };
+            (c.addr.to_string(), verb)
+        }
+        Step::Destroy(i) => {
+            let c = &plan.changes[i];
+            let addr = match (&c.deposed, c.action) {
+                (Some(d), _) => format!("{} (deposed {d})", c.addr),
+                (None, Action::CreateThenDelete) => format!("{} (old object)", c.addr),
+                _ => c.addr.to_string(),
+            };
+            (addr, "destroy")
+        }
+    }
+}
+
+fn report_done(g: &DiGraph<Step, ()>, n: NodeIndex, indeg: &mut [usize], ready: &mut Vec<NodeIndex>, blocked: &[bool]) {
+    for m in g.neighbors_directed(n, petgraph::Outgoing) {
+        let d = &mut indeg[m.index()];
+        *d = d.saturating_sub(1);
+        if *d == 0 && !blocked[m.index()] {
+            ready.push(m);
+        }
+    }
+}
+
+/// Marks everything downstream of a failed step as skipped.
+fn block(g: &DiGraph<Step, ()>, n: NodeIndex, blocked: &mut [bool], report: &mut ApplyReport, plan: &Plan) {
+    let mut stack: Vec<NodeIndex> = g.neighbors_directed(n, petgraph::Outgoing).collect();
+    blocked[n.index()] = true;
+    while let Some(m) = stack.pop() {
+        if blocked[m.index()] {
+            continue;
+        }
+        blocked[m.index()] = true;
+        report.skipped.push(describe(plan, g[m]).0);
+        stack.extend(g.neighbors_directed(m, petgraph::Outgoing));
+    }
+}
+
+enum Prepared {
+    Op { provider: String, type_: String, op: ApplyOp, after: Value },
+    Read { value: Value },
+}
+
+/// Turns a step into a provider operation, re-evaluating the configuration
+/// now that everything it depends on exists.
+async fn prepare(
+    step: Step,
+    plan: &Plan,
+    config: &Config,
+    world: &World<'_>,
+    state: &State,
+    providers: &Registry,
+    expansions: &mut HashMap<ResourceAddr, Vec<(InstanceKey, Option<Value>)>>,
+) -> Result<Prepared, String> {
+    let (i, destroying) = match step {
+        Step::Change(i) => (i, false),
+        Step::Destroy(i) => (i, true),
+    };
+    let c = &plan.changes[i];
+    let provider = providers.get(&c.provider).ok_or_else(|| format!("provider `{}` is not configured", c.provider))?;
+    let lineage = state.lineage.clone();
+    let ctx = OpContext { addr: c.addr.clone(), lineage, generation: c.generation };
+    if destroying {
+        let prior = match (&c.deposed, c.action) {
+            (Some(d), _) => state.resources.get(&(c.addr.clone(), Some(d.clone()))).map(|r| r.value()),
+            (None, Action::CreateThenDelete) => state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))).map(|r| r.value()),
+            _ => state.get(&c.addr).map(|r| r.value()),
+        }
+        .or_else(|| c.before.clone())
+        .ok_or_else(|| "nothing to destroy".to_string())?;
+        let prior = prior.into_unmarked().0;
+        return Ok(Prepared::Op {
+            provider: c.provider.clone(),
+            type_: c.addr.resource.type_.clone(),
+            op: ApplyOp { ctx, kind: ChangeKind::Delete { prior } },
+            after: Value::Null,
+        });
+    }
+    let decl = config.resource(&c.addr.resource).ok_or_else(|| format!("`{}` is not in the configuration", c.addr.resource))?;
+    if !expansions.contains_key(&c.addr.resource) {
+        let e = world.expand(decl).map_err(|d| d.to_string())?;
+        expansions.insert(c.addr.resource.clone(), e);
+    }
+    let each_value = expansions[&c.addr.resource].iter().find(|(k, _)| k == &c.addr.key).and_then(|(_, v)| v.clone());
+    world.forget_derived();
+    let ectx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, each_value);
+    let schema = provider.schema(c.addr.resource.mode, &c.addr.resource.type_);
+    let mut cfg = world
+        .eval_body(&decl.body, schema, &ectx, &format!("`{}`", c.addr), decl.span.as_ref())
+        .map_err(|d| d.to_string())?;
+    if !cfg.is_known() {
+        return Err("the configuration still has unknown values after its dependencies were applied".into());
+    }
+    if c.action == Action::Read {
+        let v = provider.read(&ctx, &c.addr.resource.type_, &cfg).await.map_err(|e| e.message)?;
+        return Ok(Prepared::Read { value: v });
+    }
+    let prior = if c.action == Action::Update { c.before.clone().or_else(|| state.get(&c.addr).map(|r| r.value())) } else { None };
+    if let (Some(p), Value::Map(m)) = (&prior, &mut cfg) {
+        for attr in &decl.lifecycle.ignore_changes {
+            if attr == "*" {
+                for (k, v) in m.iter_mut() {
+                    if let Some(old) = p.get(k) {
+                        *v = old.clone();
+                    }
+                }
+            } else if let Some(old) = p.get(attr) {
+                m.insert(attr.clone(), old.clone());
+            }
+        }
+    }
+    let planned = provider
+        .plan(&ctx, &c.addr.resource.type_, prior.as_ref(), &cfg)
+        .await
+        .map_err(|e| e.message)?;
+    let after = planned.after.clone();
+    let bare = planned.after.into_unmarked().0;
+    let kind = match prior {
+        Some(p) => ChangeKind::Update { prior: p.into_unmarked().0, planned: bare },
+        None => ChangeKind::Create { planned: bare },
+    };
+    Ok(Prepared::Op { provider: c.provider.clone(), type_: c.addr.resource.type_.clone(), op: ApplyOp { ctx, kind }, after })
+}
+
+/// The addresses a plan's failures and skips name, for summaries.
+pub fn addr_list(items: &[String]) -> String {
+    items.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,241 @@
+//! Command-line types (clap): data only, no logic.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "Provision VPCs, hosts and private DNS for Kamal deploys, and write their server inventory.")]
+pub struct Cli {
+    /// Run as if started in DIR (like `terraform -chdir`).
+    #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Never use colour (also honoured: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the configuration: syntax, references, types, provider arguments.
+    Validate,
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Apply a saved plan, or plan and apply after confirmation.
+    Apply(ApplyArgs),
+    /// Destroy everything the state manages, in reverse dependency order.
+    Destroy(DestroyArgs),
+    /// Show a saved plan, or the current state.
+    Show(ShowArgs),
+    /// Print the root module's outputs.
+    Output(OutputArgs),
+    /// Print the resource dependency graph.
+    Graph(GraphArgs),
+    /// Rewrite `*.hcl` files in the canonical format.
+    Fmt(FmtArgs),
+    /// Inspect and edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Remove a state lock left by a process that is gone.
+    ForceUnlock(ForceUnlockArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct VarArgs {
+    /// Set a root variable: `--var region=eu-west-1` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a file (HCL `name = value` lines, or JSON).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LockArgs {
+    /// How long to wait for a state lock held by another run (`30s`, `5m`).
+    #[arg(long = "lock-timeout", value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanFlags {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// Plan only these resources (and what they depend on). Repeatable.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Replace this resource even if nothing changed. Repeatable.
+    #[arg(long = "replace", value_name = "ADDRESS")]
+    pub replace: Vec<String>,
+    /// Read the real objects before planning (`--refresh=false` skips it).
+    #[arg(long = "refresh", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+    /// How many provider operations run at once.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Plan to destroy everything.
+    #[arg(long)]
+    pub destroy: bool,
+    /// Save the plan to FILE for `berth apply FILE`.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+    /// Print the plan as JSON on stdout (schema: docs/plan-json.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Apply without asking.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// Destroy everything (same as `berth destroy`).
+    #[arg(long)]
+    pub destroy: bool,
+    /// A plan saved with `berth plan --out`.
+    pub planfile: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Destroy without asking.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// A saved plan; without it, the state is shown.
+    pub planfile: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Print a string output without quotes.
+    #[arg(long)]
+    pub raw: bool,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value = "dot")]
+    pub format: GraphFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct FmtArgs {
+    /// Exit 1 (and change nothing) when a file is not formatted.
+    #[arg(long)]
+    pub check: bool,
+    /// Show the changes as a diff.
+    #[arg(long)]
+    pub diff: bool,
+    /// Files or directories (default: the working directory).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// List the objects in the state.
+    List,
+    /// Show one object's attributes.
+    Show { address: String },
+    /// Forget objects without destroying them.
+    Rm {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+    /// Rename an object (after renaming its block).
+    Mv {
+        from: String,
+        to: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ForceUnlockArgs {
+    /// The lock id printed by the run that is blocked.
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+/// Accepts Terraform's single-dash long flags (`-out=FILE`, `-auto-approve`)
+/// so CI scripts port over: `-word...` becomes `--word...`.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen_dashdash = false;
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if i == 0 || seen_dashdash {
+                return a;
+            }
+            if a == "--" {
+                seen_dashdash = true;
+                return a;
+            }
+            let bytes = a.as_bytes();
+            let long_single = bytes.len() > 2
+                && bytes[0] == b'-'
+                && bytes[1].is_ascii_lowercase()
+                && bytes[2] != b'='
+                && a[1..].split('=').next().is_some_and(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            if long_single { format!("-{a}") } else { a }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terraform_spellings_are_accepted() {
+        let args = normalize_args(
+            ["berth", "apply", "-auto-approve", "-out=x.plan", "-C", "dir", "-var", "a=b", "--", "-keep"].map(String::from),
+        );
+        assert_eq!(args, ["berth", "apply", "--auto-approve", "--out=x.plan", "-C", "dir", "--var", "a=b", "--", "-keep"]);
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,551 @@
+//! Reads `*.hcl` files into [`Module`] declarations, following module calls.
+
+use super::*;
+use crate::diag::{Diagnostic, Diagnostics, suggest};
+use crate::value::Value;
+use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
+use sha2::{Digest, Sha256};
+
+const BLOCK_KINDS: &[&str] =
+    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory"];
+const MAX_MODULE_DEPTH: usize = 16;
+
+/// Loads the configuration in `dir` and every module it calls. All problems
+/// found are returned together.
+pub fn load(dir: &Path) -> Result<Config, Diagnostics> {
+    let mut loader = Loader { base: dir.to_path_buf(), diags: Diagnostics::new(), files: Vec::new(), modules: IndexMap::new() };
+    loader.load_module(dir, ModulePath::new(), &mut Vec::new(), None);
+    if loader.modules.get(&ModulePath::new()).is_some_and(|m| {
+        m.resources.is_empty() && m.variables.is_empty() && m.outputs.is_empty() && m.calls.is_empty()
+            && m.locals.is_empty() && m.providers.is_empty() && m.inventories.is_empty()
+    }) && loader.files.is_empty()
+        && !loader.diags.has_errors()
+    {
+        loader.diags.push(Diagnostic::error(format!(
+            "no configuration files (`*.hcl`) in `{}`",
+            dir.display()
+        )));
+    }
+    if loader.diags.has_errors() {
+        return Err(loader.diags);
+    }
+    let mut hasher = Sha256::new();
+    for f in &loader.files {
+        hasher.update(f.name.as_bytes());
+        hasher.update([0]);
+        hasher.update(f.text.as_bytes());
+        hasher.update([0]);
+    }
+    Ok(Config {
+        dir: dir.to_path_buf(),
+        modules: loader.modules,
+        files: loader.files,
+        digest: hex::encode(hasher.finalize()),
+    })
+}
+
+struct Loader {
+    base: PathBuf,
+    diags: Diagnostics,
+    files: Vec<Arc<SourceFile>>,
+    modules: IndexMap<ModulePath, Module>,
+}
+
+fn label_str(l: &BlockLabel) -> String {
+    l.as_str().to_string()
+}
+
+fn block_span(file: &Arc<SourceFile>, b: &Block) -> Option<Span> {
+    use hcl_edit::Span as _;
+    // Point at the block header, not the whole block.
+    b.ident.span().or_else(|| b.span()).map(|r| Span::new(file, r))
+}
+
+impl Loader {
+    fn err(&mut self, msg: impl Into<String>, span: Option<Span>) {
+        self.diags.push(Diagnostic::error(msg).at(span));
+    }
+
+    fn read_files(&mut self, dir: &Path) -> Vec<(Arc<SourceFile>, Body)> {
+        let mut paths: Vec<PathBuf> = match fs_err::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                // `*.vars.hcl` files hold variable values for `--var-file`, not configuration.
+                .filter(|p| p.extension().is_some_and(|e| e == "hcl") && p.is_file())
+                .filter(|p| !p.to_string_lossy().ends_with(".vars.hcl"))
+                .collect(),
+            Err(e) => {
+                self.err(format!("cannot read configuration directory: {e}"), None);
+                return Vec::new();
+            }
+        };
+        paths.sort();
+        let mut out = Vec::new();
+        for p in paths {
+            let name = display_path(&p, &self.base);
+            let text = match fs_err::read(&p) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        self.err(format!("`{name}` is not valid UTF-8"), None);
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    self.err(format!("cannot read `{name}`: {e}"), None);
+                    continue;
+                }
+            };
+            let file = SourceFile::new(&p, name, text);
+            self.files.push(file.clone());
+            match hcl_edit::parser::parse_body(&file.text) {
+                Ok(body) => out.push((file, body)),
+                Err(e) => {
+                    let offset = e.location().offset();
+                    let span = Span::new(&file, offset..offset + 1);
+                    self.err(format!("syntax error: {}", e.message()), Some(span));
+                }
+            }
+        }
+        out
+    }
+
+    fn load_module(&mut self, dir: &Path, path: ModulePath, stack: &mut Vec<PathBuf>, call_span: Option<Span>) {
+        let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        if stack.contains(&canon) || path.len() > MAX_MODULE_DEPTH {
+            self.err(format!("module `{}` calls itself (directly or through other modules)", path.join(".")), call_span);
+            return;
+        }
+        stack.push(canon);
+        let files = self.read_files(dir);
+        let mut module = Module { path: path.clone(), dir: dir.to_path_buf(), ..Default::default() };
+        for (file, body) in &files {
+            for s in body.iter() {
+                match s {
+                    Structure::Attribute(a) => {
+                        use hcl_edit::Span as _;
+                        let span = a.key.span().map(|r| Span::new(file, r));
+                        self.err(format!("unexpected argument `{}` outside of any block", a.key.as_str()), span);
+                    }
+                    Structure::Block(b) => self.block(&mut module, file, b),
+                }
+            }
+        }
+        if !path.is_empty() {
+            for (kind, present) in [("berth", module.backend.is_some())] {
+                if present {
+                    self.diags.push(
+                        Diagnostic::warning(format!("a `{kind}` block in a called module is ignored"))
+                            .at(module.backend.as_ref().and_then(|b| b.span.clone())),
+                    );
+                }
+            }
+        }
+        let calls: Vec<(String, PathBuf, Option<Span>)> =
+            module.calls.values().map(|c| (c.name.clone(), c.dir.clone(), c.span.clone())).collect();
+        self.modules.insert(path.clone(), module);
+        for (name, child_dir, span) in calls {
+            let mut child = path.clone();
+            child.push(name);
+            self.load_module(&child_dir, child, stack, span);
+        }
+        stack.pop();
+    }
+
+    fn labels(&mut self, file: &Arc<SourceFile>, b: &Block, want: &[&str]) -> Option<Vec<String>> {
+        if b.labels.len() != want.len() {
+            let kind = b.ident.as_str();
+            let shape = want.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ");
+            self.err(
+                format!("a `{kind}` block needs {} label(s): `{kind} {shape} {{ ... }}`", want.len()),
+                block_span(file, b),
+            );
+            return None;
+        }
+        let labels: Vec<String> = b.labels.iter().map(label_str).collect();
+        for l in &labels {
+            if !is_name(l) {
+                self.err(
+                    format!("invalid name `{l}`: a name starts with a letter or `_` and holds letters, digits, `_` and `-`"),
+                    block_span(file, b),
+                );
+                return None;
+            }
+        }
+        Some(labels)
+    }
+
+    fn body(&mut self, file: &Arc<SourceFile>, body: &Body) -> BodyDecl {
+        use hcl_edit::Span as _;
+        let mut decl = BodyDecl::default();
+        for s in body.iter() {
+            match s {
+                Structure::Attribute(a) => {
+                    let name = a.key.as_str().to_string();
+                    let key_span = a.key.span().map(|r| Span::new(file, r));
+                    if decl.attrs.contains_key(&name) {
+                        self.err(format!("argument `{name}` is set twice"), key_span);
+                        continue;
+                    }
+                    decl.attrs.insert(
+                        name.clone(),
+                        AttrDecl { name, expr: Expr { expr: a.value.clone(), file: file.clone() }, key_span },
+                    );
+                }
+                Structure::Block(b) => {
+                    let inner = self.body(file, &b.body);
+                    decl.blocks.push(BlockDecl {
+                        kind: b.ident.as_str().to_string(),
+                        labels: b.labels.iter().map(label_str).collect(),
+                        body: inner,
+                        span: block_span(file, b),
+                    });
+                }
+            }
+        }
+        decl
+    }
+
+    fn constant(&mut self, attr: &AttrDecl) -> Option<Value> {
+        match eval::constant(&attr.expr) {
+            Ok(v) => Some(v),
+            Err(d) => {
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    fn bool_attr(&mut self, body: &BodyDecl, name: &str) -> bool {
+        let Some(attr) = body.attrs.get(name) else { return false };
+        match self.constant(attr) {
+            Some(Value::Bool(b)) => b,
+            Some(v) => {
+                self.err(format!("`{name}` must be true or false, not {}", v.type_name()), attr.expr.span());
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn string_attr(&mut self, body: &BodyDecl, name: &str) -> Option<String> {
+        let attr = body.attrs.get(name)?;
+        match self.constant(attr)? {
+            Value::String(s) => Some(s),
+            v => {
+                self.err(format!("`{name}` must be a string, not {}", v.type_name()), attr.expr.span());
+                None
+            }
+        }
+    }
+
+    fn only(&mut self, body: &BodyDecl, kind: &str, attrs: &[&str], blocks: &[&str]) {
+        for a in body.attrs.values() {
+            if !attrs.contains(&a.name.as_str()) {
+                let mut d = Diagnostic::error(format!("unsupported argument `{}` in a `{kind}` block", a.name))
+                    .at(a.key_span.clone());
+                if let Some(s) = suggest(&a.name, attrs.iter().copied()) {
+                    d = d.hint(format!("did you mean `{s}`?"));
+                }
+                self.diags.push(d);
+            }
+        }
+        for b in &body.blocks {
+            if !blocks.contains(&b.kind.as_str()) {
+                self.err(format!("unsupported block `{}` in a `{kind}` block", b.kind), b.span.clone());
+            }
+        }
+    }
+
+    fn block(&mut self, module: &mut Module, file: &Arc<SourceFile>, b: &Block) {
+        let kind = b.ident.as_str();
+        let span = block_span(file, b);
+        match kind {
+            "resource" | "data" => {
+                let Some(labels) = self.labels(file, b, &["TYPE", "NAME"]) else { return };
+                let mode = if kind == "data" { Mode::Data } else { Mode::Managed };
+                let addr = ResourceAddr::new(module.path.clone(), mode, &labels[0], &labels[1]);
+                if let Some(prev) = module.resources.get(&addr) {
+                    let at = prev.span.as_ref().map(|s| s.location()).unwrap_or_default();
+                    self.err(format!("`{addr}` is declared twice (first at {at})"), span);
+                    return;
+                }
+                let mut body = self.body(file, &b.body);
+                let count = body.attrs.shift_remove("count").map(|a| a.expr);
+                let for_each = body.attrs.shift_remove("for_each").map(|a| a.expr);
+                if count.is_some() && for_each.is_some() {
+                    self.err(format!("`{addr}` sets both `count` and `for_each`; use one"), span.clone());
+                }
+                let (provider, provider_span) = match body.attrs.shift_remove("provider") {
+                    Some(a) => match provider_ref(&a.expr) {
+                        Some(p) => (p, a.expr.span()),
+                        None => {
+                            self.err("`provider` must be a provider reference such as `aws` or `aws.west`", a.expr.span());
+                            (addr.provider_name().to_string(), None)
+                        }
+                    },
+                    None => (addr.provider_name().to_string(), None),
+                };
+                let depends_on = self.depends_on(&mut body);
+                let mut lifecycle = Lifecycle::default();
+                let mut rest = Vec::new();
+                for blk in std::mem::take(&mut body.blocks) {
+                    if blk.kind == "lifecycle" {
+                        self.only(&blk.body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes"], &[]);
+                        lifecycle.create_before_destroy = self.bool_attr(&blk.body, "create_before_destroy");
+                        lifecycle.prevent_destroy = self.bool_attr(&blk.body, "prevent_destroy");
+                        if let Some(a) = blk.body.attrs.get("ignore_changes") {
+                            lifecycle.ignore_changes = self.ignore_changes(a);
+                        }
+                    } else {
+                        rest.push(blk);
+                    }
+                }
+                body.blocks = rest;
+                module.resources.insert(
+                    addr.clone(),
+                    ResourceDecl { addr, span, count, for_each, provider, provider_span, depends_on, lifecycle, body },
+                );
+            }
+            "variable" => {
+                let Some(labels) = self.labels(file, b, &["NAME"]) else { return };
+                let name = labels[0].clone();
+                let body = self.body(file, &b.body);
+                self.only(&body, "variable", &["type", "default", "description", "sensitive", "nullable"], &["validation"]);
+                let type_ = match body.attrs.get("type") {
+                    Some(a) => match types::Type::parse(&a.expr) {
+                        Ok(t) => t,
+                        Err(d) => {
+                            self.diags.push(d);
+                            types::Type::Any
+                        }
+                    },
+                    None => types::Type::Any,
+                };
+                let mut validations = Vec::new();
+                for v in &body.blocks {
+                    self.only(&v.body, "validation", &["condition", "error_message"], &[]);
+                    match (v.body.attrs.get("condition"), v.body.attrs.get("error_message")) {
+                        (Some(c), Some(m)) => {
+                            validations.push(Validation { condition: c.expr.clone(), error_message: m.expr.clone() })
+                        }
+                        _ => self.err("a `validation` block needs `condition` and `error_message`", v.span.clone()),
+                    }
+                }
+                if module.variables.contains_key(&name) {
+                    self.err(format!("variable `{name}` is declared twice"), span);
+                    return;
+                }
+                let decl = VariableDecl {
+                    name: name.clone(),
+                    span,
+                    type_,
+                    default: body.attrs.get("default").map(|a| a.expr.clone()),
+                    description: self.string_attr(&body, "description"),
+                    sensitive: self.bool_attr(&body, "sensitive"),
+                    nullable: body.attrs.get("nullable").is_none() || self.bool_attr(&body, "nullable"),
+                    validations,
+                };
+                module.variables.insert(name, decl);
+            }
+            "locals" => {
+                if !b.labels.is_empty() {
+                    self.err("a `locals` block has no labels", span);
+                }
+                let body = self.body(file, &b.body);
+                for blk in &body.blocks {
+                    self.err(format!("unexpected block `{}` in `locals`", blk.kind), blk.span.clone());
+                }
+                for (name, a) in body.attrs {
+                    if module.locals.contains_key(&name) {
+                        self.err(format!("local `{name}` is declared twice"), a.key_span.clone());
+                        continue;
+                    }
+                    module.locals.insert(name.clone(), LocalDecl { name, expr: a.expr });
+                }
+            }
+            "output" => {
+                let Some(labels) = self.labels(file, b, &["NAME"]) else { return };
+                let name = labels[0].clone();
+                let mut body = self.body(file, &b.body);
+                self.only(&body, "output", &["value", "sensitive", "description", "depends_on"], &[]);
+                let depends_on = self.depends_on(&mut body);
+                let Some(value) = body.attrs.get("value") else {
+                    self.err(format!("output `{name}` has no `value`"), span);
+                    return;
+                };
+                if module.outputs.contains_key(&name) {
+                    self.err(format!("output `{name}` is declared twice"), span);
+                    return;
+                }
+                let decl = OutputDecl {
+                    name: name.clone(),
+                    span,
+                    value: value.expr.clone(),
+                    sensitive: self.bool_attr(&body, "sensitive"),
+                    description: self.string_attr(&body, "description"),
+                    depends_on,
+                };
+                module.outputs.insert(name, decl);
+            }
+            "module" => {
+                let Some(labels) = self.labels(file, b, &["NAME"]) else { return };
+                let name = labels[0].clone();
+                let mut body = self.body(file, &b.body);
+                let depends_on = self.depends_on(&mut body);
+                for blk in &body.blocks {
+                    self.err(format!("unexpected block `{}` in a `module` block", blk.kind), blk.span.clone());
+                }
+                for meta in ["count", "for_each", "providers", "version"] {
+                    if let Some(a) = body.attrs.get(meta) {
+                        self.err(format!("`{meta}` on a module call is not supported by berth yet"), a.key_span.clone());
+                    }
+                }
+                let Some(source) = self.string_attr(&body, "source") else {
+                    self.err(format!("module `{name}` has no `source`"), span);
+                    return;
+                };
+                let Some(dir) = resolve_source(&module.dir, &source) else {
+                    let src_span = body.attrs.get("source").and_then(|a| a.expr.span()).or(span.clone());
+                    self.err(
+                        format!(
+                            "module `{name}`: source `{source}` not found (a local path starting with `./` or `../`, or the name of a folder under a `modules/` directory above the configuration)"
+                        ),
+                        src_span,
+                    );
+                    return;
+                };
+                if module.calls.contains_key(&name) {
+                    self.err(format!("module `{name}` is declared twice"), span);
+                    return;
+                }
+                body.attrs.shift_remove("source");
+                module.calls.insert(name.clone(), ModuleCall { name, span, source, dir, args: body.attrs, depends_on });
+            }
+            "provider" => {
+                let Some(labels) = self.labels(file, b, &["NAME"]) else { return };
+                let mut body = self.body(file, &b.body);
+                let alias = self.string_attr(&body, "alias");
+                body.attrs.shift_remove("alias");
+                let key = match &alias {
+                    Some(a) => format!("{}.{a}", labels[0]),
+                    None => labels[0].clone(),
+                };
+                if module.providers.contains_key(&key) {
+                    self.err(format!("provider `{key}` is configured twice; use `alias` for a second configuration"), span);
+                    return;
+                }
+                module.providers.insert(key.clone(), ProviderDecl { key, name: labels[0].clone(), span, body });
+            }
+            "berth" | "terraform" => {
+                let body = self.body(file, &b.body);
+                self.only(&body, kind, &["required_version"], &["backend", "required_providers"]);
+                for blk in body.blocks {
+                    if blk.kind == "backend" {
+                        if blk.labels.len() != 1 {
+                            self.err("a `backend` block needs one label: `backend \"local\" { ... }`", blk.span.clone());
+                            continue;
+                        }
+                        if module.backend.is_some() {
+                            self.err("the backend is configured twice", blk.span.clone());
+                            continue;
+                        }
+                        module.backend = Some(BackendDecl { kind: blk.labels[0].clone(), span: blk.span.clone(), body: blk.body });
+                    }
+                }
+            }
+            "inventory" => {
+                let Some(labels) = self.labels(file, b, &["NAME"]) else { return };
+                let body = self.body(file, &b.body);
+                if module.inventories.contains_key(&labels[0]) {
+                    self.err(format!("inventory `{}` is declared twice", labels[0]), span);
+                    return;
+                }
+                module.inventories.insert(labels[0].clone(), InventoryDecl { name: labels[0].clone(), span, body });
+            }
+            other => {
+                let mut d = Diagnostic::error(format!("unknown block type `{other}`")).at(span);
+                if let Some(s) = suggest(other, BLOCK_KINDS.iter().copied()) {
+                    d = d.hint(format!("did you mean `{s}`?"));
+                }
+                self.diags.push(d);
+            }
+        }
+    }
+
+    fn depends_on(&mut self, body: &mut BodyDecl) -> Vec<Expr> {
+        let Some(a) = body.attrs.shift_remove("depends_on") else { return Vec::new() };
+        match &a.expr.expr {
+            hcl_edit::expr::Expression::Array(arr) => {
+                arr.iter().map(|e| Expr { expr: e.clone(), file: a.expr.file.clone() }).collect()
+            }
+            _ => {
+                self.err("`depends_on` must be a list of references: `depends_on = [aws_vpc.main]`", a.expr.span());
+                Vec::new()
+            }
+        }
+    }
+
+    fn ignore_changes(&mut self, a: &AttrDecl) -> Vec<String> {
+        use hcl_edit::expr::Expression as E;
+        match &a.expr.expr {
+            E::Variable(v) if v.as_str() == "all" => vec!["*".into()],
+            E::Array(arr) => {
+                let mut out = Vec::new();
+                for e in arr.iter() {
+                    match e {
+                        E::Variable(v) => out.push(v.as_str().to_string()),
+                        E::String(s) => out.push(s.as_str().to_string()),
+                        _ => self.err("`ignore_changes` lists attribute names: `ignore_changes = [tags, ami]`", a.expr.span()),
+                    }
+                }
+                out
+            }
+            _ => {
+                self.err("`ignore_changes` is `all` or a list of attribute names", a.expr.span());
+                Vec::new()
+            }
+        }
+    }
+}
+
+pub(crate) fn is_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+}
+
+/// `aws` or `aws.west` from a `provider = aws.west` expression.
+fn provider_ref(e: &Expr) -> Option<String> {
+    use hcl_edit::expr::{Expression as E, TraversalOperator as Op};
+    match &e.expr {
+        E::Variable(v) => Some(v.as_str().to_string()),
+        E::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+            (E::Variable(v), [op]) => match op.value() {
+                Op::GetAttr(a) => Some(format!("{}.{}", v.as_str(), a.as_str())),
+                _ => None,
+            },
+            _ => None,
+        },
+        E::String(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// Finds a module's directory: a path relative to the caller (`./x`, `../x`),
+/// or a name looked up in the nearest `modules/` folder above the caller
+/// (the repository's shipped modules).
+fn resolve_source(caller: &Path, source: &str) -> Option<PathBuf> {
+    if source.starts_with("./") || source.starts_with("../") || source.starts_with('/') {
+        let p = caller.join(source);
+        return p.is_dir().then_some(p);
+    }
+    let caller = caller.canonicalize().ok()?;
+    for dir in caller.ancestors() {
+        let p = dir.join("modules").join(source);
+        if p.is_dir() {
+            return Some(p);
+        }
+    }
+    None
+}

@@ -1,0 +1,219 @@
+//! Configuration: the `*.hcl` files of a directory and the modules they call.
+//!
+//! Loading parses every file with hcl-edit (which keeps byte spans), turns
+//! blocks into declarations ([`Module`]) and leaves every expression
+//! unevaluated ([`Expr`]): evaluation happens later, during the walk, against
+//! values from upstream (see [`eval`]). Problems are collected, not returned
+//! one by one, so `berth validate` shows them all.
+
+pub mod eval;
+pub mod functions;
+mod load;
+pub mod refs;
+pub mod types;
+pub mod vars;
+
+use crate::addr::{Mode, ModulePath, ResourceAddr};
+use crate::diag::{SourceFile, Span};
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use load::load;
+
+/// An unevaluated expression and the file it came from.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub expr: hcl_edit::expr::Expression,
+    pub file: Arc<SourceFile>,
+}
+
+impl Expr {
+    pub fn span(&self) -> Option<Span> {
+        use hcl_edit::Span as _;
+        self.expr.span().map(|r| Span::new(&self.file, r))
+    }
+
+    /// Span of any sub-expression of this one.
+    pub fn span_of(&self, e: &impl hcl_edit::Span) -> Option<Span> {
+        e.span().map(|r| Span::new(&self.file, r))
+    }
+}
+
+/// The arguments and nested blocks of a block body, unevaluated.
+#[derive(Clone, Debug, Default)]
+pub struct BodyDecl {
+    pub attrs: IndexMap<String, AttrDecl>,
+    pub blocks: Vec<BlockDecl>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttrDecl {
+    pub name: String,
+    pub expr: Expr,
+    pub key_span: Option<Span>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BlockDecl {
+    pub kind: String,
+    pub labels: Vec<String>,
+    pub body: BodyDecl,
+    pub span: Option<Span>,
+}
+
+impl BodyDecl {
+    /// All expressions inside, nested blocks included.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut out: Vec<&Expr> = self.attrs.values().map(|a| &a.expr).collect();
+        for b in &self.blocks {
+            out.extend(b.body.exprs());
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Lifecycle {
+    pub create_before_destroy: bool,
+    pub prevent_destroy: bool,
+    /// Attribute names; `["*"]` for `ignore_changes = all`.
+    pub ignore_changes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResourceDecl {
+    pub addr: ResourceAddr,
+    pub span: Option<Span>,
+    pub count: Option<Expr>,
+    pub for_each: Option<Expr>,
+    /// Provider configuration address: `aws`, `aws.west`.
+    pub provider: String,
+    pub provider_span: Option<Span>,
+    pub depends_on: Vec<Expr>,
+    pub lifecycle: Lifecycle,
+    pub body: BodyDecl,
+}
+
+#[derive(Clone, Debug)]
+pub struct VariableDecl {
+    pub name: String,
+    pub span: Option<Span>,
+    pub type_: types::Type,
+    pub default: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub nullable: bool,
+    pub validations: Vec<Validation>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Validation {
+    pub condition: Expr,
+    pub error_message: Expr,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputDecl {
+    pub name: String,
+    pub span: Option<Span>,
+    pub value: Expr,
+    pub sensitive: bool,
+    pub description: Option<String>,
+    pub depends_on: Vec<Expr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LocalDecl {
+    pub name: String,
+    pub expr: Expr,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModuleCall {
+    pub name: String,
+    pub span: Option<Span>,
+    pub source: String,
+    pub dir: PathBuf,
+    pub args: IndexMap<String, AttrDecl>,
+    pub depends_on: Vec<Expr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProviderDecl {
+    /// `aws` or `aws.west`.
+    pub key: String,
+    pub name: String,
+    pub span: Option<Span>,
+    pub body: BodyDecl,
+}
+
+#[derive(Clone, Debug)]
+pub struct BackendDecl {
+    pub kind: String,
+    pub span: Option<Span>,
+    pub body: BodyDecl,
+}
+
+/// An `inventory "NAME"` block, evaluated after apply (see [`crate::inventory`]).
+#[derive(Clone, Debug)]
+pub struct InventoryDecl {
+    pub name: String,
+    pub span: Option<Span>,
+    pub body: BodyDecl,
+}
+
+/// One module: the root directory, or a called one.
+#[derive(Debug, Default)]
+pub struct Module {
+    pub path: ModulePath,
+    pub dir: PathBuf,
+    pub variables: IndexMap<String, VariableDecl>,
+    pub locals: IndexMap<String, LocalDecl>,
+    pub resources: IndexMap<ResourceAddr, ResourceDecl>,
+    pub outputs: IndexMap<String, OutputDecl>,
+    pub calls: IndexMap<String, ModuleCall>,
+    pub providers: IndexMap<String, ProviderDecl>,
+    pub inventories: IndexMap<String, InventoryDecl>,
+    pub backend: Option<BackendDecl>,
+}
+
+impl Module {
+    pub fn resource(&self, mode: Mode, type_: &str, name: &str) -> Option<&ResourceDecl> {
+        self.resources.get(&ResourceAddr::new(self.path.clone(), mode, type_, name))
+    }
+}
+
+/// A loaded configuration: every module by path.
+#[derive(Debug)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub modules: IndexMap<ModulePath, Module>,
+    pub files: Vec<Arc<SourceFile>>,
+    /// sha256 of every file's name and text, for stale-plan checks.
+    pub digest: String,
+}
+
+impl Config {
+    pub fn root(&self) -> &Module {
+        &self.modules[&ModulePath::new()]
+    }
+
+    pub fn module(&self, path: &ModulePath) -> Option<&Module> {
+        self.modules.get(path)
+    }
+
+    pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceDecl> {
+        self.modules.get(&addr.module).and_then(|m| m.resources.get(addr))
+    }
+
+    /// Every resource declaration of every module.
+    pub fn all_resources(&self) -> impl Iterator<Item = &ResourceDecl> {
+        self.modules.values().flat_map(|m| m.resources.values())
+    }
+}
+
+/// The name a user sees for a file: relative to `base` when possible.
+pub fn display_path(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base).unwrap_or(path).display().to_string()
+}

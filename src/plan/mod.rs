@@ -1,0 +1,214 @@
+//! The plan: a serializable value saying what apply will do.
+//!
+//! A plan names the state it was made against (lineage and serial) and a
+//! digest of the configuration; `berth apply PLANFILE` refuses a plan whose
+//! state or configuration moved since ("stale"), or one that errored.
+//! [`planner`] builds plans, [`render`] shows them.
+
+pub mod planner;
+pub mod render;
+
+use crate::addr::{InstanceAddr, ResourceAddr};
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Read,
+    Update,
+    /// Replace: destroy the old object, then create the new one.
+    DeleteThenCreate,
+    /// Replace under `create_before_destroy`: create, switch dependents, destroy.
+    CreateThenDelete,
+    Delete,
+}
+
+impl Action {
+    pub fn is_replace(self) -> bool {
+        matches!(self, Action::DeleteThenCreate | Action::CreateThenDelete)
+    }
+    pub fn creates(self) -> bool {
+        matches!(self, Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete)
+    }
+    pub fn deletes(self) -> bool {
+        matches!(self, Action::Delete | Action::DeleteThenCreate | Action::CreateThenDelete)
+    }
+    /// The symbol plans print: `+`, `~`, `-/+`, `+/-`, `-`, `<=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Read => "<=",
+            Action::Update => "~",
+            Action::DeleteThenCreate => "-/+",
+            Action::CreateThenDelete => "+/-",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// A value with its sensitive marks stored beside it, so plan files can hold
+/// marked values without ever writing a mark into the value.
+mod marked {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Repr {
+        value: Value,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sensitive: Vec<String>,
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().map(|v| Repr { value: v.clone(), sensitive: v.sensitive_paths() }).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        let r: Option<Repr> = Option::deserialize(d)?;
+        Ok(r.map(|r| r.value.mark_paths(&r.sensitive)))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub addr: InstanceAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposed: Option<String>,
+    pub provider: String,
+    pub action: Action,
+    #[serde(with = "marked", default)]
+    pub before: Option<Value>,
+    #[serde(with = "marked", default)]
+    pub after: Option<Value>,
+    /// Attributes whose change forces the replacement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace_paths: Vec<String>,
+    /// Why this change happens, when not obvious from the diff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub create_before_destroy: bool,
+    /// The generation the prior object had (0 when there is none).
+    #[serde(default)]
+    pub generation: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutputChange {
+    pub name: String,
+    #[serde(with = "marked", default)]
+    pub before: Option<Value>,
+    #[serde(with = "marked", default)]
+    pub after: Option<Value>,
+    pub sensitive: bool,
+}
+
+/// How an inventory file will change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InventoryChange {
+    pub name: String,
+    pub path: String,
+    /// Unified diff; empty when the file's content stays the same.
+    pub diff: String,
+    /// True when the content can only be known after apply.
+    pub pending: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub berth_version: String,
+    pub lineage: String,
+    /// Serial of the state the plan was made against; `None` when there was no state yet.
+    pub prior_serial: Option<u64>,
+    pub config_digest: String,
+    pub workspace: String,
+    pub destroy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<InstanceAddr>,
+    /// Root variable values the plan was made with; apply uses the same.
+    #[serde(default, with = "marked_map")]
+    pub variables: BTreeMap<String, Value>,
+    pub changes: Vec<ResourceChange>,
+    pub outputs: Vec<OutputChange>,
+    #[serde(default)]
+    pub inventories: Vec<InventoryChange>,
+    /// Resource-level dependencies of every resource the plan touches, for the apply order.
+    #[serde(default)]
+    pub dependencies: BTreeMap<ResourceAddr, Vec<ResourceAddr>>,
+    pub errored: bool,
+}
+
+mod marked_map {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Repr {
+        value: Value,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sensitive: Vec<String>,
+    }
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+        let r: BTreeMap<&String, Repr> =
+            m.iter().map(|(k, v)| (k, Repr { value: v.clone(), sensitive: v.sensitive_paths() })).collect();
+        r.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Value>, D::Error> {
+        let r: BTreeMap<String, Repr> = BTreeMap::deserialize(d)?;
+        Ok(r.into_iter().map(|(k, r)| (k, r.value.mark_paths(&r.sensitive))).collect())
+    }
+}
+
+/// Counts for the closing line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Delete => s.destroy += 1,
+                Action::DeleteThenCreate | Action::CreateThenDelete => {
+                    s.add += 1;
+                    s.destroy += 1;
+                }
+                Action::NoOp | Action::Read => {}
+            }
+        }
+        s
+    }
+
+    /// True when apply would change anything (resources, outputs or inventories).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+            || self.outputs.iter().any(|o| match (&o.before, &o.after) {
+                (Some(a), Some(b)) => !a.same_as(b) || a.is_sensitive() != b.is_sensitive(),
+                (None, None) => false,
+                _ => true,
+            })
+            || self.inventories.iter().any(|i| !i.diff.is_empty() || i.pending)
+    }
+
+    pub fn to_file(&self) -> String {
+        serde_json::to_string(self).expect("plan serializes")
+    }
+}

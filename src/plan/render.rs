@@ -1,0 +1,308 @@
+//! Shows a plan: human text like Terraform's, and a documented JSON form
+//! (`docs/plan-json.md`). Sensitive values print as `(sensitive value)` and
+//! are never written to JSON; multi-line strings are shown as unified diffs.
+
+use super::*;
+use crate::value::Value;
+use std::fmt::Write;
+
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// One value on one line.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Sensitive(_) => "(sensitive value)".into(),
+        Value::Unknown => "(known after apply)".into(),
+        Value::String(s) if s.contains('\n') => format!("<<-EOT ({} lines)", s.lines().count()),
+        other => other.to_string(),
+    }
+}
+
+fn multiline(v: &Value) -> Option<&str> {
+    match v {
+        Value::String(s) if s.contains('\n') => Some(s),
+        _ => None,
+    }
+}
+
+fn text_diff(before: &str, after: &str, indent: &str) -> String {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut out = String::new();
+    for group in diff.grouped_ops(2) {
+        for op in group {
+            for change in diff.iter_changes(&op) {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Delete => "-",
+                    similar::ChangeTag::Insert => "+",
+                    similar::ChangeTag::Equal => " ",
+                };
+                let line = change.value();
+                let _ = write!(out, "{indent}{sign} {}", line.trim_end_matches('\n'));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn header(c: &ResourceChange) -> String {
+    let addr = match &c.deposed {
+        Some(d) => format!("{} (deposed object {d})", c.addr),
+        None => c.addr.to_string(),
+    };
+    let what = match c.action {
+        Action::Create => "will be created".to_string(),
+        Action::Read => "will be read during apply".to_string(),
+        Action::Update => "will be updated in-place".to_string(),
+        Action::DeleteThenCreate => "must be replaced".to_string(),
+        Action::CreateThenDelete => "must be replaced (create before destroy)".to_string(),
+        Action::Delete => "will be destroyed".to_string(),
+        Action::NoOp => "has no changes".to_string(),
+    };
+    let mut s = format!("  # {addr} {what}");
+    if let Some(r) = &c.reason {
+        let _ = write!(s, "\n  # ({r})");
+    }
+    s
+}
+
+fn render_change(out: &mut String, c: &ResourceChange) {
+    let _ = writeln!(out, "{}", header(c));
+    for n in &c.notes {
+        let _ = writeln!(out, "  # note: {n}");
+    }
+    let kind = if c.addr.resource.mode == crate::addr::Mode::Data { "data" } else { "resource" };
+    let _ = writeln!(
+        out,
+        "{:>3} {kind} {} {} {{",
+        c.action.symbol(),
+        q(&c.addr.resource.type_),
+        q(&c.addr.resource.name)
+    );
+    let empty = crate::value::Map::new();
+    let before = c.before.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
+    let after = c.after.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let width = keys
+        .iter()
+        .filter(|k| {
+            let b = before.get(**k).unwrap_or(&Value::Null);
+            let a = after.get(**k).unwrap_or(&Value::Null);
+            !(b.is_null() && a.is_null())
+        })
+        .map(|k| k.len())
+        .max()
+        .unwrap_or(0);
+    let mut unchanged = 0;
+    for k in keys {
+        let b = before.get(k).unwrap_or(&Value::Null);
+        let a = after.get(k).unwrap_or(&Value::Null);
+        let forces = if c.replace_paths.iter().any(|p| p == k) { " # forces replacement" } else { "" };
+        match c.action {
+            Action::Create | Action::Read => {
+                if !a.is_null() {
+                    let _ = writeln!(out, "      + {k:<width$} = {}", show(a));
+                }
+            }
+            Action::Delete => {
+                if !b.is_null() {
+                    let _ = writeln!(out, "      - {k:<width$} = {}", show(b));
+                }
+            }
+            _ => {
+                let same = a.same_as(b) && a.is_sensitive() == b.is_sensitive() && a.is_known() == b.is_known();
+                if same {
+                    unchanged += 1;
+                    continue;
+                }
+                if let (Some(bt), Some(at)) = (multiline(b), multiline(a))
+                    && !a.is_sensitive()
+                    && !b.is_sensitive()
+                {
+                    let _ = writeln!(out, "      ~ {k:<width$} = <<-EOT{forces}");
+                    out.push_str(&text_diff(bt, at, "          "));
+                    let _ = writeln!(out, "        EOT");
+                    continue;
+                }
+                let (sym, line) = if b.is_null() {
+                    ("+", show(a))
+                } else if a.is_null() {
+                    ("-", format!("{} -> null", show(b)))
+                } else {
+                    ("~", format!("{} -> {}", show(b), show(a)))
+                };
+                let _ = writeln!(out, "      {sym} {k:<width$} = {line}{forces}");
+            }
+        }
+    }
+    if unchanged > 0 {
+        let _ = writeln!(out, "        # ({unchanged} unchanged attribute{} hidden)", if unchanged == 1 { "" } else { "s" });
+    }
+    let _ = writeln!(out, "    }}");
+}
+
+/// The human plan, as `berth plan` prints it.
+pub fn human(plan: &Plan) -> String {
+    let mut out = String::new();
+    let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let output_changes: Vec<&OutputChange> = plan
+        .outputs
+        .iter()
+        .filter(|o| match (&o.before, &o.after) {
+            (Some(a), Some(b)) => !a.same_as(b) || a.is_known() != b.is_known(),
+            (None, None) => false,
+            _ => true,
+        })
+        .collect();
+    let inv: Vec<&InventoryChange> = plan.inventories.iter().filter(|i| !i.diff.is_empty() || i.pending).collect();
+    if changes.is_empty() && output_changes.is_empty() && inv.is_empty() {
+        out.push_str("No changes. The infrastructure matches the configuration.\n");
+        return out;
+    }
+    if !changes.is_empty() {
+        out.push_str("berth will perform the following actions:\n\n");
+        for c in &changes {
+            render_change(&mut out, c);
+            out.push('\n');
+        }
+        let order: Vec<&ResourceChange> =
+            changes.iter().copied().filter(|c| c.action == Action::CreateThenDelete).collect();
+        if !order.is_empty() {
+            out.push_str("Order of create-before-destroy replacements: new object created, dependents switched to it, then the old object destroyed.\n\n");
+        }
+    }
+    if !output_changes.is_empty() {
+        out.push_str("Changes to outputs:\n");
+        for o in output_changes {
+            let show_o = |v: &Value| if o.sensitive { "(sensitive value)".to_string() } else { show(v) };
+            let line = match (&o.before, &o.after) {
+                (None, Some(a)) => format!("  + {} = {}", o.name, show_o(a)),
+                (Some(b), None) => format!("  - {} = {} -> null", o.name, show_o(b)),
+                (Some(b), Some(a)) => format!("  ~ {} = {} -> {}", o.name, show_o(b), show_o(a)),
+                (None, None) => continue,
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    if !inv.is_empty() {
+        out.push_str("Changes to inventory files:\n");
+        for i in inv {
+            if i.pending {
+                let _ = writeln!(out, "  ~ {} ({}): rewritten after apply with values known only then", i.path, i.name);
+            }
+            if !i.diff.is_empty() {
+                let _ = writeln!(out, "  ~ {} ({}):", i.path, i.name);
+                for l in i.diff.lines() {
+                    let _ = writeln!(out, "      {l}");
+                }
+            }
+        }
+        out.push('\n');
+    }
+    let s = plan.summary();
+    let _ = writeln!(out, "Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    out
+}
+
+/// The JSON plan (`berth plan --json`, `berth show --json`). Schema in
+/// `docs/plan-json.md`. Sensitive values are replaced by null and flagged in
+/// `*_sensitive`; unknowns are null and flagged in `after_unknown`.
+pub fn json(plan: &Plan) -> serde_json::Value {
+    fn redact(v: &Value) -> serde_json::Value {
+        match v {
+            Value::Sensitive(_) | Value::Unknown => serde_json::Value::Null,
+            Value::List(l) => serde_json::Value::Array(l.iter().map(redact).collect()),
+            Value::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
+            other => other.to_json(),
+        }
+    }
+    fn mask(v: &Value, f: &dyn Fn(&Value) -> bool) -> serde_json::Value {
+        match v {
+            Value::List(l) if !f(v) => {
+                let inner: Vec<serde_json::Value> = l.iter().map(|x| mask(x, f)).collect();
+                if inner.iter().all(|x| x == &serde_json::Value::Bool(false)) {
+                    serde_json::Value::Bool(false)
+                } else {
+                    serde_json::Value::Array(inner)
+                }
+            }
+            Value::Map(m) if !f(v) => {
+                let inner: serde_json::Map<String, serde_json::Value> =
+                    m.iter().map(|(k, x)| (k.clone(), mask(x, f))).filter(|(_, x)| x != &serde_json::Value::Bool(false)).collect();
+                if inner.is_empty() { serde_json::Value::Bool(false) } else { serde_json::Value::Object(inner) }
+            }
+            other => serde_json::Value::Bool(f(other)),
+        }
+    }
+    let is_unknown = |v: &Value| matches!(v, Value::Unknown);
+    let is_sensitive = |v: &Value| matches!(v, Value::Sensitive(_));
+    let changes: Vec<serde_json::Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "address": c.addr.to_string(),
+                "module_address": c.addr.resource.module.iter().map(|m| format!("module.{m}")).collect::<Vec<_>>().join("."),
+                "mode": if c.addr.resource.mode == crate::addr::Mode::Data { "data" } else { "managed" },
+                "type": c.addr.resource.type_,
+                "name": c.addr.resource.name,
+                "index": match &c.addr.key {
+                    crate::addr::InstanceKey::None => serde_json::Value::Null,
+                    crate::addr::InstanceKey::Int(i) => serde_json::json!(i),
+                    crate::addr::InstanceKey::Str(s) => serde_json::json!(s),
+                },
+                "deposed": c.deposed,
+                "provider": c.provider,
+                "action": c.action,
+                "before": c.before.as_ref().map(redact),
+                "after": c.after.as_ref().map(redact),
+                "after_unknown": c.after.as_ref().map(|v| mask(v, &is_unknown)).unwrap_or(serde_json::Value::Bool(false)),
+                "before_sensitive": c.before.as_ref().map(|v| mask(v, &is_sensitive)).unwrap_or(serde_json::Value::Bool(false)),
+                "after_sensitive": c.after.as_ref().map(|v| mask(v, &is_sensitive)).unwrap_or(serde_json::Value::Bool(false)),
+                "replace_paths": c.replace_paths,
+                "reason": c.reason,
+                "notes": c.notes,
+            })
+        })
+        .collect();
+    let outputs: serde_json::Map<String, serde_json::Value> = plan
+        .outputs
+        .iter()
+        .map(|o| {
+            let v = |x: &Option<Value>| match x {
+                Some(_) if o.sensitive => serde_json::Value::Null,
+                Some(v) => redact(v),
+                None => serde_json::Value::Null,
+            };
+            (
+                o.name.clone(),
+                serde_json::json!({
+                    "before": v(&o.before),
+                    "after": v(&o.after),
+                    "after_unknown": o.after.as_ref().is_some_and(|a| !a.is_known()),
+                    "sensitive": o.sensitive,
+                }),
+            )
+        })
+        .collect();
+    let s = plan.summary();
+    serde_json::json!({
+        "format_version": "1",
+        "berth_version": plan.berth_version,
+        "lineage": plan.lineage,
+        "prior_serial": plan.prior_serial,
+        "workspace": plan.workspace,
+        "destroy": plan.destroy,
+        "errored": plan.errored,
+        "resource_changes": changes,
+        "output_changes": outputs,
+        "inventory_changes": plan.inventories,
+        "summary": {"add": s.add, "change": s.change, "destroy": s.destroy},
+    })
+}

@@ -1,0 +1,333 @@
+//! Engine tests with the built-in `berth_data` resource: no cloud needed.
+
+mod support;
+
+use support::cli::Work;
+
+#[test]
+fn fan_out_applies_and_replans_clean() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "root" { input = "root" }
+resource "berth_data" "child" {
+  count = 50
+  input = "${berth_data.root.output}-${count.index}"
+}
+output "last" { value = berth_data.child[49].output }
+"#,
+    );
+    let r = w.run(&["apply", "--auto-approve"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("Apply complete! Resources: 51 added, 0 changed, 0 destroyed."), "{}", r.stdout);
+    assert_eq!(w.state_addresses().len(), 51);
+    assert_eq!(w.state()["outputs"]["last"]["value"], "root-49");
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    // State is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(w.path().join("state/default.json")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn chain_changes_propagate_in_one_apply() {
+    let w = Work::new();
+    let mut cfg = String::from("variable \"seed\" { default = \"a\" }\nresource \"berth_data\" \"n0\" { input = var.seed }\n");
+    for i in 1..30 {
+        cfg.push_str(&format!("resource \"berth_data\" \"n{i}\" {{ input = \"${{berth_data.n{}.output}}+\" }}\n", i - 1));
+    }
+    cfg.push_str("output \"tail\" { value = berth_data.n29.output }\n");
+    w.write("main.hcl", &cfg);
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let expected = format!("a{}", "+".repeat(29));
+    assert_eq!(w.state()["outputs"]["tail"]["value"], expected.as_str());
+    let r = w.run(&["plan", "--detailed-exitcode", "--var", "seed=b"]);
+    r.assert_code(2);
+    assert!(r.stdout.contains("Plan: 0 to add, 30 to change, 0 to destroy."), "{}", r.stdout);
+    w.run(&["apply", "--auto-approve", "--var", "seed=b"]).assert_ok();
+    assert_eq!(w.state()["outputs"]["tail"]["value"], format!("b{}", "+".repeat(29)).as_str());
+}
+
+#[test]
+fn count_and_for_each_shrink_and_grow() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+variable "n" { type = number }
+variable "names" { type = set(string) }
+resource "berth_data" "c" {
+  count = var.n
+  input = count.index
+}
+resource "berth_data" "f" {
+  for_each = var.names
+  input    = upper(each.key)
+}
+"#,
+    );
+    w.run(&["apply", "--auto-approve", "--var", "n=3", "--var", r#"names=["a","b"]"#]).assert_ok();
+    let mut addrs = w.state_addresses();
+    addrs.sort();
+    assert_eq!(addrs, ["berth_data.c[0]", "berth_data.c[1]", "berth_data.c[2]", "berth_data.f[\"a\"]", "berth_data.f[\"b\"]"]);
+    let r = w.run(&["apply", "--auto-approve", "--var", "n=1", "--var", r#"names=["b","c"]"#]);
+    r.assert_ok();
+    assert!(r.stdout.contains("1 added, 0 changed, 3 destroyed"), "{}", r.stdout);
+    let mut addrs = w.state_addresses();
+    addrs.sort();
+    assert_eq!(addrs, ["berth_data.c[0]", "berth_data.f[\"b\"]", "berth_data.f[\"c\"]"]);
+}
+
+#[test]
+fn modules_pass_values_both_ways() {
+    let w = Work::new();
+    w.write(
+        "modules/pair/main.hcl",
+        r#"
+variable "prefix" { type = string }
+resource "berth_data" "a" { input = "${var.prefix}-a" }
+output "a" { value = berth_data.a.output }
+"#,
+    );
+    w.write(
+        "main.hcl",
+        r#"
+module "one" {
+  source = "./modules/pair"
+  prefix = "x"
+}
+module "two" {
+  source = "./modules/pair"
+  prefix = module.one.a
+}
+output "two" { value = module.two.a }
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    assert_eq!(w.state()["outputs"]["two"]["value"], "x-a-a");
+    let addrs = w.state_addresses();
+    assert!(addrs.contains(&"module.two.berth_data.a".to_string()), "{addrs:?}");
+}
+
+#[test]
+fn a_failure_skips_only_its_dependents() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "ok" { input = "fine" }
+resource "berth_data" "bad_input" { input = "x" }
+resource "berth_assert" "gate" {
+  condition = berth_data.bad_input.output == "y"
+  message   = "the gate is closed"
+}
+resource "berth_data" "after_gate" { input = berth_assert.gate.id }
+resource "berth_data" "independent" { input = berth_data.ok.output }
+"#,
+    );
+    let r = w.run(&["apply", "--auto-approve"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("the gate is closed"), "{}", r.stderr);
+    assert!(r.stderr.contains("skipped") && r.stderr.contains("berth_data.after_gate"), "{}", r.stderr);
+    let addrs = w.state_addresses();
+    assert!(addrs.contains(&"berth_data.independent".to_string()), "{addrs:?}");
+    assert!(addrs.contains(&"berth_data.ok".to_string()));
+    assert!(!addrs.contains(&"berth_data.after_gate".to_string()));
+    assert!(!addrs.contains(&"berth_assert.gate".to_string()));
+}
+
+#[test]
+fn saved_plans_apply_exactly_and_stale_ones_are_refused() {
+    let w = Work::new();
+    w.write("main.hcl", "resource \"berth_data\" \"a\" { input = 1 }\n");
+    w.run(&["plan", "-out=first.plan"]).assert_ok();
+    w.run(&["plan", "--out", "second.plan"]).assert_ok();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(w.path().join("first.plan")).unwrap().permissions().mode() & 0o777, 0o600);
+    w.run(&["apply", "first.plan"]).assert_ok();
+    let before = w.read("state/default.json");
+    let r = w.run(&["apply", "second.plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("stale"), "{}", r.stderr);
+    assert_eq!(before, w.read("state/default.json"), "a refused plan must not touch the state");
+    // A configuration change also makes a plan stale.
+    w.run(&["plan", "--out", "third.plan"]).assert_ok();
+    w.write("main.hcl", "resource \"berth_data\" \"a\" { input = 2 }\n");
+    let r = w.run(&["apply", "third.plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("configuration changed"), "{}", r.stderr);
+}
+
+#[test]
+fn apply_without_a_terminal_refuses_rather_than_hangs() {
+    let w = Work::new();
+    w.write("main.hcl", "resource \"berth_data\" \"a\" { input = 1 }\n");
+    let r = w.cmd(&["apply"]).stdin(std::process::Stdio::null()).output().unwrap();
+    let r: support::cli::Run = r.into();
+    r.assert_code(1);
+    assert!(r.stderr.contains("--auto-approve"), "{}", r.stderr);
+    assert!(w.state_addresses().is_empty());
+}
+
+#[test]
+fn lock_contention_names_the_holder() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        "resource \"berth_sleep\" \"slow\" { create_duration = \"3s\" }\n",
+    );
+    let mut holder = w.cmd(&["apply", "--auto-approve"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    // Wait until the first run holds the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !w.path().join("state/default.lock").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("locked"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("pid {}", holder.id())), "{}", r.stderr);
+    // With a timeout, the second run waits for the first.
+    let r = w.run(&["plan", "--lock-timeout", "30s"]);
+    r.assert_ok();
+    assert!(holder.wait().unwrap().success());
+}
+
+#[test]
+fn a_killed_apply_loses_nothing_that_completed() {
+    let w = Work::new();
+    let mut cfg = String::new();
+    for i in 0..5 {
+        cfg.push_str(&format!("resource \"berth_data\" \"fast{i}\" {{ input = {i} }}\n"));
+    }
+    cfg.push_str("resource \"berth_sleep\" \"slow\" { create_duration = \"30s\" }\n");
+    w.write("main.hcl", &cfg);
+    let mut child = w.cmd(&["apply", "--auto-approve"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait for the fast resources to be journaled, then SIGKILL.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let j = std::fs::read_to_string(w.path().join("state/default.journal")).unwrap_or_default();
+        if j.matches("\"op\":\"put\"").count() >= 5 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The next plan knows the five completed objects: only the slow one is left to create.
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    r.assert_code(2);
+    assert!(r.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."), "{}", r.stdout);
+    assert!(r.stdout.contains("berth_sleep.slow"), "{}", r.stdout);
+}
+
+#[test]
+fn destroy_goes_in_reverse_order_and_honours_prevent_destroy() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "base" { input = "b" }
+resource "berth_data" "top" { input = berth_data.base.output }
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["destroy", "--auto-approve"]);
+    r.assert_ok();
+    let top = r.stderr.find("berth_data.top: Destruction complete").expect("top destroyed");
+    let base = r.stderr.find("berth_data.base: Destroying").expect("base destroyed");
+    assert!(top < base, "dependents go first:\n{}", r.stderr);
+    assert!(w.state_addresses().is_empty());
+
+    w.write(
+        "main.hcl",
+        "resource \"berth_data\" \"keep\" {\n  input = 1\n  lifecycle { prevent_destroy = true }\n}\n",
+    );
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["destroy", "--auto-approve"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("prevent_destroy"), "{}", r.stderr);
+    assert_eq!(w.state_addresses(), ["berth_data.keep"]);
+}
+
+#[test]
+fn create_before_destroy_switches_dependents_before_destroying() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+variable "gen" { default = "1" }
+resource "berth_data" "host" {
+  input            = "host"
+  triggers_replace = var.gen
+  lifecycle { create_before_destroy = true }
+}
+resource "berth_data" "record" { input = berth_data.host.id }
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["plan", "--var", "gen=2"]);
+    assert!(r.stdout.contains("+/- resource \"berth_data\" \"host\""), "{}", r.stdout);
+    assert!(r.stdout.contains("triggers_replace = \"1\" -> \"2\" # forces replacement"), "{}", r.stdout);
+    let r = w.run(&["apply", "--auto-approve", "--var", "gen=2"]);
+    r.assert_ok();
+    let created = r.stderr.find("berth_data.host: Creation complete").expect("created");
+    let switched = r.stderr.find("berth_data.record: Modifications complete").expect("record updated");
+    let destroyed = r.stderr.find("berth_data.host (old object): Destruction complete").expect("old destroyed");
+    assert!(created < switched && switched < destroyed, "{}", r.stderr);
+}
+
+#[test]
+fn replace_and_target_flags() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "a" { input = "a" }
+resource "berth_data" "b" { input = berth_data.a.output }
+resource "berth_data" "c" { input = "c" }
+"#,
+    );
+    let r = w.run(&["apply", "--auto-approve", "--target", "berth_data.b"]);
+    r.assert_ok();
+    let mut addrs = w.state_addresses();
+    addrs.sort();
+    assert_eq!(addrs, ["berth_data.a", "berth_data.b"]);
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["plan", "--replace", "berth_data.c"]);
+    assert!(r.stdout.contains("replacement requested with --replace"), "{}", r.stdout);
+    assert!(r.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "{}", r.stdout);
+}
+
+#[test]
+fn sensitive_values_never_reach_plan_output() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+variable "token" {
+  type      = string
+  sensitive = true
+}
+resource "berth_data" "a" { input = "token=${var.token}" }
+output "t" {
+  value     = berth_data.a.output
+  sensitive = true
+}
+"#,
+    );
+    let r = w.cmd(&["plan", "--json"]).env("BERTH_VAR_token", "hunter2-secret").output().unwrap();
+    let r: support::cli::Run = r.into();
+    r.assert_ok();
+    assert!(!r.stdout.contains("hunter2-secret"), "{}", r.stdout);
+    let r = w.cmd(&["apply", "--auto-approve"]).env("BERTH_VAR_token", "hunter2-secret").output().unwrap();
+    let r: support::cli::Run = r.into();
+    r.assert_ok();
+    assert!(!r.stdout.contains("hunter2-secret") && !r.stderr.contains("hunter2-secret"));
+    assert!(r.stdout.contains("(sensitive value)"), "{}", r.stdout);
+    let r = w.run(&["output"]);
+    assert!(r.stdout.contains("t = (sensitive value)"), "{}", r.stdout);
+}
