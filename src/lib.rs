@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod fmt;
 pub mod graph;
 pub mod plan;
 pub mod providers;

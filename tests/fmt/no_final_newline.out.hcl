@@ -1,0 +1,2 @@
+x = 1
+# trailing comment, no newline at EOF
