@@ -12,6 +12,7 @@
 //! attributes only known after apply.
 
 pub mod api_stats;
+pub mod aws;
 pub mod builtin;
 
 use crate::addr::{InstanceAddr, Mode};
@@ -298,12 +299,13 @@ impl Registry {
 }
 
 /// The provider families berth knows, by the prefix of their type names.
-pub const KNOWN_PROVIDERS: &[&str] = &["berth"];
+pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth"];
 
 /// Builds a configured provider instance from its evaluated `provider` block
 /// (an empty object when the configuration has none).
-pub async fn configure(name: &str, _config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
     match name {
+        "aws" => Ok(Arc::new(aws::AwsProvider::from_config(config).await?)),
         "berth" => Ok(Arc::new(builtin::Builtin::default())),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",

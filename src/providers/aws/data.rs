@@ -1,0 +1,250 @@
+//! The EC2 data sources: `aws_ami`, `aws_vpc` and `aws_subnet`.
+//!
+//! Each turns its arguments into EC2 filters (`filter { name, values }`
+//! blocks pass through as they are), makes one Describe call and insists
+//! on exactly one result: zero or several matches is an error that says
+//! which, rather than a silent pick. `aws_ami` with `most_recent = true`
+//! picks the newest of several, as in Terraform.
+
+use super::common::{filter, sdk_error, tags_arg, tags_value};
+use super::ec2::Ec2;
+use super::network::{describe_subnets, subnet_state, vpc_dns};
+use crate::providers::{ProviderError, ProviderResult};
+use crate::value::{Map, Value};
+use aws_sdk_ec2::types::{Filter, Image};
+
+/// The `filter` blocks as EC2 filters.
+fn filter_blocks(config: &Value) -> ProviderResult<Vec<Filter>> {
+    let mut out = Vec::new();
+    let blocks = match config.get("filter").map(Value::unmarked) {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::List(l)) => l.clone(),
+        Some(m @ Value::Map(_)) => vec![m.clone()],
+        Some(other) => {
+            return Err(ProviderError::attr("filter", format!("`filter` must be blocks, not {}", other.type_name())));
+        }
+    };
+    for b in blocks {
+        let name = match b.get("name").map(Value::unmarked) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(ProviderError::attr("filter", "each `filter` block requires a `name` string")),
+        };
+        let values = match b.get("values").map(Value::unmarked) {
+            Some(Value::List(l)) if !l.is_empty() => l
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        ProviderError::attr("filter", format!("`filter` `{name}`: `values` must be known strings"))
+                    })
+                })
+                .collect::<ProviderResult<Vec<_>>>()?,
+            _ => {
+                return Err(ProviderError::attr(
+                    "filter",
+                    format!("`filter` `{name}` requires a non-empty `values` list"),
+                ));
+            }
+        };
+        out.push(filter(&name, values));
+    }
+    Ok(out)
+}
+
+fn tag_filters(config: &Value) -> ProviderResult<Vec<Filter>> {
+    let tags = tags_arg(config.get("tags"))?;
+    Ok(tags.into_iter().map(|(k, v)| filter(&format!("tag:{k}"), [v])).collect())
+}
+
+pub(crate) fn validate(type_: &str, config: &Value) -> Vec<ProviderError> {
+    if !config.is_known() {
+        return Vec::new();
+    }
+    let mut errs: Vec<ProviderError> = filter_blocks(config).err().into_iter().collect();
+    if type_ == "aws_ami"
+        && let Some(re) = config.get_str("name_regex")
+        && let Err(e) = regex::Regex::new(re)
+    {
+        errs.push(ProviderError::attr("name_regex", format!("`name_regex` is not a valid regular expression: {e}")));
+    }
+    if type_ == "aws_ami" && config.get("owners").and_then(Value::as_list).is_none_or(|l| l.is_empty()) {
+        errs.push(ProviderError::attr(
+            "owners",
+            "`aws_ami` requires `owners` (for example `[\"amazon\"]` or an account ID)",
+        ));
+    }
+    errs
+}
+
+fn known(config: &Value) -> ProviderResult<()> {
+    match config.as_map().and_then(|m| m.iter().find(|(_, v)| !v.is_known())) {
+        Some((k, _)) => Err(ProviderError::attr(k, format!("`{k}` must be known to read this data source"))),
+        None => Ok(()),
+    }
+}
+
+fn with(config: &Value, items: Vec<(&str, Value)>) -> Value {
+    let mut m: Map = config.as_map().cloned().unwrap_or_default();
+    for (k, v) in items {
+        m.insert(k.to_string(), v);
+    }
+    Value::Map(m)
+}
+
+fn str_or_null(s: Option<&str>) -> Value {
+    s.filter(|s| !s.is_empty()).map(Value::str).unwrap_or(Value::Null)
+}
+
+fn criteria(filters: &[Filter]) -> String {
+    if filters.is_empty() {
+        return "no filters".into();
+    }
+    filters
+        .iter()
+        .map(|f| format!("{}={}", f.name().unwrap_or_default(), f.values().join(",")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn read_ami(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
+    let owners = super::common::strings(config.get("owners"));
+    let users = super::common::strings(config.get("executable_users"));
+    let filters = filter_blocks(config)?;
+    let mut images: Vec<Image> = Vec::new();
+    let mut pages = ec2
+        .client
+        .describe_images()
+        .set_owners(Some(owners.clone()))
+        .set_executable_users((!users.is_empty()).then_some(users))
+        .set_filters(Some(filters.clone()))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        images.extend(page.map_err(|e| sdk_error("DescribeImages", &e))?.images().iter().cloned());
+    }
+    if let Some(re) = config.get_str("name_regex") {
+        let re = regex::Regex::new(re).map_err(|e| {
+            ProviderError::attr("name_regex", format!("`name_regex` is not a valid regular expression: {e}"))
+        })?;
+        images.retain(|i| i.name().is_some_and(|n| re.is_match(n)));
+    }
+    let most_recent = config.get("most_recent").and_then(Value::as_bool) == Some(true);
+    let image = match images.len() {
+        0 => {
+            return Err(ProviderError::new(format!(
+                "no AMI owned by `{}` matches {}",
+                owners.join(", "),
+                criteria(&filters)
+            )));
+        }
+        1 => images.remove(0),
+        n if !most_recent => {
+            return Err(ProviderError::attr(
+                "most_recent",
+                format!("{n} AMIs match {}; narrow the filters or set `most_recent = true`", criteria(&filters)),
+            ));
+        }
+        _ => {
+            // ISO 8601 timestamps sort as strings.
+            images.sort_by(|a, b| a.creation_date().cmp(&b.creation_date()));
+            images.pop().unwrap_or_else(|| unreachable!("several images"))
+        }
+    };
+    let id = image.image_id().unwrap_or_default();
+    Ok(with(
+        config,
+        vec![
+            ("id", Value::str(id)),
+            ("image_id", Value::str(id)),
+            ("arn", Value::str(format!("arn:{}:ec2:{}::image/{id}", ec2.partition, ec2.region))),
+            ("name", str_or_null(image.name())),
+            ("architecture", str_or_null(image.architecture().map(|a| a.as_str()))),
+            ("creation_date", str_or_null(image.creation_date())),
+            ("description", str_or_null(image.description())),
+            ("owner_id", str_or_null(image.owner_id())),
+            ("root_device_name", str_or_null(image.root_device_name())),
+            ("root_device_type", str_or_null(image.root_device_type().map(|a| a.as_str()))),
+            ("virtualization_type", str_or_null(image.virtualization_type().map(|a| a.as_str()))),
+            ("platform_details", str_or_null(image.platform_details())),
+            ("state", str_or_null(image.state().map(|a| a.as_str()))),
+            ("tags", tags_value(image.tags())),
+        ],
+    ))
+}
+
+fn exactly_one<T>(what: &str, filters: &[Filter], mut found: Vec<T>) -> ProviderResult<T> {
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(ProviderError::new(format!("no {what} matches {}", criteria(filters)))),
+        n => Err(ProviderError::new(format!("{n} {what}s match {}; narrow the search", criteria(filters)))),
+    }
+}
+
+async fn read_vpc(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
+    let mut filters = filter_blocks(config)?;
+    if let Some(id) = config.get_str("id") {
+        filters.push(filter("vpc-id", [id]));
+    }
+    if let Some(c) = config.get_str("cidr_block") {
+        filters.push(filter("cidr", [c]));
+    }
+    if let Some(d) = config.get("default").and_then(Value::as_bool) {
+        filters.push(filter("is-default", [d.to_string()]));
+    }
+    filters.extend(tag_filters(config)?);
+    let mut vpcs = Vec::new();
+    let mut pages = ec2.client.describe_vpcs().set_filters(Some(filters.clone())).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        vpcs.extend(page.map_err(|e| sdk_error("DescribeVpcs", &e))?.vpcs().iter().cloned());
+    }
+    let vpc = exactly_one("VPC", &filters, vpcs)?;
+    let id = vpc.vpc_id().unwrap_or_default();
+    let owner = vpc.owner_id().unwrap_or_default();
+    let (dns_support, dns_hostnames) = vpc_dns(ec2, id).await?;
+    Ok(with(
+        config,
+        vec![
+            ("id", Value::str(id)),
+            ("arn", Value::str(ec2.arn(owner, "vpc", id))),
+            ("cidr_block", str_or_null(vpc.cidr_block())),
+            ("default", Value::Bool(vpc.is_default().unwrap_or(false))),
+            ("tags", tags_value(vpc.tags())),
+            ("owner_id", Value::str(owner)),
+            ("enable_dns_support", Value::Bool(dns_support)),
+            ("enable_dns_hostnames", Value::Bool(dns_hostnames)),
+            ("state", str_or_null(vpc.state().map(|s| s.as_str()))),
+        ],
+    ))
+}
+
+async fn read_subnet(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
+    let mut filters = filter_blocks(config)?;
+    for (arg, name) in [
+        ("id", "subnet-id"),
+        ("vpc_id", "vpc-id"),
+        ("cidr_block", "cidr-block"),
+        ("availability_zone", "availability-zone"),
+    ] {
+        if let Some(v) = config.get_str(arg) {
+            filters.push(filter(name, [v]));
+        }
+    }
+    filters.extend(tag_filters(config)?);
+    let subnet = exactly_one("subnet", &filters, describe_subnets(ec2, filters.clone()).await?)?;
+    let mut m: Map = config.as_map().cloned().unwrap_or_default();
+    m.extend(subnet_state(ec2, &subnet).as_map().cloned().unwrap_or_default());
+    m.insert("owner_id".into(), str_or_null(subnet.owner_id()));
+    let count = subnet.available_ip_address_count().map(|n| Value::Number(n as f64)).unwrap_or(Value::Null);
+    m.insert("available_ip_address_count".into(), count);
+    m.insert("state".into(), str_or_null(subnet.state().map(|s| s.as_str())));
+    Ok(Value::Map(m))
+}
+
+pub(crate) async fn read(ec2: &Ec2, type_: &str, config: &Value) -> ProviderResult<Value> {
+    known(config)?;
+    match type_ {
+        "aws_ami" => read_ami(ec2, config).await,
+        "aws_vpc" => read_vpc(ec2, config).await,
+        "aws_subnet" => read_subnet(ec2, config).await,
+        other => Err(ProviderError::new(format!("the `aws` provider has no data source `{other}`"))),
+    }
+}

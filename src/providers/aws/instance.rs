@@ -1,0 +1,501 @@
+//! `aws_instance`: hosts, launched, waited for, refreshed and terminated in
+//! batches.
+//!
+//! - **Create** calls RunInstances once per instance with a ClientToken
+//!   derived from the lineage, address and generation (a retried create
+//!   returns the first call's instance), then waits for `running` with one
+//!   DescribeInstances per poll for the whole batch, and reports each
+//!   instance the moment it runs, so dependents (DNS records, inventories)
+//!   read its addresses. `timeouts { create = "10m" }` bounds the wait; an
+//!   instance that never runs is reported failed *with* its state, so it is
+//!   recorded (tainted) rather than orphaned.
+//! - **Update in place**: `tags` and `vpc_security_group_ids` change on the
+//!   running instance. A new `instance_type` stops the instance, changes the
+//!   type with ModifyInstanceAttribute and starts it again: expect a short
+//!   outage and, without an Elastic IP, a new public address. Changing
+//!   `ami`, `subnet_id`, `private_ip`, `key_name`, `user_data` or
+//!   `associate_public_ip_address` replaces the instance.
+//! - **Drift**: an instance terminated outside berth refreshes as gone; one
+//!   stopped outside berth plans `instance_state = "running"` and is started.
+//! - **Refresh** of N instances costs ceil(N/1000) DescribeInstances calls.
+//!   `user_data` is not read back (DescribeInstanceAttribute would cost a
+//!   call per instance); it cannot change without a stop anyway.
+
+use super::common::{
+    self, PAGE, client_token, code_of, create_timeout, filter, id_of, opt_bool, opt_str, ownership_filters, req_str,
+    sdk_error, tag_spec, tags_arg, tags_value,
+};
+use super::ec2::{Ec2, partial_state};
+use super::network::{Failure, at_most_one, refresh_batch, sync_tags};
+use super::retry::{self, retry_codes};
+use crate::providers::{
+    ApplyOp, ApplyOutcome, ApplySink, ChangeKind, OpContext, Planned, ProviderError, ProviderResult, Refreshed,
+};
+use crate::value::{Value, obj};
+use aws_sdk_ec2::types::{
+    AttributeValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType,
+    ResourceType,
+};
+use base64::Engine;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Default for `timeouts { create }`, as in Terraform.
+pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(600);
+const DELETE_TIMEOUT: Duration = Duration::from_secs(1200);
+
+pub const STOPPED_NOTE: &str = "instance was stopped outside berth; it will be started";
+pub const RESIZE_NOTE: &str = "changing `instance_type` stops the instance, changes its type and starts it again";
+
+/// An instance and the account that owns it (for its ARN).
+type Found = (Instance, String);
+
+fn state_name(i: &Instance) -> &str {
+    i.state().and_then(|s| s.name()).map(InstanceStateName::as_str).unwrap_or("unknown")
+}
+
+fn is_gone(i: &Instance) -> bool {
+    matches!(state_name(i), "terminated" | "shutting-down")
+}
+
+/// The planned state beyond the generic plan: berth always wants instances
+/// running.
+pub(crate) fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
+    let replacing = !planned.requires_replace.is_empty();
+    if let Value::Map(m) = &mut planned.after {
+        m.insert("instance_state".into(), Value::str("running"));
+    }
+    let Some(prior) = prior.filter(|_| !replacing) else { return };
+    if matches!(prior.get_str("instance_state"), Some("stopped" | "stopping")) {
+        planned.notes.push(STOPPED_NOTE.into());
+    }
+    let type_changes = !prior
+        .get("instance_type")
+        .unwrap_or(&Value::Null)
+        .same_as(planned.after.get("instance_type").unwrap_or(&Value::Null));
+    if type_changes {
+        planned.notes.push(RESIZE_NOTE.into());
+    }
+}
+
+async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<Found>> {
+    let mut out = Vec::new();
+    // With filters (not InstanceIds) a missing instance is left out instead
+    // of failing the call, and MaxResults may be set: 1000 per page.
+    let mut pages =
+        ec2.client.describe_instances().set_filters(Some(filters)).max_results(PAGE as i32).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("DescribeInstances", &e))?;
+        for r in page.reservations() {
+            let owner = r.owner_id().unwrap_or_default().to_string();
+            out.extend(r.instances().iter().map(|i| (i.clone(), owner.clone())));
+        }
+    }
+    Ok(out)
+}
+
+/// Looks up instances by ID, 1000 per call.
+async fn describe_ids(ec2: &Ec2, ids: &[String]) -> ProviderResult<HashMap<String, Found>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(PAGE) {
+        for f in describe(ec2, vec![filter("instance-id", chunk.iter().cloned())]).await? {
+            if let Some(id) = f.0.instance_id() {
+                out.insert(id.to_string(), f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The state of an instance. `prior` supplies what AWS does not report
+/// back: `user_data`, `timeouts`, and `associate_public_ip_address` as
+/// configured.
+fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
+    let id = i.instance_id().unwrap_or_default();
+    let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(Value::str).unwrap_or(Value::Null);
+    let groups = i.security_groups().iter().filter_map(|g| g.group_id()).map(Value::str).collect();
+    let public_ip = opt(i.public_ip_address());
+    let associate = match prior.get("associate_public_ip_address").and_then(Value::as_bool) {
+        Some(b) => Value::Bool(b),
+        None => Value::Bool(!public_ip.is_null()),
+    };
+    let carried = |k: &str| prior.get(k).filter(|v| v.is_known()).cloned().unwrap_or(Value::Null);
+    obj([
+        ("id", Value::str(id)),
+        ("arn", Value::str(ec2.arn(owner, "instance", id))),
+        ("ami", Value::str(i.image_id().unwrap_or_default())),
+        ("instance_type", Value::str(i.instance_type().map(InstanceType::as_str).unwrap_or_default())),
+        ("subnet_id", opt(i.subnet_id())),
+        ("vpc_security_group_ids", Value::List(common::sorted_unique(groups))),
+        ("key_name", opt(i.key_name())),
+        ("user_data", carried("user_data")),
+        ("associate_public_ip_address", associate),
+        ("private_ip", opt(i.private_ip_address())),
+        ("tags", tags_value(i.tags())),
+        ("timeouts", carried("timeouts")),
+        ("public_ip", public_ip),
+        ("private_dns", opt(i.private_dns_name())),
+        ("public_dns", opt(i.public_dns_name())),
+        ("instance_state", Value::str(state_name(i))),
+        ("availability_zone", opt(i.placement().and_then(|p| p.availability_zone()))),
+    ])
+}
+
+pub(crate) async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
+    refresh_batch(
+        items,
+        |ids| async move {
+            // Terminated instances linger in DescribeInstances for a while;
+            // for berth they are gone.
+            Ok(describe(ec2, vec![filter("instance-id", ids)]).await?.into_iter().filter(|f| !is_gone(&f.0)).collect())
+        },
+        |f: &Found| f.0.instance_id().map(str::to_string),
+        |f, prior| async move { Ok(state(ec2, &f, &prior)) },
+    )
+    .await
+}
+
+pub(crate) async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
+    let mut filters = ownership_filters(ctx);
+    filters.push(filter("instance-state-name", ["pending", "running", "stopping", "stopped"]));
+    let found = describe(ec2, filters).await?;
+    Ok(at_most_one("instance", ctx, found, |f| f.0.instance_id().unwrap_or_default().to_string())?
+        .map(|f| state(ec2, &f, template)))
+}
+
+/// Waits for a batch of instances, one DescribeInstances per poll (per
+/// 1000). `decide` sees each pending instance (or `None` while it is not
+/// visible) and whether its deadline passed; it returns `Some(outcome)` when
+/// the instance is settled, and the outcome is reported at once. When the
+/// poll itself fails, every pending instance fails with the state `keep`
+/// gives for it.
+async fn wait_batch<D, K>(
+    ec2: &Ec2,
+    mut pending: BTreeMap<String, (usize, Instant)>,
+    sink: &ApplySink,
+    mut decide: D,
+    keep: K,
+) where
+    D: FnMut(&str, Option<&Found>, bool) -> Option<ApplyOutcome>,
+    K: Fn(&str) -> Option<Value>,
+{
+    while !pending.is_empty() {
+        let ids: Vec<String> = pending.keys().cloned().collect();
+        match describe_ids(ec2, &ids).await {
+            Ok(found) => {
+                let now = Instant::now();
+                pending.retain(|id, (index, deadline)| match decide(id, found.get(id), now >= *deadline) {
+                    Some(outcome) => {
+                        let _ = sink.send((*index, outcome));
+                        false
+                    }
+                    None => true,
+                });
+            }
+            Err(e) => {
+                // The SDK already retried throttling and 5xx; what is left
+                // will not heal by polling harder.
+                for (id, (index, _)) in std::mem::take(&mut pending) {
+                    let _ = sink.send((index, ApplyOutcome::failed(keep(&id), e.clone())));
+                }
+                return;
+            }
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(ec2.poll).await;
+        }
+    }
+}
+
+/// The RunInstances call for one planned instance.
+async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderResult<String> {
+    let ami = req_str(planned, "ami")?;
+    let instance_type = req_str(planned, "instance_type")?;
+    let tags = tags_arg(planned.get("tags"))?;
+    let groups = common::strings(planned.get("vpc_security_group_ids"));
+    let groups = (!groups.is_empty()).then_some(groups);
+    let subnet = opt_str(planned, "subnet_id").map(str::to_string);
+    let private_ip = opt_str(planned, "private_ip").map(str::to_string);
+    let user_data = opt_str(planned, "user_data").map(|u| base64::engine::general_purpose::STANDARD.encode(u));
+    let token = client_token(ctx);
+    let mut call = ec2
+        .client
+        .run_instances()
+        .image_id(ami)
+        .instance_type(InstanceType::from(instance_type))
+        .min_count(1)
+        .max_count(1)
+        .client_token(&token)
+        .set_key_name(opt_str(planned, "key_name").map(str::to_string))
+        .set_user_data(user_data)
+        .tag_specifications(tag_spec(ResourceType::Instance, ctx, &tags));
+    call = match opt_bool(planned, "associate_public_ip_address") {
+        // Only an interface specification can ask for (or refuse) a public
+        // address; the subnet, groups and address then move into it.
+        Some(associate) => call.network_interfaces(
+            InstanceNetworkInterfaceSpecification::builder()
+                .device_index(0)
+                .associate_public_ip_address(associate)
+                .set_subnet_id(subnet)
+                .set_groups(groups)
+                .set_private_ip_address(private_ip)
+                .build(),
+        ),
+        None => call.set_subnet_id(subnet).set_security_group_ids(groups).set_private_ip_address(private_ip),
+    };
+    let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || call.clone().send())
+        .await
+        .map_err(|e| sdk_error(&format!("RunInstances for `{}`", ctx.addr), &e))?;
+    out.instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(str::to_string)
+        .ok_or_else(|| ProviderError::new(format!("RunInstances for `{}` returned no instance", ctx.addr)))
+}
+
+async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySink) {
+    use futures::StreamExt;
+    let launched: Vec<_> = futures::stream::iter(creates.into_iter().map(|(index, op)| async move {
+        let ChangeKind::Create { planned } = op.kind else { unreachable!("only creates are passed") };
+        let timeout = create_timeout(&planned, DEFAULT_CREATE_TIMEOUT);
+        let r = match timeout {
+            Ok(t) => run_instance(ec2, &op.ctx, &planned).await.map(|id| (id, t)),
+            Err(e) => Err(e),
+        };
+        (index, planned, r)
+    }))
+    .buffer_unordered(16)
+    .collect()
+    .await;
+    let mut pending = BTreeMap::new();
+    let mut plans = HashMap::new();
+    for (index, planned, r) in launched {
+        match r {
+            Ok((id, timeout)) => {
+                pending.insert(id.clone(), (index, Instant::now() + timeout));
+                plans.insert(id, (planned, timeout));
+            }
+            Err(e) => {
+                let _ = sink.send((index, ApplyOutcome::failed(None, e)));
+            }
+        }
+    }
+    wait_batch(
+        ec2,
+        pending,
+        sink,
+        |id, found, timed_out| {
+            let (planned, timeout) = &plans[id];
+            match found {
+                Some(f) if state_name(&f.0) == "running" => Some(ApplyOutcome::ok(Some(state(ec2, f, planned)))),
+                Some(f) if is_gone(&f.0) => {
+                    let reason = f.0.state_reason().and_then(|r| r.message()).unwrap_or("no reason given");
+                    Some(ApplyOutcome::failed(
+                        None,
+                        ProviderError::new(format!("instance `{id}` terminated while starting: {reason}")),
+                    ))
+                }
+                Some(f) if timed_out => Some(ApplyOutcome::failed(
+                    Some(state(ec2, f, planned)),
+                    ProviderError::new(format!(
+                        "instance `{id}` did not reach `running` within {} (it is `{}`)",
+                        humantime::format_duration(*timeout),
+                        state_name(&f.0)
+                    )),
+                )),
+                None if timed_out => Some(ApplyOutcome::failed(
+                    Some(partial_state(planned, id)),
+                    ProviderError::new(format!(
+                        "instance `{id}` was launched but not visible within {}",
+                        humantime::format_duration(*timeout)
+                    )),
+                )),
+                _ => None,
+            }
+        },
+        |id| Some(partial_state(&plans[id].0, id)),
+    )
+    .await;
+}
+
+/// Waits for one instance to reach `target`.
+async fn wait_one(ec2: &Ec2, id: &str, target: &str, timeout: Duration) -> ProviderResult<Found> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = describe_ids(ec2, &[id.to_string()]).await?;
+        match found.get(id) {
+            Some(f) if state_name(&f.0) == target => return Ok(f.clone()),
+            Some(f) if is_gone(&f.0) => {
+                return Err(ProviderError::new(format!(
+                    "instance `{id}` was terminated while berth waited for `{target}`"
+                )));
+            }
+            other => {
+                if Instant::now() >= deadline {
+                    let now = other.map(|f| state_name(&f.0)).unwrap_or("not visible");
+                    return Err(ProviderError::new(format!(
+                        "instance `{id}` did not reach `{target}` within {} (it is `{now}`)",
+                        humantime::format_duration(timeout)
+                    )));
+                }
+            }
+        }
+        tokio::time::sleep(ec2.poll).await;
+    }
+}
+
+async fn start(ec2: &Ec2, id: &str, timeout: Duration) -> ProviderResult<Found> {
+    ec2.client
+        .start_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("StartInstances `{id}`"), &e))?;
+    wait_one(ec2, id, "running", timeout).await
+}
+
+async fn update(ec2: &Ec2, prior: &Value, planned: &Value) -> ProviderResult<Value> {
+    let id = id_of(prior)?;
+    let timeout = create_timeout(planned, DEFAULT_CREATE_TIMEOUT)?;
+    let changed = |k: &str| !prior.get(k).unwrap_or(&Value::Null).same_as(planned.get(k).unwrap_or(&Value::Null));
+    if changed("vpc_security_group_ids") && planned.get("vpc_security_group_ids").is_some_and(Value::is_known) {
+        let groups = common::strings(planned.get("vpc_security_group_ids"));
+        retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            ec2.client.modify_instance_attribute().instance_id(&id).set_groups(Some(groups.clone())).send()
+        })
+        .await
+        .map_err(|e| {
+            ProviderError::attr(
+                "vpc_security_group_ids",
+                sdk_error(&format!("ModifyInstanceAttribute `{id}`"), &e).message,
+            )
+        })?;
+    }
+    if changed("tags") {
+        sync_tags(ec2, &id, prior.get("tags"), planned.get("tags")).await?;
+    }
+    let mut now = prior.get_str("instance_state").unwrap_or("running").to_string();
+    if changed("instance_type") {
+        let instance_type = req_str(planned, "instance_type")?;
+        if matches!(now.as_str(), "running" | "pending") {
+            ec2.client
+                .stop_instances()
+                .instance_ids(&id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("StopInstances `{id}`"), &e))?;
+        }
+        if now != "stopped" {
+            wait_one(ec2, &id, "stopped", timeout).await?;
+        }
+        ec2.client
+            .modify_instance_attribute()
+            .instance_id(&id)
+            .instance_type(AttributeValue::builder().value(instance_type).build())
+            .send()
+            .await
+            .map_err(|e| {
+                ProviderError::attr("instance_type", sdk_error(&format!("ModifyInstanceAttribute `{id}`"), &e).message)
+            })?;
+        now = "stopped".into();
+    }
+    let found = match now.as_str() {
+        "running" => describe_ids(ec2, &[id.clone()])
+            .await?
+            .remove(&id)
+            .ok_or_else(|| ProviderError::new(format!("instance `{id}` disappeared during the update")))?,
+        "pending" => wait_one(ec2, &id, "running", timeout).await?,
+        "stopping" => {
+            wait_one(ec2, &id, "stopped", timeout).await?;
+            start(ec2, &id, timeout).await?
+        }
+        _ => start(ec2, &id, timeout).await?,
+    };
+    Ok(state(ec2, &found, planned))
+}
+
+async fn terminate(ec2: &Ec2, ids: &[String]) -> ProviderResult<()> {
+    for chunk in ids.chunks(PAGE) {
+        match ec2.client.terminate_instances().set_instance_ids(Some(chunk.to_vec())).send().await {
+            Ok(_) => {}
+            // One ID already gone fails the whole call: fall back to one call
+            // per instance, where "gone" is success.
+            Err(e) if code_of(&e) == Some("InvalidInstanceID.NotFound") => {
+                for id in chunk {
+                    match ec2.client.terminate_instances().instance_ids(id).send().await {
+                        Ok(_) => {}
+                        Err(e) if code_of(&e) == Some("InvalidInstanceID.NotFound") => {}
+                        Err(e) => return Err(sdk_error(&format!("TerminateInstances `{id}`"), &e)),
+                    }
+                }
+            }
+            Err(e) => return Err(sdk_error("TerminateInstances", &e)),
+        }
+    }
+    Ok(())
+}
+
+async fn delete_batch(ec2: &Ec2, deletes: Vec<(usize, Value)>, sink: &ApplySink) {
+    let mut ids = Vec::new();
+    let mut priors = HashMap::new();
+    for (index, prior) in deletes {
+        match id_of(&prior) {
+            Ok(id) => {
+                ids.push(id.clone());
+                priors.insert(id, (index, prior));
+            }
+            Err(e) => {
+                let _ = sink.send((index, ApplyOutcome::failed(Some(prior), e)));
+            }
+        }
+    }
+    if let Err(e) = terminate(ec2, &ids).await {
+        for (index, prior) in priors.into_values() {
+            let _ = sink.send((index, ApplyOutcome::failed(Some(prior), e.clone())));
+        }
+        return;
+    }
+    // Subnets and security groups can only go once their instances have
+    // terminated, so a delete is done when the instance is.
+    let deadline = Instant::now() + DELETE_TIMEOUT;
+    let pending = priors.iter().map(|(id, (index, _))| (id.clone(), (*index, deadline))).collect();
+    wait_batch(
+        ec2,
+        pending,
+        sink,
+        |id, found, timed_out| match found {
+            None => Some(ApplyOutcome::ok(None)),
+            Some(f) if state_name(&f.0) == "terminated" => Some(ApplyOutcome::ok(None)),
+            Some(f) if timed_out => Some(ApplyOutcome::failed(
+                Some(priors[id].1.clone()),
+                ProviderError::new(format!("instance `{id}` did not terminate in time (it is `{}`)", state_name(&f.0))),
+            )),
+            _ => None,
+        },
+        |id| Some(priors[id].1.clone()),
+    )
+    .await;
+}
+
+pub(crate) async fn apply(ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
+    let (mut creates, mut updates, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, op) in ops.into_iter().enumerate() {
+        match op.kind {
+            ChangeKind::Create { .. } => creates.push((index, op)),
+            ChangeKind::Update { prior, planned } => updates.push((index, prior, planned)),
+            ChangeKind::Delete { prior } => deletes.push((index, prior)),
+        }
+    }
+    let updates = async {
+        use futures::StreamExt;
+        let mut stream = futures::stream::iter(updates.into_iter().map(|(index, prior, planned)| async move {
+            let r = update(ec2, &prior, &planned).await.map_err(|e| Failure::with(prior.clone(), e));
+            (index, r)
+        }))
+        .buffer_unordered(8);
+        while let Some((index, r)) = stream.next().await {
+            let _ = sink.send((index, super::network::outcome(r.map(Some))));
+        }
+    };
+    tokio::join!(create_batch(ec2, creates, &sink), updates, delete_batch(ec2, deletes, &sink));
+}

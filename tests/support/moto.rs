@@ -1,0 +1,76 @@
+//! Starts a real moto server (`moto_server` from the `moto[server]` PyPI
+//! package, installed into `.venv` by [`super::venv`]) on 127.0.0.1 on a free
+//! port, for the AWS provider tests. The server is killed when the handle
+//! is dropped. Each test gets its own server, so tests never see each
+//! other's objects.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("find a free port")
+}
+
+impl Moto {
+    /// Starts a server and waits until it answers. Panics with the
+    /// server's log when it does not come up.
+    pub fn start() -> Moto {
+        let bin = super::venv::venv_bin().join("moto_server");
+        let mut last_log = String::new();
+        // Another process may take the free port between the probe and
+        // moto's bind: try a few ports.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("temp dir for the moto log");
+            let log = dir.path().join("moto.log");
+            let out = std::fs::File::create(&log).expect("create moto.log");
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().expect("dup log"))
+                .stderr(out)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    return Moto { endpoint: format!("http://127.0.0.1:{port}"), child, log, _dir: dir };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        panic!("moto_server did not start; its log:\n{last_log}");
+    }
+
+    /// The server's output so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
