@@ -69,6 +69,16 @@ impl ParsedJournal {
     }
 }
 
+/// The `(lineage, serial)` of the leading `Begin`, read without parsing the
+/// rest: a stale journal is skipped whatever state its other lines are in.
+pub fn peek_begin(bytes: &[u8]) -> Option<(String, u64)> {
+    let line = bytes.split(|&b| b == b'\n').find(|l| !l.iter().all(u8::is_ascii_whitespace))?;
+    match serde_json::from_slice(line).ok()? {
+        JournalEntry::Begin { lineage, serial } => Some((lineage, serial)),
+        _ => None,
+    }
+}
+
 /// Parses a journal. `path` only names the file in errors.
 ///
 /// The last line may be torn by a crash mid-write and is then dropped; an
@@ -153,6 +163,12 @@ mod tests {
         assert_eq!(j.valid_len, bytes.len() as u64);
         assert!(!j.torn && !j.needs_newline);
         assert!(j.matches("L", 3) && !j.matches("L", 4) && !j.matches("M", 3));
+        let mut damaged = b"\n".to_vec();
+        damaged.extend(encode(&entries[..1]));
+        damaged.extend_from_slice(b"garbage\n\n");
+        assert_eq!(peek_begin(&damaged), Some(("L".into(), 3)));
+        assert_eq!(peek_begin(b"garbage\n"), None);
+        assert_eq!(peek_begin(&encode(&entries[1..])), None);
     }
 
     #[test]

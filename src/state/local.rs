@@ -172,31 +172,30 @@ impl LocalBackend {
             // same base state, or start over from a stale one.
             *slot = None;
             self.ensure_dir()?;
-            let existing = read_journal(&path)?;
+            let existing = read_journal(&path, |l, s| l == lineage && s == serial)?;
             let f = open_journal(&path).map_err(wr)?;
             match existing {
-                Some(j) if j.matches(lineage, serial) => {
+                Existing::Usable(j) if j.begin.is_some() => {
                     f.set_len(j.valid_len).map_err(wr)?;
                     if j.needs_newline {
                         prefix.push(b'\n');
                     }
                     skip = 1;
                 }
-                Some(j) => {
-                    if let Some((l, s)) = &j.begin {
-                        tracing::warn!(journal = %shown, lineage = %l, serial = s, "discarding a stale journal");
-                    }
+                Existing::Stale(l, s) => {
+                    tracing::warn!(journal = %shown, lineage = %l, serial = s, "discarding a stale journal");
                     f.set_len(0).map_err(wr)?;
                 }
+                Existing::Usable(_) => f.set_len(0).map_err(wr)?,
                 // A new file's name must be durable too, not just its data.
-                None => self.sync_dir()?,
+                Existing::Missing => self.sync_dir()?,
             }
             *slot = Some(f);
         } else if slot.is_none() {
             // Appending to a journal this process has not opened (a retry
             // after a failed write): trim a torn tail first.
-            match read_journal(&path)? {
-                Some(j) if j.begin.is_some() => {
+            match read_journal(&path, |_, _| true)? {
+                Existing::Usable(j) if j.begin.is_some() => {
                     let f = open_journal(&path).map_err(wr)?;
                     f.set_len(j.valid_len).map_err(wr)?;
                     if j.needs_newline {
@@ -234,17 +233,14 @@ impl LocalBackend {
             }
             Err(source) => return Err(StateError::Read { path: shown, source }),
         };
-        let Some(j) = read_journal(&self.journal_path())? else {
-            return Ok(state);
-        };
-        let Some((lineage, serial)) = j.begin.clone() else {
-            return Ok(state);
-        };
-        let mut base = match state {
-            Some(s) if j.matches(&s.lineage, s.serial) => s,
+        let wanted = |l: &str, s: u64| match &state {
+            Some(st) => st.lineage == l && st.serial == s,
             // The first apply died before its first state write.
-            None if serial == 0 => State { lineage, serial: 0, ..State::new() },
-            state => {
+            None => s == 0,
+        };
+        let j = match read_journal(&self.journal_path(), wanted)? {
+            Existing::Missing => return Ok(state),
+            Existing::Stale(lineage, serial) => {
                 tracing::warn!(
                     journal = %self.journal_path().display(),
                     lineage = %lineage,
@@ -253,7 +249,12 @@ impl LocalBackend {
                 );
                 return Ok(state);
             }
+            Existing::Usable(j) => j,
         };
+        let Some((lineage, _)) = j.begin.clone() else {
+            return Ok(state);
+        };
+        let mut base = state.unwrap_or_else(|| State { lineage, serial: 0, ..State::new() });
         if j.torn {
             tracing::warn!(journal = %self.journal_path().display(), "ignoring a torn last journal line");
         }
@@ -299,12 +300,27 @@ fn open_journal(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().append(true).create(true).mode(0o600).open(path)
 }
 
-fn read_journal(path: &Path) -> Result<Option<journal::ParsedJournal>, StateError> {
-    match std::fs::read(path) {
-        Ok(bytes) => journal::parse(&path.display().to_string(), &bytes).map(Some),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read { path: path.display().to_string(), source }),
+/// A journal on disk, as far as the caller cares.
+enum Existing {
+    Missing,
+    /// Its `Begin` names another base state; its other lines are not read.
+    Stale(String, u64),
+    /// A journal for the wanted base state, or one with no `Begin` at all.
+    Usable(journal::ParsedJournal),
+}
+
+fn read_journal(path: &Path, wanted: impl Fn(&str, u64) -> bool) -> Result<Existing, StateError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Existing::Missing),
+        Err(source) => return Err(StateError::Read { path: path.display().to_string(), source }),
+    };
+    if let Some((lineage, serial)) = journal::peek_begin(&bytes)
+        && !wanted(&lineage, serial)
+    {
+        return Ok(Existing::Stale(lineage, serial));
     }
+    journal::parse(&path.display().to_string(), &bytes).map(Existing::Usable)
 }
 
 #[async_trait::async_trait]
