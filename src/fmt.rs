@@ -75,11 +75,7 @@ pub fn format_source(src: &str) -> Result<String, FormatError> {
 /// what a configuration means is far worse than one that gives up.
 fn check_meaning(src: &str, out: &str) -> Result<(), FormatError> {
     let bug = |what: &str| {
-        FormatError::at(
-            src,
-            0,
-            format!("`berth fmt` would {what}; the file was left unchanged (this is a bug in berth)"),
-        )
+        FormatError::at(src, 0, format!("refusing to format: the result would {what} (this is a bug in berth)"))
     };
     match (hcl::parse(src), hcl::parse(out)) {
         (Ok(before), Ok(after)) if before == after => Ok(()),
@@ -599,6 +595,15 @@ mod tests {
         assert_eq!(fmt("\n\na = 1\n\n\n\nb = 2\n\n\n"), "a = 1\n\nb = 2\n");
         assert_eq!(fmt("a = 1"), "a = 1\n");
         assert_eq!(fmt("a = 1\r\nbb = 2\r\n"), "a  = 1\nbb = 2\n");
+    }
+
+    #[test]
+    fn meaning_guard_refuses_a_changed_or_broken_result() {
+        assert!(check_meaning("a = 1\n", "a   =   1\n").is_ok());
+        let changed = check_meaning("a = 1\n", "a = 2\n").unwrap_err();
+        assert!(changed.message.contains("change the meaning"), "{changed}");
+        let broken = check_meaning("a = [1]\n", "a = [1\n").unwrap_err();
+        assert!(broken.message.contains("unparsable"), "{broken}");
     }
 
     #[test]

@@ -194,3 +194,64 @@ fn odd_inputs_are_stable_and_keep_their_meaning() {
         assert_eq!(before, after, "{src:?} changed meaning:\n{once}");
     }
 }
+
+/// Re-indents every line outside heredocs and block comments (whose insides
+/// are content) at random, sprinkles trailing blanks and doubles blank
+/// lines: none of that may change the result, since the layout is computed
+/// from the tokens alone.
+#[test]
+fn result_does_not_depend_on_input_layout() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for (name, input, _) in fixtures() {
+        let src = read(&input);
+        let want = format_source(&src).unwrap();
+        for round in 0..5 {
+            let mut mangled = String::new();
+            let mut heredoc_end: Option<String> = None;
+            let mut in_block_comment = false;
+            for line in src.lines() {
+                if in_block_comment {
+                    mangled.push_str(line);
+                    mangled.push('\n');
+                    in_block_comment = !line.contains("*/");
+                    continue;
+                }
+                if let Some(end) = &heredoc_end {
+                    mangled.push_str(line);
+                    mangled.push('\n');
+                    if line.trim_start() == end {
+                        heredoc_end = None;
+                    }
+                    continue;
+                }
+                if let Some(pos) = line.find("<<") {
+                    let marker = line[pos + 2..].trim_start_matches('-');
+                    let marker: String = marker.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    heredoc_end = Some(marker);
+                }
+                if let Some(pos) = line.find("/*") {
+                    in_block_comment = !line[pos..].contains("*/");
+                }
+                let indent = ["", " ", "\t", "      ", " \t  "][next(5) as usize];
+                let trailing = ["", " ", "\t  "][next(3) as usize];
+                mangled.push_str(indent);
+                mangled.push_str(line.trim_start());
+                if heredoc_end.is_none() {
+                    mangled.push_str(trailing);
+                }
+                mangled.push('\n');
+                if line.trim().is_empty() && next(2) == 0 {
+                    mangled.push('\n');
+                }
+            }
+            let got = format_source(&mangled).unwrap_or_else(|e| panic!("{name} round {round}: {e}\n{mangled}"));
+            assert_eq!(got, want, "{name} round {round}: layout of the input leaked into the output:\n{mangled}");
+        }
+    }
+}
