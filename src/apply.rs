@@ -202,11 +202,49 @@ pub async fn apply(
             world.remove_instance(&c.addr.resource, &c.addr.key);
         }
     }
+    // Data sources as the plan read them.
+    let mut data_entries = Vec::new();
+    for d in plan.data.iter().filter(|_| !plan.destroy) {
+        let Some(v) = &d.value else { continue };
+        world.set_instance(&d.addr.resource, d.addr.key.clone(), v.clone());
+        let (bare, _) = v.clone().into_unmarked();
+        let rs = ResourceState {
+            addr: d.addr.clone(),
+            deposed: None,
+            provider: d.provider.clone(),
+            attributes: bare,
+            sensitive: v.sensitive_paths(),
+            dependencies: deps_of(plan, &d.addr.resource).cloned().collect(),
+            tainted: false,
+            create_before_destroy: false,
+            generation: 0,
+        };
+        if state.get(&d.addr) != Some(&rs) {
+            data_entries.push(JournalEntry::Put(Box::new(rs.clone())));
+            state.put(rs);
+        }
+    }
+    // Data sources no longer in the configuration leave the state.
+    let stale_data: Vec<_> = state
+        .resources
+        .keys()
+        .filter(|(a, _)| a.resource.mode == crate::addr::Mode::Data && (plan.destroy || config.resource(&a.resource).is_none()))
+        .cloned()
+        .collect();
+    for k in stale_data {
+        state.remove(&k);
+        data_entries.push(JournalEntry::Remove { addr: k.0, deposed: None });
+    }
     if !state_exists {
         state.lineage = plan.lineage.clone();
     }
     let mut journal_begun = false;
     let begin = JournalEntry::Begin { lineage: state.lineage.clone(), serial: state.serial };
+    if !data_entries.is_empty() {
+        data_entries.insert(0, begin.clone());
+        journal_begun = true;
+        backend.append(&data_entries).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+    }
 
     let mut indeg: Vec<usize> = g.node_indices().map(|n| g.neighbors_directed(n, petgraph::Incoming).count()).collect();
     let mut ready: Vec<NodeIndex> = g.node_indices().filter(|n| indeg[n.index()] == 0).collect();

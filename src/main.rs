@@ -35,7 +35,7 @@ fn main() {
             Command::Show(a) => commands::show::run(&env, a).await,
             Command::Output(a) => commands::output::run(&env, a).await,
             Command::Graph(a) => commands::graph::run(&env, a),
-            Command::Fmt(_) => Err(commands::err("`berth fmt` is not available in this build")),
+            Command::Fmt(a) => commands::fmt::run(&env, a),
             Command::State(c) => commands::state::run(&env, c).await,
             Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
             Command::Completions(a) => {

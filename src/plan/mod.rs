@@ -103,6 +103,14 @@ pub struct ResourceChange {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataRead {
+    pub addr: InstanceAddr,
+    pub provider: String,
+    #[serde(with = "marked", default)]
+    pub value: Option<Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OutputChange {
     pub name: String,
     #[serde(with = "marked", default)]
@@ -139,6 +147,10 @@ pub struct Plan {
     #[serde(default, with = "marked_map")]
     pub variables: BTreeMap<String, Value>,
     pub changes: Vec<ResourceChange>,
+    /// Data sources read while planning, with their providers: apply uses
+    /// exactly these values and records them in the state.
+    #[serde(default)]
+    pub data: Vec<DataRead>,
     pub outputs: Vec<OutputChange>,
     #[serde(default)]
     pub inventories: Vec<InventoryChange>,

@@ -135,6 +135,7 @@ impl Planner<'_> {
         }
         let mut diags = Diagnostics::new();
         let mut changes: Vec<ResourceChange> = Vec::new();
+        let mut data: Vec<DataRead> = Vec::new();
         let targets: Option<BTreeSet<ResourceAddr>> = if self.opts.targets.is_empty() {
             None
         } else {
@@ -186,7 +187,7 @@ impl Planner<'_> {
                 {
                     continue;
                 }
-                if let Err(d) = self.plan_resource(decl, state, refreshed, &world, &mut changes, &in_target).await {
+                if let Err(d) = self.plan_resource(decl, state, refreshed, &world, &mut changes, &mut data, &in_target).await {
                     diags.extend(d);
                 }
             }
@@ -253,6 +254,7 @@ impl Planner<'_> {
             targets: self.opts.targets.clone(),
             variables: self.vars.clone(),
             changes,
+            data,
             outputs,
             inventories: Vec::new(),
             dependencies,
@@ -290,6 +292,7 @@ impl Planner<'_> {
         refreshed: &Refreshed,
         world: &World<'_>,
         changes: &mut Vec<ResourceChange>,
+        data: &mut Vec<DataRead>,
         in_target: &dyn Fn(&InstanceAddr) -> bool,
     ) -> Result<(), Diagnostics> {
         let addr = &decl.addr;
@@ -371,7 +374,10 @@ impl Planner<'_> {
                 let ctx = OpContext { addr: inst.clone(), lineage: lineage.clone(), generation: 0 };
                 if config.is_known() {
                     match provider.read(&ctx, &addr.type_, &config).await {
-                        Ok(v) => world.set_instance(addr, key, v),
+                        Ok(v) => {
+                            data.push(DataRead { addr: inst.clone(), provider: decl.provider.clone(), value: Some(v.clone()) });
+                            world.set_instance(addr, key, v)
+                        }
                         Err(e) => diags.push(Diagnostic::error(format!("reading `{inst}`: {}", e.message)).at(decl.span.clone())),
                     }
                 } else {
