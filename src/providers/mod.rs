@@ -13,6 +13,7 @@
 
 pub mod api_stats;
 pub mod builtin;
+pub mod dns;
 
 use crate::addr::{InstanceAddr, Mode};
 use crate::value::Value;
@@ -298,13 +299,14 @@ impl Registry {
 }
 
 /// The provider families berth knows, by the prefix of their type names.
-pub const KNOWN_PROVIDERS: &[&str] = &["berth"];
+pub const KNOWN_PROVIDERS: &[&str] = &["berth", "dns"];
 
 /// Builds a configured provider instance from its evaluated `provider` block
 /// (an empty object when the configuration has none).
-pub async fn configure(name: &str, _config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
+pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
     match name {
         "berth" => Ok(Arc::new(builtin::Builtin::default())),
+        "dns" => Ok(Arc::new(dns::DnsProvider::configure(config)?)),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",
             KNOWN_PROVIDERS.join(", ")
