@@ -283,7 +283,7 @@ impl Client {
             return Err(malformed(format!("answer id {} does not match request id {id}", reply.metadata.id)));
         }
         let rcode = reply.metadata.response_code;
-        let tsig_error = reply.signature().and_then(|s| s.data.error.clone());
+        let tsig_error = reply.signature().and_then(|s| s.data.error);
         let key_rcode = matches!(rcode, ResponseCode::BADSIG | ResponseCode::BADKEY | ResponseCode::BADTIME);
         if self.signer.is_some() && (tsig_error.is_some() || key_rcode) {
             // Key errors come back unsigned (RFC 8945 §5.3.2): nothing to verify.

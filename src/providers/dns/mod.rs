@@ -229,6 +229,14 @@ impl Provider for DnsProvider {
         if let Value::Map(m) = &mut planned.after {
             records::normalize_planned(kind, m)?;
         }
+        // `name = ""` and no `name` both mean the apex, and DNS names ignore
+        // case: only a different owner is a replacement.
+        if let Some(prior) = prior
+            && let (Ok(Some(before)), Ok(Some(after))) = (records::owner(prior), records::owner(&planned.after))
+            && before.fqdn.eq_ignore_ascii_case(&after.fqdn)
+        {
+            planned.requires_replace.retain(|a| a != "zone" && a != "name");
+        }
         Ok(planned)
     }
 
@@ -290,6 +298,13 @@ mod tests {
         let again = p.plan(&ctx(), "dns_a_record_set", Some(&prior), &renamed).await.unwrap();
         assert_eq!(again.requires_replace, vec!["name".to_string()]);
         assert_eq!(again.after.get_str("id"), Some("web2.internal."));
+
+        let apex = obj([("zone", "internal.".into()), ("addresses", Value::List(vec!["10.0.0.1".into()]))]);
+        let apex_prior = p.plan(&ctx(), "dns_a_record_set", None, &apex).await.unwrap().after;
+        let mut empty_name = apex.as_map().cloned().unwrap();
+        empty_name.insert("name".into(), "".into());
+        let again = p.plan(&ctx(), "dns_a_record_set", Some(&apex_prior), &Value::Map(empty_name)).await.unwrap();
+        assert!(again.requires_replace.is_empty(), "{:?}", again.requires_replace);
 
         let same = p.plan(&ctx(), "dns_a_record_set", Some(&prior), &config).await.unwrap();
         assert!(same.requires_replace.is_empty());
