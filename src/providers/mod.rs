@@ -14,6 +14,7 @@
 pub mod api_stats;
 pub mod aws;
 pub mod builtin;
+pub mod dns;
 
 use crate::addr::{InstanceAddr, Mode};
 use crate::value::Value;
@@ -299,7 +300,7 @@ impl Registry {
 }
 
 /// The provider families berth knows, by the prefix of their type names.
-pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth"];
+pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns"];
 
 /// Builds a configured provider instance from its evaluated `provider` block
 /// (an empty object when the configuration has none).
@@ -307,6 +308,7 @@ pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, 
     match name {
         "aws" => Ok(Arc::new(aws::AwsProvider::from_config(config).await?)),
         "berth" => Ok(Arc::new(builtin::Builtin::default())),
+        "dns" => Ok(Arc::new(dns::DnsProvider::configure(config)?)),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",
             KNOWN_PROVIDERS.join(", ")

@@ -1,6 +1,7 @@
 //! Shared test harness: real tools started on loopback.
 #![allow(dead_code)]
 
+pub mod bind;
 pub mod cli;
 pub mod moto;
 pub mod venv;
