@@ -6,6 +6,7 @@
 //! world; [`diag`] carries errors with source spans to the edge.
 
 pub mod addr;
+pub mod config;
 pub mod diag;
 pub mod providers;
 pub mod state;
