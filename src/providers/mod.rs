@@ -12,6 +12,7 @@
 //! attributes only known after apply.
 
 pub mod api_stats;
+pub mod aws;
 pub mod builtin;
 
 use crate::addr::{InstanceAddr, Mode};
