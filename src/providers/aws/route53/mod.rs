@@ -358,8 +358,13 @@ impl Provider for Route53 {
         }
     }
 
-    async fn plan(&self, ctx: &OpContext, type_: &str, prior: Option<&Value>, config: &Value)
-        -> ProviderResult<Planned> {
+    async fn plan(
+        &self,
+        ctx: &OpContext,
+        type_: &str,
+        prior: Option<&Value>,
+        config: &Value,
+    ) -> ProviderResult<Planned> {
         match type_ {
             ZONE_TYPE => self.plan_zone(prior, config),
             ASSOCIATION_TYPE => self.plan_association(prior, config),

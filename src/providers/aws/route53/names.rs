@@ -62,9 +62,7 @@ pub fn validate(name: &str, underscore: bool) -> Result<(), NameError> {
         if label.len() > MAX_LABEL {
             return Err(NameError::LabelTooLong { name: err_name(), label: label.to_string(), len: label.len() });
         }
-        if let Some(ch) = label
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || (underscore && c == '_')))
+        if let Some(ch) = label.chars().find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || (underscore && c == '_')))
         {
             if ch == '*' {
                 return Err(NameError::Wildcard { name: err_name() });

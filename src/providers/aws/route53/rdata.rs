@@ -61,8 +61,7 @@ impl RecordType {
 }
 
 fn u16_field(what: &str, s: &str, value: &str) -> Result<u16, String> {
-    s.parse::<u16>()
-        .map_err(|_| format!("{what} `{s}` in `{value}` is not a number from 0 to 65535"))
+    s.parse::<u16>().map_err(|_| format!("{what} `{s}` in `{value}` is not a number from 0 to 65535"))
 }
 
 fn target(value: &str, t: &str) -> Result<String, String> {

@@ -22,9 +22,7 @@ use super::batch::{self, Weight};
 use super::names;
 use super::rdata::{self, RecordType};
 use super::registry::{Claim, OWNER_TTL, Owner};
-use super::{
-    ApiError, Field, Route53, ZoneListing, bool_field, bare_id, field, lock, report, required, str_field,
-};
+use super::{ApiError, Field, Route53, ZoneListing, bare_id, bool_field, field, lock, report, required, str_field};
 use crate::providers::{
     ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderResult,
     Refreshed, Schema,
@@ -89,10 +87,12 @@ struct RecordArgs {
 /// Reads and checks the arguments, collecting every problem.
 fn parse_args(config: &Value) -> Result<RecordArgs, Vec<ProviderError>> {
     let mut errs = Vec::new();
-    let mut keep = |r: ProviderResult<Field<String>>| r.unwrap_or_else(|e| {
-        errs.push(e);
-        Field::Unknown
-    });
+    let mut keep = |r: ProviderResult<Field<String>>| {
+        r.unwrap_or_else(|e| {
+            errs.push(e);
+            Field::Unknown
+        })
+    };
     let zone_id = keep(str_field(config, "zone_id"));
     let name = keep(str_field(config, "name"));
     let type_s = keep(str_field(config, "type"));
@@ -321,10 +321,7 @@ struct OwnerRecord {
 fn owner_record(listing: &ZoneListing, fqdn: &str, t: RecordType) -> Option<OwnerRecord> {
     let set = listing.get(&names::owner_name(fqdn, t.as_str()), "TXT")?;
     let values: Vec<String> = set.resource_records().iter().map(|r| rdata::decode_txt(r.value())).collect();
-    Some(OwnerRecord {
-        exact: values.len() == 1 && set.ttl() == Some(OWNER_TTL),
-        value: values.join(" "),
-    })
+    Some(OwnerRecord { exact: values.len() == 1 && set.ttl() == Some(OWNER_TTL), value: values.join(" ") })
 }
 
 fn found_values(set: &ResourceRecordSet, t: RecordType) -> Vec<String> {
@@ -347,6 +344,9 @@ pub(super) struct Item {
     pub fail: Option<Value>,
 }
 
+/// Items as sent, with the change id Route53 gave them or its refusal.
+pub(super) type Submitted = Vec<(Vec<Item>, Result<String, ApiError>)>;
+
 enum Prepared {
     Send(String, Item),
     Done(ApplyOutcome),
@@ -361,8 +361,12 @@ fn zone_error(zone_id: &str, e: ApiError) -> ProviderError {
 }
 
 impl Route53 {
-    pub(super) async fn plan_record(&self, ctx: &OpContext, prior: Option<&Value>, config: &Value)
-        -> ProviderResult<Planned> {
+    pub(super) async fn plan_record(
+        &self,
+        ctx: &OpContext,
+        prior: Option<&Value>,
+        config: &Value,
+    ) -> ProviderResult<Planned> {
         let args = parse_args(config).map_err(first)?;
         let allow_overwrite = args.allow_overwrite.as_known().copied().unwrap_or(false);
         let zone_name = match args.zone_id.as_known() {
@@ -407,8 +411,9 @@ impl Route53 {
         after.insert(
             "records".into(),
             match &args.records {
-                Field::Known(v) => Value::List(v.iter().map(|s| Value::str(s.clone())).collect())
-                    .mark_if(args.records_sensitive),
+                Field::Known(v) => {
+                    Value::List(v.iter().map(|s| Value::str(s.clone())).collect()).mark_if(args.records_sensitive)
+                }
                 _ => config.get("records").cloned().unwrap_or(Value::Unknown),
             },
         );
@@ -447,13 +452,10 @@ impl Route53 {
                 let label = format!("`{}` {}", fqdn.as_deref().unwrap_or("?"), me.rtype);
                 match Claim::of(p.get_str("owner"), me) {
                     Claim::Ours => {}
-                    Claim::Unowned | Claim::Unreadable(_) => {
-                        notes.push(format!("the ownership record of {label} is missing or altered; berth writes it again"))
-                    }
-                    Claim::SameLineage(o) => notes.push(format!(
-                        "record {label} passes from `{}` to `{}` in this state",
-                        o.address, me.address
-                    )),
+                    Claim::Unowned | Claim::Unreadable(_) => notes
+                        .push(format!("the ownership record of {label} is missing or altered; berth writes it again")),
+                    Claim::SameLineage(o) => notes
+                        .push(format!("record {label} passes from `{}` to `{}` in this state", o.address, me.address)),
                     claim @ Claim::OtherState(_) => {
                         if !allow_overwrite {
                             return Err(ProviderError::attr(
@@ -464,7 +466,10 @@ impl Route53 {
                                 ),
                             ));
                         }
-                        notes.push(format!("record {label} {}; it will be taken back (allow_overwrite)", claim.describe()));
+                        notes.push(format!(
+                            "record {label} {}; it will be taken back (allow_overwrite)",
+                            claim.describe()
+                        ));
                     }
                 }
             }
@@ -508,9 +513,9 @@ impl Route53 {
         };
         match (exists, &claim) {
             (false, Claim::Unowned) => {}
-            (false, Claim::Ours | Claim::SameLineage(_)) => notes.push(format!(
-                "reusing the ownership record `{owner_name}` of {label} left by an interrupted run"
-            )),
+            (false, Claim::Ours | Claim::SameLineage(_)) => {
+                notes.push(format!("reusing the ownership record `{owner_name}` of {label} left by an interrupted run"))
+            }
             (false, _) => take_over(format!("ownership record `{owner_name}` of {label} {}", claim.describe()), notes)?,
             (true, Claim::Ours) => notes.push(format!("adopting record {label} left by an interrupted run")),
             (true, _) => take_over(format!("record {label} already exists and {}", claim.describe()), notes)?,
@@ -725,11 +730,7 @@ impl Route53 {
     /// Sends one request. Route53 applies a request whole or not at all, so
     /// when it refuses the batch, the halves are sent apart, recursively,
     /// until the items at fault stand alone; the rest go through.
-    pub(super) fn submit<'a>(
-        &'a self,
-        zone: &'a str,
-        items: Vec<Item>,
-    ) -> BoxFuture<'a, Vec<(Vec<Item>, Result<String, ApiError>)>> {
+    pub(super) fn submit<'a>(&'a self, zone: &'a str, items: Vec<Item>) -> BoxFuture<'a, Submitted> {
         Box::pin(async move {
             let changes: Vec<Change> = items.iter().flat_map(|i| i.changes.iter().cloned()).collect();
             let batch = match ChangeBatch::builder().set_changes(Some(changes)).build() {
@@ -750,7 +751,11 @@ impl Route53 {
                 Err(e) => {
                     let e = ApiError::new("ChangeResourceRecordSets", zone, e);
                     if items.len() > 1 && (e.is("InvalidChangeBatch") || e.is("InvalidInput")) {
-                        tracing::debug!(zone, items = items.len(), "change batch refused; splitting it to find the culprit");
+                        tracing::debug!(
+                            zone,
+                            items = items.len(),
+                            "change batch refused; splitting it to find the culprit"
+                        );
                         let mut left = items;
                         let right = left.split_off(left.len() / 2);
                         let mut out = self.submit(zone, left).await;
@@ -788,14 +793,13 @@ impl Route53 {
                 });
             }
         }
-        out.into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(ProviderError::new("record was not refreshed"))))
-            .collect()
+        out.into_iter().map(|r| r.unwrap_or_else(|| Err(ProviderError::new("record was not refreshed")))).collect()
     }
 
     pub(super) async fn adopt_record(&self, ctx: &OpContext, config: &Value) -> ProviderResult<Option<Value>> {
         let args = parse_args(config).map_err(first)?;
-        let (Some(zone_id), Some(name), Some(&t)) = (args.zone_id.as_known(), args.name.as_known(), args.rtype.as_known())
+        let (Some(zone_id), Some(name), Some(&t)) =
+            (args.zone_id.as_known(), args.name.as_known(), args.rtype.as_known())
         else {
             return Ok(None);
         };

@@ -17,9 +17,9 @@
 //! deleted first, in as few change requests as the limits allow.
 
 use super::batch::{self, Weight};
+use super::names;
 use super::records::Item;
 use super::{ApiError, Field, Route53, bare_id, bool_field, field, required, str_field};
-use super::names;
 use crate::providers::{
     ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderResult,
     Refreshed, Schema, apply_each, plan_from_schema,
@@ -130,12 +130,18 @@ fn parse_zone(config: &Value, default_region: &str) -> Result<ZoneArgs, Vec<Prov
                         Field::Unknown
                     });
                     match (id, region) {
-                        (Field::Absent, _) => errs.push(ProviderError::attr("vpc", format!("`vpc[{i}].vpc_id` is required"))),
+                        (Field::Absent, _) => {
+                            errs.push(ProviderError::attr("vpc", format!("`vpc[{i}].vpc_id` is required")))
+                        }
                         (Field::Known(id), Field::Known(region)) => {
-                            out.as_mut().map(|o| o.push(VpcRef { id, region }));
+                            if let Some(o) = out.as_mut() {
+                                o.push(VpcRef { id, region });
+                            }
                         }
                         (Field::Known(id), Field::Absent) => {
-                            out.as_mut().map(|o| o.push(VpcRef { id, region: default_region.to_string() }));
+                            if let Some(o) = out.as_mut() {
+                                o.push(VpcRef { id, region: default_region.to_string() });
+                            }
                         }
                         _ => out = None,
                     }
@@ -162,7 +168,10 @@ fn parse_zone(config: &Value, default_region: &str) -> Result<ZoneArgs, Vec<Prov
         Field::Unknown => Field::Unknown,
         Field::Known(v) => match v.as_map() {
             None => {
-                errs.push(ProviderError::attr("tags", format!("`tags` must be a map of strings, not {}", v.type_name())));
+                errs.push(ProviderError::attr(
+                    "tags",
+                    format!("`tags` must be a map of strings, not {}", v.type_name()),
+                ));
                 Field::Unknown
             }
             Some(m) if !m.values().all(Value::is_known) => Field::Unknown,
@@ -335,12 +344,7 @@ impl Route53 {
     }
 
     async fn get_zone(&self, zone_id: &str) -> Result<GetHostedZoneOutput, ApiError> {
-        self.client
-            .get_hosted_zone()
-            .id(zone_id)
-            .send()
-            .await
-            .map_err(|e| ApiError::new("GetHostedZone", zone_id, e))
+        self.client.get_hosted_zone().id(zone_id).send().await.map_err(|e| ApiError::new("GetHostedZone", zone_id, e))
     }
 
     /// Tags of up to many zones, [`TAG_BATCH`] per call.
@@ -369,7 +373,12 @@ impl Route53 {
 
     /// Name servers: the delegation set of a public zone, the apex NS record
     /// of a private one (Route53 gives private zones no delegation set).
-    async fn name_servers(&self, zone_id: &str, zone_name: &str, got: &GetHostedZoneOutput) -> Result<Vec<String>, ApiError> {
+    async fn name_servers(
+        &self,
+        zone_id: &str,
+        zone_name: &str,
+        got: &GetHostedZoneOutput,
+    ) -> Result<Vec<String>, ApiError> {
         let mut ns: Vec<String> = match got.delegation_set() {
             Some(d) => d.name_servers().iter().map(|n| names::normalize(n)).collect(),
             None => {
@@ -496,7 +505,9 @@ impl Route53 {
             Ok(a) => a,
             Err(e) => return ApplyOutcome::failed(None, first(e)),
         };
-        let unknown = |a: &str| ApplyOutcome::failed(None, ProviderError::attr(a, format!("`{a}` is still unknown at apply time")));
+        let unknown = |a: &str| {
+            ApplyOutcome::failed(None, ProviderError::attr(a, format!("`{a}` is still unknown at apply time")))
+        };
         let Some(name) = args.name.known() else { return unknown("name") };
         let Some(vpcs) = args.vpcs else { return unknown("vpc") };
         let Field::Known(tags) = args.tags else { return unknown("tags") };
@@ -520,7 +531,10 @@ impl Route53 {
             Err(e) => return ApplyOutcome::failed(None, ApiError::new("CreateHostedZone", &name, e).into()),
         };
         let Some(zone_id) = out.hosted_zone().map(|z| bare_id(z.id())) else {
-            return ApplyOutcome::failed(None, ProviderError::new(format!("CreateHostedZone for `{name}` returned no zone")));
+            return ApplyOutcome::failed(
+                None,
+                ProviderError::new(format!("CreateHostedZone for `{name}` returned no zone")),
+            );
         };
         let mut changes: Vec<String> = out.change_info().map(|c| bare_id(c.id())).into_iter().collect();
         // From here on the zone exists: every failure reports what is there.
@@ -772,7 +786,8 @@ impl Route53 {
 
     pub(super) async fn refresh_associations(&self, items: Vec<(OpContext, Value)>) -> Vec<Refreshed> {
         // One GetHostedZone per zone, however many associations it has.
-        let zones: BTreeSet<String> = items.iter().filter_map(|(_, p)| p.get_str("zone_id").map(str::to_string)).collect();
+        let zones: BTreeSet<String> =
+            items.iter().filter_map(|(_, p)| p.get_str("zone_id").map(str::to_string)).collect();
         let got: BTreeMap<String, Result<Option<GetHostedZoneOutput>, ApiError>> = futures::stream::iter(zones)
             .map(|z| async move {
                 let r = match self.get_zone(&z).await {
@@ -815,7 +830,10 @@ impl Route53 {
         match op.kind {
             ChangeKind::Create { planned } => {
                 let (Some(zone), Some(vpc_id)) = (planned.get_str("zone_id"), planned.get_str("vpc_id")) else {
-                    return ApplyOutcome::failed(None, ProviderError::new("`zone_id` and `vpc_id` must be known at apply time"));
+                    return ApplyOutcome::failed(
+                        None,
+                        ProviderError::new("`zone_id` and `vpc_id` must be known at apply time"),
+                    );
                 };
                 let vpc = VpcRef {
                     id: vpc_id.to_string(),
@@ -838,7 +856,10 @@ impl Route53 {
             ChangeKind::Update { planned, .. } => ApplyOutcome::ok(Some(planned)),
             ChangeKind::Delete { prior } => {
                 let (Some(zone), Some(vpc_id)) = (prior.get_str("zone_id"), prior.get_str("vpc_id")) else {
-                    return ApplyOutcome::failed(Some(prior), ProviderError::new("the recorded association has no `zone_id` or `vpc_id`"));
+                    return ApplyOutcome::failed(
+                        Some(prior),
+                        ProviderError::new("the recorded association has no `zone_id` or `vpc_id`"),
+                    );
                 };
                 let vpc = VpcRef {
                     id: vpc_id.to_string(),
