@@ -21,6 +21,7 @@ pub mod ec2;
 pub mod instance;
 pub mod network;
 pub mod retry;
+pub mod route53;
 pub mod security_group;
 
 use crate::addr::Mode;
@@ -51,6 +52,7 @@ pub struct AwsProvider {
     /// `endpoints { ... }` from the provider block: per service.
     endpoints: BTreeMap<String, String>,
     ec2: Arc<ec2::Ec2>,
+    route53: Arc<route53::Route53>,
 }
 
 /// The provider block's arguments, checked.
@@ -202,7 +204,10 @@ impl AwsProvider {
             ec2_conf = ec2_conf.endpoint_url(url);
         }
         let ec2 = Arc::new(ec2::Ec2::new(aws_sdk_ec2::Client::from_conf(ec2_conf.build()), &region));
-        Ok(AwsProvider { sdk, endpoint_url: args.endpoint_url, endpoints: args.endpoints, ec2 })
+        let settings = route53::Route53Settings::from_provider_config(config)?;
+        let r53_endpoint = endpoint_for(&args.endpoints, args.endpoint_url.as_deref(), &sdk, "route53");
+        let route53 = Arc::new(route53::Route53::new(&sdk, r53_endpoint).with_settings(settings));
+        Ok(AwsProvider { sdk, endpoint_url: args.endpoint_url, endpoints: args.endpoints, ec2, route53 })
     }
 
     /// The resolved SDK configuration, for members built elsewhere (Route53).
@@ -217,15 +222,7 @@ impl AwsProvider {
     /// default: `endpoints { SERVICE }`, then `endpoint_url`, then
     /// `AWS_ENDPOINT_URL_SERVICE` and `AWS_ENDPOINT_URL` from the environment.
     pub fn endpoint_for(&self, service: &str) -> Option<String> {
-        let service = service.to_ascii_lowercase();
-        if let Some(url) = self.endpoints.get(&service) {
-            return Some(url.clone());
-        }
-        if let Some(url) = &self.endpoint_url {
-            return Some(url.clone());
-        }
-        let env_key = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase().replace('-', "_"));
-        std::env::var(env_key).ok().filter(|s| !s.is_empty()).or_else(|| self.sdk.endpoint_url().map(str::to_string))
+        endpoint_for(&self.endpoints, self.endpoint_url.as_deref(), &self.sdk, service)
     }
 
     pub fn region(&self) -> Option<String> {
@@ -241,13 +238,31 @@ impl AwsProvider {
     fn member(&self, type_: &str) -> Option<&dyn Provider> {
         match type_ {
             t if ec2::Ec2::handles(t) => Some(&*self.ec2),
+            t if t.starts_with("aws_route53_") => Some(&*self.route53),
             _ => None,
         }
     }
 
     fn members(&self) -> Vec<&dyn Provider> {
-        vec![&*self.ec2]
+        vec![&*self.ec2, &*self.route53]
     }
+}
+
+fn endpoint_for(
+    endpoints: &BTreeMap<String, String>,
+    endpoint_url: Option<&str>,
+    sdk: &SdkConfig,
+    service: &str,
+) -> Option<String> {
+    let service = service.to_ascii_lowercase();
+    if let Some(url) = endpoints.get(&service) {
+        return Some(url.clone());
+    }
+    if let Some(url) = endpoint_url {
+        return Some(url.to_string());
+    }
+    let env_key = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase().replace('-', "_"));
+    std::env::var(env_key).ok().filter(|s| !s.is_empty()).or_else(|| sdk.endpoint_url().map(str::to_string))
 }
 
 fn no_type(type_: &str) -> ProviderError {
