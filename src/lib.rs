@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod diag;
+pub mod inventory;
 pub mod providers;
 pub mod state;
 pub mod value;
