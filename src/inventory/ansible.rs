@@ -25,8 +25,7 @@ use std::fmt::Write;
 
 /// The Ansible group for a role, tag or accessory name.
 pub fn group_name(name: &str) -> String {
-    let mut out: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -48,24 +47,31 @@ struct Group {
 /// Groups in output order: roles as given, then accessories, then tags, sorted.
 fn groups(inv: &Inventory) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
-    let add = |out: &mut Vec<Group>, name: String, source: String, hosts: Vec<Host>, with_vars: bool| {
-        match out.iter_mut().find(|g| g.name == name) {
-            Some(g) => {
-                if !g.sources.contains(&source) {
-                    g.sources.push(source);
-                }
-                g.hosts.extend(hosts);
-                g.with_vars |= with_vars;
+    let add = |out: &mut Vec<Group>, name: String, source: String, hosts: Vec<Host>, with_vars: bool| match out
+        .iter_mut()
+        .find(|g| g.name == name)
+    {
+        Some(g) => {
+            if !g.sources.contains(&source) {
+                g.sources.push(source);
             }
-            None => out.push(Group { name, sources: vec![source], hosts, with_vars }),
+            g.hosts.extend(hosts);
+            g.with_vars |= with_vars;
         }
+        None => out.push(Group { name, sources: vec![source], hosts, with_vars }),
     };
     let roles = normalized_roles(inv);
     for role in &roles {
         add(&mut out, group_name(&role.name), role.name.clone(), role.hosts.clone(), true);
     }
     for acc in sorted_accessories(inv) {
-        add(&mut out, group_name(&format!("accessory_{}", acc.name)), format!("accessory {}", acc.name), vec![acc.host.clone()], true);
+        add(
+            &mut out,
+            group_name(&format!("accessory_{}", acc.name)),
+            format!("accessory {}", acc.name),
+            vec![acc.host.clone()],
+            true,
+        );
     }
     let mut tagged: BTreeMap<&str, Vec<Host>> = BTreeMap::new();
     for role in &roles {

@@ -60,47 +60,20 @@ pub fn render(inv: &Inventory) -> String {
     let roles = normalized_roles(inv);
     let accessories = sorted_accessories(inv);
     let mut hosts: Vec<HostEntry> = Vec::new();
-    let mut entry = |h: &Host| -> usize {
-        let same = |e: &HostEntry| e.name == h.name && e.address == h.address && e.resource == h.resource;
-        if let Some(i) = hosts.iter().position(same) {
-            return i;
-        }
-        hosts.push(HostEntry {
-            name: h.name.clone(),
-            address: h.address.clone(),
-            resource: h.resource.clone(),
-            roles: Vec::new(),
-            accessories: Vec::new(),
-            tags: Vec::new(),
-            private_ip: h.private_ip.clone(),
-            public_ip: h.public_ip.clone(),
-            dns_names: unique_in_order(h.dns_names.iter().cloned()),
-            instance_id: h.instance_id.clone(),
-        });
-        hosts.len() - 1
-    };
-    let mut placements: Vec<(usize, Option<&str>, Option<&str>, &[String])> = Vec::new();
     for role in &roles {
         for h in &role.hosts {
-            placements.push((entry(h), Some(&role.name), None, &h.tags));
+            let e = entry(&mut hosts, h);
+            if !e.roles.contains(&role.name) {
+                e.roles.push(role.name.clone());
+            }
+            e.tags = unique_in_order(e.tags.drain(..).chain(h.tags.iter().cloned()));
         }
     }
     for acc in &accessories {
-        placements.push((entry(&acc.host), None, Some(&acc.name), &[]));
-    }
-    for (i, role, accessory, tags) in placements {
-        let e = &mut hosts[i];
-        if let Some(r) = role
-            && !e.roles.iter().any(|x| x == r)
-        {
-            e.roles.push(r.to_string());
+        let e = entry(&mut hosts, &acc.host);
+        if !e.accessories.contains(&acc.name) {
+            e.accessories.push(acc.name.clone());
         }
-        if let Some(a) = accessory
-            && !e.accessories.iter().any(|x| x == a)
-        {
-            e.accessories.push(a.to_string());
-        }
-        e.tags = unique_in_order(e.tags.drain(..).chain(tags.iter().cloned()));
     }
     hosts.sort_by(|a, b| {
         a.name.cmp(&b.name).then_with(|| cmp_address(&a.address, &b.address)).then_with(|| a.resource.cmp(&b.resource))
@@ -125,4 +98,28 @@ pub fn render(inv: &Inventory) -> String {
     let mut out = serde_json::to_string_pretty(&doc).expect("inventory JSON");
     out.push('\n');
     out
+}
+
+/// The entry for the machine `h` is, added on first sight.
+fn entry<'a>(hosts: &'a mut Vec<HostEntry>, h: &Host) -> &'a mut HostEntry {
+    let same = |e: &HostEntry| e.name == h.name && e.address == h.address && e.resource == h.resource;
+    let i = match hosts.iter().position(same) {
+        Some(i) => i,
+        None => {
+            hosts.push(HostEntry {
+                name: h.name.clone(),
+                address: h.address.clone(),
+                resource: h.resource.clone(),
+                roles: Vec::new(),
+                accessories: Vec::new(),
+                tags: Vec::new(),
+                private_ip: h.private_ip.clone(),
+                public_ip: h.public_ip.clone(),
+                dns_names: unique_in_order(h.dns_names.iter().cloned()),
+                instance_id: h.instance_id.clone(),
+            });
+            hosts.len() - 1
+        }
+    };
+    &mut hosts[i]
 }

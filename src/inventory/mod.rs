@@ -186,9 +186,10 @@ pub fn render(inv: &Inventory) -> String {
 pub fn validate(inv: &Inventory) -> Vec<InventoryError> {
     let mut problems = Vec::new();
     let mut bad = |attribute: String, problem: &str| {
+        // Names can hold anything; an error message stays on one line.
         problems.push(InventoryError::Invalid {
-            inventory: inv.name.clone(),
-            attribute,
+            inventory: one_line(&inv.name),
+            attribute: one_line(&attribute),
             problem: problem.to_string(),
         })
     };
@@ -258,10 +259,7 @@ pub fn validate(inv: &Inventory) -> Vec<InventoryError> {
 
     if inv.format == Format::Ansible {
         for (group, sources) in ansible::group_clashes(inv) {
-            bad(
-                format!("group {group}"),
-                &format!("is the Ansible group of several names: {}", backticked(&sources)),
-            );
+            bad(format!("group {group}"), &format!("is the Ansible group of several names: {}", backticked(&sources)));
         }
     }
     if inv.format == Format::Hosts {
@@ -509,10 +507,7 @@ mod tests {
             assert_eq!(k.to_string().parse::<AddressKind>().unwrap(), k);
         }
         let err = "yaml".parse::<Format>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown inventory format `yaml` (expected `kamal`, `ansible`, `json` or `hosts`)"
-        );
+        assert_eq!(err.to_string(), "unknown inventory format `yaml` (expected `kamal`, `ansible`, `json` or `hosts`)");
         let err = "ipv6".parse::<AddressKind>().unwrap_err();
         assert!(err.to_string().contains("`ipv6`"), "{err}");
     }
@@ -523,8 +518,30 @@ mod tests {
             assert_eq!(yaml_str(plain), plain);
         }
         for quoted in [
-            "", "yes", "No", "ON", "null", "true", "1.5", "10", "0x1f", "1e5", "10:00", "2001:db8::1", "a b",
-            "-o", "#x", "a: b", "[x]", "~", ".inf", "2024-01-01", "1_000", "1.2.", "<%= x %>", "é",
+            "",
+            "yes",
+            "No",
+            "ON",
+            "null",
+            "true",
+            "1.5",
+            "10",
+            "0x1f",
+            "1e5",
+            "10:00",
+            "2001:db8::1",
+            "a b",
+            "-o",
+            "#x",
+            "a: b",
+            "[x]",
+            "~",
+            ".inf",
+            "2024-01-01",
+            "1_000",
+            "1.2.",
+            "<%= x %>",
+            "é",
         ] {
             assert!(yaml_str(quoted).starts_with('"'), "{quoted:?} should be quoted, got {}", yaml_str(quoted));
         }
@@ -534,9 +551,37 @@ mod tests {
     #[test]
     fn yaml_str_reads_back_exactly() {
         let nasty = [
-            "yes", "off", "10:00", "0o17", "0b1", "-", "?", "!tag", "&a", "*a", "|", ">", "%x", "@x", "`x",
-            "a #b", "a\tb", "\u{7}", "\u{85}", "\u{2028}", "\u{feff}x", "é", "日本", "😀", "'", "\"", "\\",
-            "<%= 1 %>", " lead", "trail ", "",
+            "yes",
+            "off",
+            "10:00",
+            "0o17",
+            "0b1",
+            "-",
+            "?",
+            "!tag",
+            "&a",
+            "*a",
+            "|",
+            ">",
+            "%x",
+            "@x",
+            "`x",
+            "a #b",
+            "a\tb",
+            "\u{7}",
+            "\u{85}",
+            "\u{2028}",
+            "\u{feff}x",
+            "é",
+            "日本",
+            "😀",
+            "'",
+            "\"",
+            "\\",
+            "<%= 1 %>",
+            " lead",
+            "trail ",
+            "",
         ];
         for s in nasty {
             let doc = format!("k: {}\nl: {}\n", yaml_str(s), yaml_flow_list(&[s.to_string(), "x".into()]));
@@ -628,7 +673,8 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().ino(), meta.ino());
         assert!(write_if_changed(&path, "two\n").unwrap());
         assert_ne!(std::fs::metadata(&path).unwrap().ino(), meta.ino(), "replaced by rename, not rewritten");
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, [std::ffi::OsString::from("deploy.production.yml")]);
     }
 
