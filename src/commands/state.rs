@@ -31,7 +31,7 @@ pub fn describe(r: &ResourceState) -> String {
     ));
     let v = r.value();
     if let Some(m) = v.as_map() {
-        let w = m.keys().map(|k| k.len()).max().unwrap_or(0);
+        let w = m.iter().filter(|(_, x)| !x.is_null()).map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, x) in m {
             if !x.is_null() {
                 s.push_str(&format!("    {k:<w$} = {x}\n"));
