@@ -58,6 +58,8 @@ pub struct ApplyReport {
     pub failures: Vec<(String, String)>,
     pub skipped: Vec<String>,
     pub interrupted: bool,
+    /// Inventory files rewritten (their content changed).
+    pub inventories: Vec<String>,
 }
 
 impl ApplyReport {
@@ -491,6 +493,32 @@ pub async fn apply(
         state.outputs = outputs;
     } else {
         state.outputs.clear();
+    }
+    // Inventory files, from what exists now (also after a partial failure).
+    if !plan.destroy {
+        world.forget_derived();
+        for built in crate::inventory::build::build_all(&world, config) {
+            match built {
+                Ok(crate::inventory::build::Built::Ready(inv)) => {
+                    let path = crate::plan::planner::display(&inv.path);
+                    match crate::inventory::build::file_content(&inv)
+                        .map_err(|e| e.to_string())
+                        .and_then(|c| crate::inventory::write_if_changed(&inv.path, &c).map_err(|e| e.to_string()))
+                    {
+                        Ok(true) => {
+                            progress.message(&format!("inventory `{}`: wrote `{path}`", inv.name));
+                            report.inventories.push(path);
+                        }
+                        Ok(false) => {}
+                        Err(e) => report.failures.push((format!("inventory `{}`", inv.name), format!("cannot write `{path}`: {e}"))),
+                    }
+                }
+                Ok(crate::inventory::build::Built::Pending { name, .. }) => {
+                    report.failures.push((format!("inventory `{name}`"), "its hosts are not all known (something they depend on failed)".into()));
+                }
+                Err(d) => report.failures.push(("inventory".into(), d.to_string())),
+            }
+        }
     }
     let entries = vec![JournalEntry::Outputs { outputs: state.outputs.clone() }];
     if journal_begun {

@@ -36,6 +36,7 @@ fn main() {
             Command::Output(a) => commands::output::run(&env, a).await,
             Command::Graph(a) => commands::graph::run(&env, a),
             Command::Fmt(a) => commands::fmt::run(&env, a),
+            Command::Inventory(a) => commands::inventory::run(&env, a).await,
             Command::State(c) => commands::state::run(&env, c).await,
             Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
             Command::Completions(a) => {

@@ -236,6 +236,16 @@ impl Planner<'_> {
             }
         }
 
+        let mut inventories = Vec::new();
+        if !diags.has_errors() && !self.opts.destroy {
+            world.forget_derived();
+            for built in crate::inventory::build::build_all(&world, self.config) {
+                match built {
+                    Ok(b) => inventories.push(inventory_change(b)),
+                    Err(d) => diags.extend(d),
+                }
+            }
+        }
         let dependencies = self
             .graph
             .resource_deps
@@ -256,7 +266,7 @@ impl Planner<'_> {
             changes,
             data,
             outputs,
-            inventories: Vec::new(),
+            inventories,
             dependencies,
             errored: diags.has_errors(),
         };
@@ -519,4 +529,24 @@ impl Planner<'_> {
 
 fn replace_action(cbd: bool) -> Action {
     if cbd { Action::CreateThenDelete } else { Action::DeleteThenCreate }
+}
+
+/// How an inventory file would change, from its evaluation at plan time.
+fn inventory_change(b: crate::inventory::build::Built) -> InventoryChange {
+    use crate::inventory::build::Built;
+    match b {
+        Built::Pending { name, path } => InventoryChange { name, path: display(&path), diff: String::new(), pending: true },
+        Built::Ready(inv) => {
+            let path = display(&inv.path);
+            let new = crate::inventory::build::file_content(&inv).unwrap_or_default();
+            let old = std::fs::read_to_string(&inv.path).unwrap_or_default();
+            let diff = if old == new { String::new() } else { crate::inventory::unified_diff(&path, &old, &new) };
+            InventoryChange { name: inv.name, path, diff, pending: false }
+        }
+    }
+}
+
+pub fn display(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
