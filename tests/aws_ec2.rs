@@ -377,6 +377,20 @@ async fn example_network_round_trip() {
         }
     }
 
+    // The data sources find what was made, and refuse to guess.
+    let ctx = env.ctx("data.aws_vpc.main");
+    let found = env.p.read(&ctx, "aws_vpc", &obj([("tags", obj([("Name", s("berth-test"))]))])).await.unwrap();
+    assert_eq!(found.get_str("id"), Some(vpc_id.as_str()));
+    assert_eq!(found.get_str("cidr_block"), Some("10.0.0.0/16"));
+    let ctx = env.ctx("data.aws_subnet.public");
+    let found = env.p.read(&ctx, "aws_subnet", &obj([("id", s(&public_subnet))])).await.unwrap();
+    assert_eq!(found.get_str("vpc_id"), Some(vpc_id.as_str()));
+    let by_filter = obj([("filter", Value::List(vec![obj([("name", s("vpc-id")), ("values", list(&[&vpc_id]))])]))]);
+    let e = env.p.read(&ctx, "aws_subnet", &by_filter).await.unwrap_err();
+    assert!(e.message.contains("2 subnets match"), "{e}");
+    let e = env.p.read(&ctx, "aws_subnet", &obj([("cidr_block", s("192.168.0.0/24"))])).await.unwrap_err();
+    assert!(e.message.contains("no subnet matches"), "{e}");
+
     // Delete in reverse order, each type as one batch.
     for t in types.iter().rev() {
         let batch: Vec<(&str, Value)> =
@@ -662,4 +676,31 @@ async fn security_group_rules_are_sets() {
     assert_eq!(refreshed, st2);
     let again = env.p.plan(&env.ctx(addr), "aws_security_group", Some(&refreshed), &cfg2).await.unwrap();
     assert_eq!(again.after, refreshed, "rule order and protocol spelling are not changes");
+}
+
+#[tokio::test]
+async fn a_failed_step_after_create_still_records_the_object() {
+    let _guard = COUNTERS.read().await;
+    let mut env = env().await;
+    env.p = env.p.with_consistency_deadline(std::time::Duration::from_secs(2));
+    let addr = "aws_internet_gateway.lost";
+    let ctx = env.ctx(addr);
+    let cfg = obj([("vpc_id", s("vpc-0000dead"))]);
+    let planned = env.p.plan(&ctx, "aws_internet_gateway", None, &cfg).await.unwrap();
+    let o = env
+        .apply(
+            "aws_internet_gateway",
+            vec![ApplyOp { ctx: ctx.clone(), kind: ChangeKind::Create { planned: planned.after } }],
+        )
+        .await
+        .remove(0);
+    let e = o.error.expect("attaching to a VPC that does not exist fails");
+    assert!(e.message.contains("AttachInternetGateway") && e.message.contains("InvalidVpcID.NotFound"), "{e}");
+    assert!(!e.message.contains("ServiceError"), "no Debug dumps: {e}");
+    let st = o.state.expect("the gateway exists, so its state is recorded");
+    let id = st.get_str("id").unwrap();
+    assert!(id.starts_with("igw-"), "{st}");
+    assert!(st.is_known());
+    let adopted = env.p.adopt(&ctx, "aws_internet_gateway", &cfg).await.unwrap().expect("found by its tags");
+    assert_eq!(adopted.get_str("id"), Some(id));
 }
