@@ -485,6 +485,12 @@ impl Planner<'_> {
                 );
             }
             let mut notes = planned.notes;
+            if action.creates() && decl.health_check.is_some() {
+                notes.push(
+                    "health-gated: what depends on it switches over, and any old object is destroyed, only after its health check passes"
+                        .into(),
+                );
+            }
             if refreshed.adopted.contains(&inst) {
                 notes.push("adopted: created by an interrupted run and found again by its ownership tags".into());
             }
