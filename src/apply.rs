@@ -267,6 +267,14 @@ pub async fn apply(
     loop {
         if !cancelled && !ready.is_empty() {
             let batch = std::mem::take(&mut ready);
+            // Old objects of replacements go only after the inventories point at their successors.
+            let replacing = batch.iter().any(|n| match g[*n] {
+                Step::Destroy(i) => plan.changes[i].action == Action::CreateThenDelete || plan.changes[i].deposed.is_some(),
+                Step::Change(_) => false,
+            });
+            if replacing && !plan.destroy {
+                write_inventories(config, &world, progress.as_ref(), &mut report);
+            }
             let mut groups: BTreeMap<(String, String, bool), Vec<(Step, ApplyOp)>> = BTreeMap::new();
             let mut entries = Vec::new();
             let mut failed_now = Vec::new();
@@ -396,6 +404,10 @@ pub async fn apply(
                                 entries.push(JournalEntry::Put(Box::new(r.clone())));
                                 state.put(r);
                             }
+                            // What is served stays the old object: inventories keep it.
+                            if let Some(old) = state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))) {
+                                world.set_instance(&c.addr.resource, c.addr.key.clone(), old.value());
+                            }
                             let msg = format!("{e}; the new object is kept and marked tainted, and nothing that depends on it was changed");
                             progress.failed(&addr, verb, &msg);
                             report.failures.push((addr, msg));
@@ -418,9 +430,7 @@ pub async fn apply(
                     let deposed = if c.action == Action::CreateThenDelete { Some(deposed_key(c)) } else { c.deposed.clone() };
                     state.remove(&(c.addr.clone(), deposed.clone()));
                     entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed });
-                    if c.action == Action::Delete {
-                        report.destroyed += 1;
-                    }
+                    report.destroyed += 1;
                     progress.finished(&addr, verb, "", elapsed);
                     completed.push(step);
                 }
@@ -555,29 +565,7 @@ pub async fn apply(
     }
     // Inventory files, from what exists now (also after a partial failure).
     if !plan.destroy {
-        world.forget_derived();
-        for built in crate::inventory::build::build_all(&world, config) {
-            match built {
-                Ok(crate::inventory::build::Built::Ready(inv)) => {
-                    let path = crate::plan::planner::display(&inv.path);
-                    match crate::inventory::build::file_content(&inv)
-                        .map_err(|e| e.to_string())
-                        .and_then(|c| crate::inventory::write_if_changed(&inv.path, &c).map_err(|e| e.to_string()))
-                    {
-                        Ok(true) => {
-                            progress.message(&format!("inventory `{}`: wrote `{path}`", inv.name));
-                            report.inventories.push(path);
-                        }
-                        Ok(false) => {}
-                        Err(e) => report.failures.push((format!("inventory `{}`", inv.name), format!("cannot write `{path}`: {e}"))),
-                    }
-                }
-                Ok(crate::inventory::build::Built::Pending { name, .. }) => {
-                    report.failures.push((format!("inventory `{name}`"), "its hosts are not all known (something they depend on failed)".into()));
-                }
-                Err(d) => report.failures.push(("inventory".into(), d.to_string())),
-            }
-        }
+        write_inventories(config, &world, progress.as_ref(), &mut report);
     }
     let entries = vec![JournalEntry::Outputs { outputs: state.outputs.clone() }];
     if journal_begun {
@@ -773,5 +761,35 @@ fn health_gate(
         Ok(Some(h)) => Ok(Some(Ok(h))),
         Ok(None) => Ok(None),
         Err(e) => Ok(Some(Err(e))),
+    }
+}
+
+/// Rewrites every inventory file whose content changed, from the walk's values.
+fn write_inventories(config: &Config, world: &World<'_>, progress: &dyn Progress, report: &mut ApplyReport) {
+    use crate::inventory::build::{Built, build_all, file_content};
+    world.forget_derived();
+    for built in build_all(world, config) {
+        match built {
+            Ok(Built::Ready(inv)) => {
+                let path = crate::plan::planner::display(&inv.path);
+                match file_content(&inv)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| crate::inventory::write_if_changed(&inv.path, &c).map_err(|e| e.to_string()))
+                {
+                    Ok(true) => {
+                        progress.message(&format!("inventory `{}`: wrote `{path}`", inv.name));
+                        if !report.inventories.contains(&path) {
+                            report.inventories.push(path);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => report.failures.push((format!("inventory `{}`", inv.name), format!("cannot write `{path}`: {e}"))),
+                }
+            }
+            Ok(Built::Pending { name, .. }) => {
+                report.failures.push((format!("inventory `{name}`"), "its hosts are not all known (something they depend on failed)".into()));
+            }
+            Err(d) => report.failures.push(("inventory".into(), d.to_string())),
+        }
     }
 }

@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 fn main() {
     let cli = Cli::parse_from(berth::cli::normalize_args(std::env::args()));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn,aws_config=error,aws_smithy_runtime=error".into()))
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();

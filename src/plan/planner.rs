@@ -428,9 +428,14 @@ impl Planner<'_> {
                 }
             }
             let ctx = OpContext { addr: inst.clone(), lineage: lineage.clone(), generation: prior.map(|p| p.generation).unwrap_or(0) };
+            // A replacement forced by `--replace` or a taint is planned as a
+            // fresh create, so attributes the provider computes are unknown
+            // and everything that reads them is planned to follow.
+            let forced = prior.is_some_and(|p| p.tainted) || self.opts.replace.iter().any(|r| inst.matches(r));
             async move {
                 let prior_value = prior.map(|p| p.value());
-                let planned = provider.plan(&ctx, &addr.type_, prior_value.as_ref(), &config).await;
+                let plan_prior = if forced { None } else { prior_value.as_ref() };
+                let planned = provider.plan(&ctx, &addr.type_, plan_prior, &config).await;
                 (inst, key, prior, prior_value, config, planned)
             }
         });
@@ -458,7 +463,7 @@ impl Planner<'_> {
                     }
                 }
             }
-            let forced = self.opts.replace.iter().any(|r| r == &inst || (r.key == InstanceKey::None && r.resource == inst.resource && inst.key == InstanceKey::None));
+            let forced = self.opts.replace.iter().any(|r| inst.matches(r));
             let tainted = prior.is_some_and(|p| p.tainted);
             let cbd = decl.lifecycle.create_before_destroy;
             let (action, reason) = match prior {
