@@ -91,3 +91,28 @@ fn missing_module_source_is_reported() {
     w.write("main.hcl", "module \"net\" {\n  source = \"./nowhere\"\n}\n");
     expect_error(&w, &["plan"], &["source `./nowhere` not found", "main.hcl:2:12"]);
 }
+
+#[test]
+fn fixed_private_ip_with_create_before_destroy_is_refused_at_plan_time() {
+    let w = applied();
+    w.write(
+        "main.hcl",
+        r#"
+provider "aws" {
+  region       = "us-east-1"
+  endpoint_url = "http://127.0.0.1:9"
+  access_key   = "x"
+  secret_key   = "y"
+}
+resource "berth_data" "search" { input = "x" }
+resource "aws_instance" "search" {
+  ami           = "ami-123"
+  instance_type = "t3.small"
+  subnet_id     = "subnet-1"
+  private_ip    = "10.0.1.20"
+  lifecycle { create_before_destroy = true }
+}
+"#,
+    );
+    expect_error(&w, &["plan"], &["fixed `private_ip` cannot be used with `create_before_destroy`", "main.hcl:13:19"]);
+}
