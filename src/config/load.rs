@@ -13,35 +13,51 @@ const MAX_MODULE_DEPTH: usize = 16;
 /// Loads the configuration in `dir` and every module it calls. All problems
 /// found are returned together.
 pub fn load(dir: &Path) -> Result<Config, Diagnostics> {
-    let mut loader = Loader { base: dir.to_path_buf(), diags: Diagnostics::new(), files: Vec::new(), modules: IndexMap::new() };
-    loader.load_module(dir, ModulePath::new(), &mut Vec::new(), None);
-    if loader.modules.get(&ModulePath::new()).is_some_and(|m| {
-        m.resources.is_empty() && m.variables.is_empty() && m.outputs.is_empty() && m.calls.is_empty()
-            && m.locals.is_empty() && m.providers.is_empty() && m.inventories.is_empty()
-    }) && loader.files.is_empty()
-        && !loader.diags.has_errors()
-    {
-        loader.diags.push(Diagnostic::error(format!(
-            "no configuration files (`*.hcl`) in `{}`",
-            dir.display()
-        )));
+    let loader = Loader { base: dir.to_path_buf(), diags: Diagnostics::new(), files: Vec::new(), modules: IndexMap::new(), root_text: None };
+    loader.run(dir)
+}
+
+/// Loads a root module from one file's text, as if it were the only file of
+/// the current directory (modules it calls are still read from disk).
+/// The fuzz target's entry point: no file system needed for the root.
+pub fn load_str(name: &str, text: &str) -> Result<Config, Diagnostics> {
+    let dir = Path::new(".");
+    let loader = Loader {
+        base: dir.to_path_buf(),
+        diags: Diagnostics::new(),
+        files: Vec::new(),
+        modules: IndexMap::new(),
+        root_text: Some((name.to_string(), text.to_string())),
+    };
+    loader.run(dir)
+}
+
+impl Loader {
+    fn run(mut self, dir: &Path) -> Result<Config, Diagnostics> {
+        self.load_module(dir, ModulePath::new(), &mut Vec::new(), None);
+        if self.modules.get(&ModulePath::new()).is_some_and(|m| {
+            m.resources.is_empty() && m.variables.is_empty() && m.outputs.is_empty() && m.calls.is_empty()
+                && m.locals.is_empty() && m.providers.is_empty() && m.inventories.is_empty()
+        }) && self.files.is_empty()
+            && !self.diags.has_errors()
+        {
+            self.diags.push(Diagnostic::error(format!(
+                "no configuration files (`*.hcl`) in `{}`",
+                dir.display()
+            )));
+        }
+        if self.diags.has_errors() {
+            return Err(self.diags);
+        }
+        let mut hasher = Sha256::new();
+        for f in &self.files {
+            hasher.update(f.name.as_bytes());
+            hasher.update([0]);
+            hasher.update(f.text.as_bytes());
+            hasher.update([0]);
+        }
+        Ok(Config { dir: dir.to_path_buf(), modules: self.modules, files: self.files, digest: hex::encode(hasher.finalize()) })
     }
-    if loader.diags.has_errors() {
-        return Err(loader.diags);
-    }
-    let mut hasher = Sha256::new();
-    for f in &loader.files {
-        hasher.update(f.name.as_bytes());
-        hasher.update([0]);
-        hasher.update(f.text.as_bytes());
-        hasher.update([0]);
-    }
-    Ok(Config {
-        dir: dir.to_path_buf(),
-        modules: loader.modules,
-        files: loader.files,
-        digest: hex::encode(hasher.finalize()),
-    })
 }
 
 struct Loader {
@@ -49,6 +65,8 @@ struct Loader {
     diags: Diagnostics,
     files: Vec<Arc<SourceFile>>,
     modules: IndexMap<ModulePath, Module>,
+    /// For [`load_str`]: the root module's only file, instead of the directory.
+    root_text: Option<(String, String)>,
 }
 
 fn label_str(l: &BlockLabel) -> String {
@@ -96,18 +114,23 @@ impl Loader {
                     continue;
                 }
             };
-            let file = SourceFile::new(&p, name, text);
-            self.files.push(file.clone());
-            match hcl_edit::parser::parse_body(&file.text) {
-                Ok(body) => out.push((file, body)),
-                Err(e) => {
-                    let offset = e.location().offset();
-                    let span = Span::new(&file, offset..offset + 1);
-                    self.err(format!("syntax error: {}", e.message()), Some(span));
-                }
-            }
+            out.extend(self.parse_file(&p, name, text));
         }
         out
+    }
+
+    fn parse_file(&mut self, path: &Path, name: String, text: String) -> Option<(Arc<SourceFile>, Body)> {
+        let file = SourceFile::new(path, name, text);
+        self.files.push(file.clone());
+        match hcl_edit::parser::parse_body(&file.text) {
+            Ok(body) => Some((file, body)),
+            Err(e) => {
+                let offset = e.location().offset();
+                let span = Span::new(&file, offset..offset + 1);
+                self.err(format!("syntax error: {}", e.message()), Some(span));
+                None
+            }
+        }
     }
 
     fn load_module(&mut self, dir: &Path, path: ModulePath, stack: &mut Vec<PathBuf>, call_span: Option<Span>) {
@@ -117,7 +140,13 @@ impl Loader {
             return;
         }
         stack.push(canon);
-        let files = self.read_files(dir);
+        let files = if path.is_empty()
+            && let Some((name, text)) = self.root_text.take()
+        {
+            self.parse_file(&dir.join(&name), name, text).into_iter().collect()
+        } else {
+            self.read_files(dir)
+        };
         let mut module = Module { path: path.clone(), dir: dir.to_path_buf(), ..Default::default() };
         for (file, body) in &files {
             for s in body.iter() {

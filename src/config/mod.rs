@@ -19,7 +19,7 @@ use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use load::load;
+pub use load::{load, load_str};
 
 /// An unevaluated expression and the file it came from.
 #[derive(Clone, Debug)]
