@@ -104,8 +104,16 @@ impl Loader {
             let text = match fs_err::read(&p) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(t) => t,
-                    Err(_) => {
-                        self.err(format!("`{name}` is not valid UTF-8"), None);
+                    Err(e) => {
+                        // Point at the first bad byte: the valid prefix gives its line and column.
+                        let at = e.utf8_error().valid_up_to();
+                        let bytes = e.into_bytes();
+                        let lossy = String::from_utf8_lossy(&bytes[..at]).into_owned();
+                        let file = SourceFile::new(&p, name.clone(), lossy);
+                        self.err(
+                            format!("`{name}` is not valid UTF-8: save it as UTF-8"),
+                            Some(Span::new(&file, at..at)),
+                        );
                         continue;
                     }
                 },
