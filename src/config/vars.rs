@@ -117,7 +117,9 @@ fn parse_text(decl: &VariableDecl, text: &str, origin: &str) -> Result<(Value, S
             "{origin}: `{text}` is not a valid HCL value for type {}: {}",
             decl.type_,
             e.message()
-        )))
+        ))
+        // The text has no file of its own: point at the variable it is for.
+        .at(decl.span.clone()))
     })?;
     let v = eval::constant(&Expr { expr, file }).map_err(Diagnostics::from)?;
     Ok((v, origin.to_string()))
