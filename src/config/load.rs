@@ -73,6 +73,15 @@ fn label_str(l: &BlockLabel) -> String {
     l.as_str().to_string()
 }
 
+fn label_span(file: &Arc<SourceFile>, l: &BlockLabel) -> Option<Span> {
+    use hcl_edit::Span as _;
+    let range = match l {
+        BlockLabel::Ident(i) => i.span(),
+        BlockLabel::String(s) => s.span(),
+    };
+    range.map(|r| Span::new(file, r))
+}
+
 fn block_span(file: &Arc<SourceFile>, b: &Block) -> Option<Span> {
     use hcl_edit::Span as _;
     // Point at the block header, not the whole block.
@@ -200,11 +209,11 @@ impl Loader {
             return None;
         }
         let labels: Vec<String> = b.labels.iter().map(label_str).collect();
-        for l in &labels {
+        for (l, label) in labels.iter().zip(&b.labels) {
             if !is_name(l) {
                 self.err(
                     format!("invalid name `{l}`: a name starts with a letter or `_` and holds letters, digits, `_` and `-`"),
-                    block_span(file, b),
+                    label_span(file, label).or_else(|| block_span(file, b)),
                 );
                 return None;
             }
