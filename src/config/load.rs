@@ -153,7 +153,8 @@ impl Loader {
     fn load_module(&mut self, dir: &Path, path: ModulePath, stack: &mut Vec<PathBuf>, call_span: Option<Span>) {
         let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         if stack.contains(&canon) || path.len() > MAX_MODULE_DEPTH {
-            self.err(format!("module `{}` calls itself (directly or through other modules)", path.join(".")), call_span);
+            let addr: Vec<String> = path.iter().map(|m| format!("module.{m}")).collect();
+            self.err(format!("`{}` calls itself (directly or through other modules)", addr.join(".")), call_span);
             return;
         }
         stack.push(canon);
@@ -583,7 +584,7 @@ fn provider_ref(e: &Expr) -> Option<String> {
 /// (the repository's shipped modules).
 fn resolve_source(caller: &Path, source: &str) -> Option<PathBuf> {
     if source.starts_with("./") || source.starts_with("../") || source.starts_with('/') {
-        let p = caller.join(source);
+        let p = normalize(&caller.join(source));
         return p.is_dir().then_some(p);
     }
     let caller = caller.canonicalize().ok()?;
@@ -594,4 +595,21 @@ fn resolve_source(caller: &Path, source: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Resolves `.` and `..` without touching the file system, so file names in
+/// messages read `b/main.hcl` rather than `a/../b/main.hcl`.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component as C;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            C::CurDir => {}
+            C::ParentDir if matches!(out.components().next_back(), Some(C::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }
