@@ -311,10 +311,10 @@ impl Scope for World<'_> {
                     }
                     return Err(Diagnostic::error(format!("no variable `{n}` in module")).at(span.cloned()));
                 };
-                let v = match call.args.get(n) {
-                    Some(a) => eval::eval(&a.expr, &self.ctx(&parent))?,
+                let (v, at) = match call.args.get(n) {
+                    Some(a) => (eval::eval(&a.expr, &self.ctx(&parent))?, a.expr.span()),
                     None => match &decl.default {
-                        Some(d) => eval::constant(d)?,
+                        Some(d) => (eval::constant(d)?, d.span()),
                         None => return Err(Diagnostic::error(format!("module `{}` needs `{n}`", call.name)).at(call.span.clone())),
                     },
                 };
@@ -322,7 +322,7 @@ impl Scope for World<'_> {
                     // Type checks wait until the value is known.
                     return Ok(v);
                 }
-                crate::config::vars::check(decl, v, &format!("module `{}`", call.name))
+                crate::config::vars::check_at(decl, v, &format!("module `{}`", call.name), at)
                     .map_err(|d| d.0.into_iter().next().unwrap_or_else(|| Diagnostic::error("invalid value")))
             })
             .map_err(|d| d.at(span.cloned())),
