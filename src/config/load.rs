@@ -143,8 +143,10 @@ impl Loader {
             Ok(body) => Some((file, body)),
             Err(e) => {
                 let offset = e.location().offset();
+                let (offset, message) =
+                    super::syntax::refine(&file.text, offset).unwrap_or_else(|| (offset, e.message().to_string()));
                 let span = Span::new(&file, offset..offset + 1);
-                self.err(format!("syntax error: {}", e.message()), Some(span));
+                self.err(format!("syntax error: {message}"), Some(span));
                 None
             }
         }

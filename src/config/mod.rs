@@ -10,6 +10,7 @@ pub mod eval;
 pub mod functions;
 mod load;
 pub mod refs;
+mod syntax;
 pub mod types;
 pub mod vars;
 
