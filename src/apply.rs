@@ -58,6 +58,8 @@ pub struct ApplyReport {
     pub failures: Vec<(String, String)>,
     pub skipped: Vec<String>,
     pub interrupted: bool,
+    /// Inventory files rewritten (their content changed).
+    pub inventories: Vec<String>,
 }
 
 impl ApplyReport {
@@ -174,9 +176,11 @@ pub struct ApplyOptions {
     pub parallelism: usize,
 }
 
-struct Outcome {
-    step: Step,
-    outcome: ApplyOutcome,
+enum Msg {
+    /// A provider finished an operation.
+    Done { step: Step, outcome: ApplyOutcome },
+    /// A health check finished.
+    Health { step: Step, result: Result<(), String> },
 }
 
 /// Applies `plan` to `state`, journaling every result through `backend`, and
@@ -250,7 +254,7 @@ pub async fn apply(
     let mut ready: Vec<NodeIndex> = g.node_indices().filter(|n| indeg[n.index()] == 0).collect();
     let mut blocked = vec![false; g.node_count()];
     let mut report = ApplyReport::default();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.parallelism.max(1)));
     let mut inflight = 0usize;
     let mut started: HashMap<Step, Instant> = HashMap::new();
@@ -263,6 +267,14 @@ pub async fn apply(
     loop {
         if !cancelled && !ready.is_empty() {
             let batch = std::mem::take(&mut ready);
+            // Old objects of replacements go only after the inventories point at their successors.
+            let replacing = batch.iter().any(|n| match g[*n] {
+                Step::Destroy(i) => plan.changes[i].action == Action::CreateThenDelete || plan.changes[i].deposed.is_some(),
+                Step::Change(_) => false,
+            });
+            if replacing && !plan.destroy {
+                write_inventories(config, &world, progress.as_ref(), &mut report);
+            }
             let mut groups: BTreeMap<(String, String, bool), Vec<(Step, ApplyOp)>> = BTreeMap::new();
             let mut entries = Vec::new();
             let mut failed_now = Vec::new();
@@ -329,13 +341,13 @@ pub async fn apply(
                         while let Some((i, outcome)) = results.recv().await {
                             if let Some(&step) = steps.get(i) {
                                 seen[i] = true;
-                                let _ = tx.send(Outcome { step, outcome });
+                                let _ = tx.send(Msg::Done { step, outcome });
                             }
                         }
                         // A provider that dropped an operation without an answer: report it, never hang.
                         for (i, s) in seen.iter().enumerate() {
                             if !s {
-                                let _ = tx.send(Outcome {
+                                let _ = tx.send(Msg::Done {
                                     step: steps[i],
                                     outcome: ApplyOutcome::failed(None, crate::providers::ProviderError::new("the provider returned no result")),
                                 });
@@ -373,8 +385,38 @@ pub async fn apply(
             journal_begun = true;
         }
         let mut completed = Vec::new();
-        for Outcome { step, outcome } in batch {
+        for msg in batch {
             inflight -= 1;
+            let (step, outcome) = match msg {
+                Msg::Done { step, outcome } => (step, outcome),
+                Msg::Health { step, result } => {
+                    let Step::Change(i) = step else { continue };
+                    let c = &plan.changes[i];
+                    let (addr, verb) = describe(plan, step);
+                    match result {
+                        Ok(()) => {
+                            progress.message(&format!("{addr}: healthy"));
+                            completed.push(step);
+                        }
+                        Err(e) => {
+                            if let Some(mut r) = state.get(&c.addr).cloned() {
+                                r.tainted = true;
+                                entries.push(JournalEntry::Put(Box::new(r.clone())));
+                                state.put(r);
+                            }
+                            // What is served stays the old object: inventories keep it.
+                            if let Some(old) = state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))) {
+                                world.set_instance(&c.addr.resource, c.addr.key.clone(), old.value());
+                            }
+                            let msg = format!("{e}; the new object is kept and marked tainted, and nothing that depends on it was changed");
+                            progress.failed(&addr, verb, &msg);
+                            report.failures.push((addr, msg));
+                            block(&g, _idx[&step], &mut blocked, &mut report, plan);
+                        }
+                    }
+                    continue;
+                }
+            };
             let elapsed = started.get(&step).map(|t| t.elapsed()).unwrap_or_default();
             let (addr, verb) = describe(plan, step);
             let (i, destroying) = match step {
@@ -388,9 +430,7 @@ pub async fn apply(
                     let deposed = if c.action == Action::CreateThenDelete { Some(deposed_key(c)) } else { c.deposed.clone() };
                     state.remove(&(c.addr.clone(), deposed.clone()));
                     entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed });
-                    if c.action == Action::Delete {
-                        report.destroyed += 1;
-                    }
+                    report.destroyed += 1;
                     progress.finished(&addr, verb, "", elapsed);
                     completed.push(step);
                 }
@@ -434,8 +474,39 @@ pub async fn apply(
                             entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed: None });
                         }
                     }
-                    match err {
-                        None => {
+                    // A health gate holds the step open until the new object answers.
+                    let gate = if err.is_none() && c.action.creates() {
+                        match health_gate(config, &world, c) {
+                            Ok(g) => g,
+                            Err(e) => Some(Err(e)),
+                        }
+                    } else {
+                        None
+                    };
+                    match (err, gate) {
+                        (None, Some(gate)) => {
+                            match c.action {
+                                Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete => report.added += 1,
+                                _ => {}
+                            }
+                            let (a, v) = describe(plan, step);
+                            progress.finished(&a, v, "", elapsed);
+                            inflight += 1;
+                            let tx = tx.clone();
+                            match gate {
+                                Ok(h) => {
+                                    progress.message(&format!("{a}: waiting for GET {} to answer {}", h.url, h.expect_status));
+                                    tokio::spawn(async move {
+                                        let result = h.wait().await;
+                                        let _ = tx.send(Msg::Health { step, result });
+                                    });
+                                }
+                                Err(e) => {
+                                    let _ = tx.send(Msg::Health { step, result: Err(e) });
+                                }
+                            }
+                        }
+                        (None, None) => {
                             match c.action {
                                 Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete => report.added += 1,
                                 Action::Update => report.changed += 1,
@@ -445,7 +516,7 @@ pub async fn apply(
                             progress.finished(&addr, verb, &id.map(|i| format!("id={i}")).unwrap_or_default(), elapsed);
                             completed.push(step);
                         }
-                        Some(e) => {
+                        (Some(e), _) => {
                             let tainted = if state.get(&c.addr).is_some_and(|r| r.tainted) { " (the object exists and is marked tainted)" } else { "" };
                             let msg = format!("{}{tainted}", e.message);
                             progress.failed(&addr, verb, &msg);
@@ -491,6 +562,10 @@ pub async fn apply(
         state.outputs = outputs;
     } else {
         state.outputs.clear();
+    }
+    // Inventory files, from what exists now (also after a partial failure).
+    if !plan.destroy {
+        write_inventories(config, &world, progress.as_ref(), &mut report);
     }
     let entries = vec![JournalEntry::Outputs { outputs: state.outputs.clone() }];
     if journal_begun {
@@ -663,4 +738,58 @@ async fn prepare(
 /// The addresses a plan's failures and skips name, for summaries.
 pub fn addr_list(items: &[String]) -> String {
     items.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The evaluated health check of a created object, if its resource has one.
+fn health_gate(
+    config: &Config,
+    world: &World<'_>,
+    c: &ResourceChange,
+) -> Result<Option<Result<crate::health::HealthCheck, String>>, String> {
+    let Some(decl) = config.resource(&c.addr.resource) else { return Ok(None) };
+    let Some(block) = &decl.health_check else { return Ok(None) };
+    let me = world.instance(&c.addr.resource, &c.addr.key).unwrap_or_default();
+    world.forget_derived();
+    let mut ctx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, None);
+    ctx.self_value = Some(me);
+    let mut m = crate::value::Map::new();
+    for (k, a) in &block.body.attrs {
+        let v = crate::config::eval::eval(&a.expr, &ctx).map_err(|d| d.to_string())?;
+        m.insert(k.clone(), v);
+    }
+    match crate::health::HealthCheck::from_value(&Value::Map(m)) {
+        Ok(Some(h)) => Ok(Some(Ok(h))),
+        Ok(None) => Ok(None),
+        Err(e) => Ok(Some(Err(e))),
+    }
+}
+
+/// Rewrites every inventory file whose content changed, from the walk's values.
+fn write_inventories(config: &Config, world: &World<'_>, progress: &dyn Progress, report: &mut ApplyReport) {
+    use crate::inventory::build::{Built, build_all, file_content};
+    world.forget_derived();
+    for built in build_all(world, config) {
+        match built {
+            Ok(Built::Ready(inv)) => {
+                let path = crate::plan::planner::display(&inv.path);
+                match file_content(&inv)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| crate::inventory::write_if_changed(&inv.path, &c).map_err(|e| e.to_string()))
+                {
+                    Ok(true) => {
+                        progress.message(&format!("inventory `{}`: wrote `{path}`", inv.name));
+                        if !report.inventories.contains(&path) {
+                            report.inventories.push(path);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => report.failures.push((format!("inventory `{}`", inv.name), format!("cannot write `{path}`: {e}"))),
+                }
+            }
+            Ok(Built::Pending { name, .. }) => {
+                report.failures.push((format!("inventory `{name}`"), "its hosts are not all known (something they depend on failed)".into()));
+            }
+            Err(d) => report.failures.push(("inventory".into(), d.to_string())),
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub enum Command {
     Graph(GraphArgs),
     /// Rewrite `*.hcl` files in the canonical format.
     Fmt(FmtArgs),
+    /// Write or check the server inventories (Kamal, Ansible, JSON, hosts) from the state.
+    Inventory(InventoryArgs),
     /// Inspect and edit the state.
     #[command(subcommand)]
     State(StateCommand),
@@ -161,6 +163,23 @@ pub struct FmtArgs {
     pub diff: bool,
     /// Files or directories (default: the working directory).
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InventoryArgs {
+    /// One inventory: print it (or write it with `--out`).
+    pub name: Option<String>,
+    /// Render in another format: kamal, ansible, json, hosts.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Write to FILE instead of the configured path.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 1 and print a diff when a file on disk differs from the state.
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub vars: VarArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -306,6 +306,9 @@ impl Builder<'_> {
             for r in m.resources.values() {
                 let node = Node::Resource(r.addr.clone());
                 let mut exprs: Vec<&Expr> = r.body.exprs();
+                if let Some(h) = &r.health_check {
+                    exprs.extend(h.body.exprs());
+                }
                 exprs.extend(r.count.iter());
                 exprs.extend(r.for_each.iter());
                 exprs.extend(r.depends_on.iter());

@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod fmt;
 pub mod graph;
+pub mod health;
 pub mod inventory;
 pub mod plan;
 pub mod providers;

@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser};
 fn main() {
     let cli = Cli::parse_from(berth::cli::normalize_args(std::env::args()));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "warn,aws_config=error,aws_smithy_runtime=error".into()))
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
@@ -36,6 +36,7 @@ fn main() {
             Command::Output(a) => commands::output::run(&env, a).await,
             Command::Graph(a) => commands::graph::run(&env, a),
             Command::Fmt(a) => commands::fmt::run(&env, a),
+            Command::Inventory(a) => commands::inventory::run(&env, a).await,
             Command::State(c) => commands::state::run(&env, c).await,
             Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
             Command::Completions(a) => {

@@ -63,6 +63,17 @@ impl<'a> World<'a> {
         self.instances.borrow_mut().remove(addr);
     }
 
+    /// Every instance value the walk knows, in address order.
+    pub fn all_instances(&self) -> Vec<(ResourceAddr, InstanceKey, Value)> {
+        let inst = self.instances.borrow();
+        let mut out: Vec<(ResourceAddr, InstanceKey, Value)> = inst
+            .iter()
+            .flat_map(|(a, m)| m.iter().map(move |(k, v)| (a.clone(), k.clone(), v.clone())))
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
     pub fn instance(&self, addr: &ResourceAddr, key: &InstanceKey) -> Option<Value> {
         self.instances.borrow().get(addr).and_then(|m| m.get(key).cloned())
     }
@@ -100,6 +111,11 @@ impl<'a> World<'a> {
             if v.is_sensitive() {
                 return Err(Diagnostic::error("`count` cannot be a sensitive value").at(c.span()));
             }
+            // HCL converts a numeric string where a number is expected.
+            let v = match v.unmarked() {
+                Value::String(s) => s.trim().parse::<f64>().map(Value::Number).unwrap_or(v.clone()),
+                _ => v,
+            };
             let n = match v.unmarked() {
                 Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 && *n <= 100_000.0 => *n as usize,
                 Value::Number(n) => {
@@ -224,6 +240,10 @@ impl<'a> World<'a> {
         let inst = self.instances.borrow();
         let empty = BTreeMap::new();
         let m = inst.get(addr).unwrap_or(&empty);
+        if self.lenient && m.is_empty() {
+            // `berth validate`: nothing is expanded, so nothing is known.
+            return Some(Value::Unknown);
+        }
         Some(if decl.count.is_some() {
             let mut items: Vec<(usize, Value)> = m
                 .iter()

@@ -377,6 +377,20 @@ async fn example_network_round_trip() {
         }
     }
 
+    // The data sources find what was made, and refuse to guess.
+    let ctx = env.ctx("data.aws_vpc.main");
+    let found = env.p.read(&ctx, "aws_vpc", &obj([("tags", obj([("Name", s("berth-test"))]))])).await.unwrap();
+    assert_eq!(found.get_str("id"), Some(vpc_id.as_str()));
+    assert_eq!(found.get_str("cidr_block"), Some("10.0.0.0/16"));
+    let ctx = env.ctx("data.aws_subnet.public");
+    let found = env.p.read(&ctx, "aws_subnet", &obj([("id", s(&public_subnet))])).await.unwrap();
+    assert_eq!(found.get_str("vpc_id"), Some(vpc_id.as_str()));
+    let by_filter = obj([("filter", Value::List(vec![obj([("name", s("vpc-id")), ("values", list(&[&vpc_id]))])]))]);
+    let e = env.p.read(&ctx, "aws_subnet", &by_filter).await.unwrap_err();
+    assert!(e.message.contains("2 subnets match"), "{e}");
+    let e = env.p.read(&ctx, "aws_subnet", &obj([("cidr_block", s("192.168.0.0/24"))])).await.unwrap_err();
+    assert!(e.message.contains("no subnet matches"), "{e}");
+
     // Delete in reverse order, each type as one batch.
     for t in types.iter().rev() {
         let batch: Vec<(&str, Value)> =
@@ -662,4 +676,71 @@ async fn security_group_rules_are_sets() {
     assert_eq!(refreshed, st2);
     let again = env.p.plan(&env.ctx(addr), "aws_security_group", Some(&refreshed), &cfg2).await.unwrap();
     assert_eq!(again.after, refreshed, "rule order and protocol spelling are not changes");
+}
+
+#[tokio::test]
+async fn a_failed_step_after_create_still_records_the_object() {
+    let _guard = COUNTERS.read().await;
+    let mut env = env().await;
+    env.p = env.p.with_consistency_deadline(std::time::Duration::from_secs(2));
+    let addr = "aws_internet_gateway.lost";
+    let ctx = env.ctx(addr);
+    let cfg = obj([("vpc_id", s("vpc-0000dead"))]);
+    let planned = env.p.plan(&ctx, "aws_internet_gateway", None, &cfg).await.unwrap();
+    let o = env
+        .apply(
+            "aws_internet_gateway",
+            vec![ApplyOp { ctx: ctx.clone(), kind: ChangeKind::Create { planned: planned.after } }],
+        )
+        .await
+        .remove(0);
+    let e = o.error.expect("attaching to a VPC that does not exist fails");
+    assert!(e.message.contains("AttachInternetGateway") && e.message.contains("InvalidVpcID.NotFound"), "{e}");
+    assert!(!e.message.contains("ServiceError"), "no Debug dumps: {e}");
+    let st = o.state.expect("the gateway exists, so its state is recorded");
+    let id = st.get_str("id").unwrap();
+    assert!(id.starts_with("igw-"), "{st}");
+    assert!(st.is_known());
+    let adopted = env.p.adopt(&ctx, "aws_internet_gateway", &cfg).await.unwrap().expect("found by its tags");
+    assert_eq!(adopted.get_str("id"), Some(id));
+}
+
+#[tokio::test]
+async fn routes_gateways_and_key_tags_update_in_place() {
+    let _guard = COUNTERS.read().await;
+    let env = env().await;
+    let a = env.create_one("aws_vpc", "aws_vpc.a", obj([("cidr_block", s("10.2.0.0/16"))])).await;
+    let b = env.create_one("aws_vpc", "aws_vpc.b", obj([("cidr_block", s("10.3.0.0/16"))])).await;
+    let (a_id, b_id) = (a.get_str("id").unwrap(), b.get_str("id").unwrap());
+    let igw = env.create_one("aws_internet_gateway", "aws_internet_gateway.gw", obj([("vpc_id", s(a_id))])).await;
+    let igw_id = igw.get_str("id").unwrap();
+
+    let route = |cidr: &str| obj([("cidr_block", s(cidr)), ("gateway_id", s(igw_id))]);
+    let rt_addr = "aws_route_table.rt";
+    let one = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![route("0.0.0.0/0")]))]);
+    let rt = env.create_one("aws_route_table", rt_addr, one).await;
+    let two = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![route("192.168.0.0/16"), route("0.0.0.0/0")]))]);
+    let rt = env.update("aws_route_table", rt_addr, &rt, &two).await;
+    assert_eq!(rt.get("route").and_then(Value::as_list).map(Vec::len), Some(2), "{rt}");
+    let none = obj([("vpc_id", s(a_id))]);
+    let rt = env.update("aws_route_table", rt_addr, &rt, &none).await;
+    assert_eq!(rt.get("route"), Some(&Value::List(vec![])));
+    let described = env.ec2().describe_route_tables().route_table_ids(rt.get_str("id").unwrap()).send().await.unwrap();
+    let routes = described.route_tables()[0].routes().to_vec();
+    assert!(routes.iter().all(|r| r.gateway_id() == Some("local")), "only the local route is left: {routes:?}");
+
+    // Moving the gateway detaches it from one VPC and attaches it to the other.
+    let moved = env.update("aws_internet_gateway", "aws_internet_gateway.gw", &igw, &obj([("vpc_id", s(b_id))])).await;
+    assert_eq!(moved.get_str("vpc_id"), Some(b_id));
+    let g = env.ec2().describe_internet_gateways().internet_gateway_ids(igw_id).send().await.unwrap();
+    let attached: Vec<_> = g.internet_gateways()[0].attachments().iter().filter_map(|a| a.vpc_id()).collect();
+    assert_eq!(attached, vec![b_id]);
+
+    let key_cfg =
+        |team: &str| obj([("key_name", s("ops")), ("public_key", s(PUBLIC_KEY)), ("tags", obj([("Team", s(team))]))]);
+    let key = env.create_one("aws_key_pair", "aws_key_pair.ops", key_cfg("a")).await;
+    let key = env.update("aws_key_pair", "aws_key_pair.ops", &key, &key_cfg("b")).await;
+    let refreshed = env.refresh("aws_key_pair", &[("aws_key_pair.ops", key.clone())]).await.remove(0).unwrap();
+    assert_eq!(refreshed.get("tags"), Some(&obj([("Team", s("b"))])));
+    assert_eq!(refreshed, key);
 }

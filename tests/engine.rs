@@ -331,3 +331,84 @@ output "t" {
     let r = w.run(&["output"]);
     assert!(r.stdout.contains("t = (sensitive value)"), "{}", r.stdout);
 }
+
+/// A tiny HTTP server on loopback answering every request with `status`.
+fn http_server(status: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (port, hits)
+}
+
+fn gated_config(port: u16) -> String {
+    format!(
+        r#"
+variable "gen" {{ default = "1" }}
+resource "berth_data" "host" {{
+  input            = "host"
+  triggers_replace = var.gen
+  lifecycle {{ create_before_destroy = true }}
+  health_check {{
+    url      = "http://127.0.0.1:{port}/up?id=${{self.id}}"
+    timeout  = "2s"
+    interval = "200ms"
+  }}
+}}
+resource "berth_data" "record" {{ input = berth_data.host.id }}
+"#
+    )
+}
+
+#[test]
+fn health_gate_passes_before_dependents_switch() {
+    let (port, hits) = http_server(200);
+    let w = Work::new();
+    w.write("main.hcl", &gated_config(port));
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["plan", "--var", "gen=2"]);
+    assert!(r.stdout.contains("health-gated"), "{}", r.stdout);
+    let r = w.run(&["apply", "--auto-approve", "--var", "gen=2"]);
+    r.assert_ok();
+    let healthy = r.stderr.find("berth_data.host: healthy").expect("health checked");
+    let switched = r.stderr.find("berth_data.record: Modifications complete").expect("record switched");
+    let destroyed = r.stderr.find("berth_data.host (old object): Destruction complete").expect("old destroyed");
+    assert!(healthy < switched && switched < destroyed, "{}", r.stderr);
+    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
+
+#[test]
+fn failing_health_gate_keeps_the_old_object_and_the_record() {
+    let (port, _) = http_server(200);
+    let w = Work::new();
+    w.write("main.hcl", &gated_config(port));
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let old_id = w.state()["resources"].as_array().unwrap().iter().find(|r| r["addr"] == "berth_data.host").unwrap()["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (bad_port, _) = http_server(503);
+    w.write("main.hcl", &gated_config(bad_port));
+    let r = w.run(&["apply", "--auto-approve", "--var", "gen=2"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("health check failed") && r.stderr.contains("answered 503"), "{}", r.stderr);
+    assert!(r.stderr.contains("tainted"), "{}", r.stderr);
+    let state = w.state();
+    let res = state["resources"].as_array().unwrap();
+    let record = res.iter().find(|r| r["addr"] == "berth_data.record").unwrap();
+    assert_eq!(record["attributes"]["output"], old_id.as_str(), "the record still points at the old host");
+    let old = res.iter().find(|r| r["addr"] == "berth_data.host" && r["deposed"].is_string()).expect("old host kept");
+    assert_eq!(old["attributes"]["id"], old_id.as_str());
+    let new = res.iter().find(|r| r["addr"] == "berth_data.host" && r["deposed"].is_null()).unwrap();
+    assert_eq!(new["tainted"], true);
+}

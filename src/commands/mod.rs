@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod fmt;
 pub mod graph;
+pub mod inventory;
 pub mod output;
 pub mod plan;
 pub mod show;

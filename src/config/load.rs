@@ -337,6 +337,7 @@ impl Loader {
                 };
                 let depends_on = self.depends_on(&mut body);
                 let mut lifecycle = Lifecycle::default();
+                let mut health_check = None;
                 let mut rest = Vec::new();
                 for blk in std::mem::take(&mut body.blocks) {
                     if blk.kind == "lifecycle" {
@@ -346,6 +347,15 @@ impl Loader {
                         if let Some(a) = blk.body.attrs.get("ignore_changes") {
                             lifecycle.ignore_changes = self.ignore_changes(a);
                         }
+                    } else if blk.kind == "health_check" && mode == Mode::Managed {
+                        self.only(&blk.body, "health_check", &["url", "expect_status", "timeout", "interval", "enabled"], &[]);
+                        if !blk.body.attrs.contains_key("url") {
+                            self.err("a `health_check` block needs `url`", blk.span.clone());
+                        }
+                        if health_check.is_some() {
+                            self.err("only one `health_check` block is allowed", blk.span.clone());
+                        }
+                        health_check = Some(blk);
                     } else {
                         rest.push(blk);
                     }
@@ -353,7 +363,7 @@ impl Loader {
                 body.blocks = rest;
                 module.resources.insert(
                     addr.clone(),
-                    ResourceDecl { addr, span, count, for_each, provider, provider_span, depends_on, lifecycle, body },
+                    ResourceDecl { addr, span, count, for_each, provider, provider_span, depends_on, lifecycle, health_check, body },
                 );
             }
             "variable" => {

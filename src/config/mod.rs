@@ -93,6 +93,9 @@ pub struct ResourceDecl {
     pub provider_span: Option<Span>,
     pub depends_on: Vec<Expr>,
     pub lifecycle: Lifecycle,
+    /// `health_check { url, expect_status, timeout, interval, enabled }`:
+    /// evaluated with `self` once the object exists; dependents wait for it.
+    pub health_check: Option<BlockDecl>,
     pub body: BodyDecl,
 }
 

@@ -236,6 +236,16 @@ impl Planner<'_> {
             }
         }
 
+        let mut inventories = Vec::new();
+        if !diags.has_errors() && !self.opts.destroy {
+            world.forget_derived();
+            for built in crate::inventory::build::build_all(&world, self.config) {
+                match built {
+                    Ok(b) => inventories.push(inventory_change(b)),
+                    Err(d) => diags.extend(d),
+                }
+            }
+        }
         let dependencies = self
             .graph
             .resource_deps
@@ -256,7 +266,7 @@ impl Planner<'_> {
             changes,
             data,
             outputs,
-            inventories: Vec::new(),
+            inventories,
             dependencies,
             errored: diags.has_errors(),
         };
@@ -418,9 +428,14 @@ impl Planner<'_> {
                 }
             }
             let ctx = OpContext { addr: inst.clone(), lineage: lineage.clone(), generation: prior.map(|p| p.generation).unwrap_or(0) };
+            // A replacement forced by `--replace` or a taint is planned as a
+            // fresh create, so attributes the provider computes are unknown
+            // and everything that reads them is planned to follow.
+            let forced = prior.is_some_and(|p| p.tainted) || self.opts.replace.iter().any(|r| inst.matches(r));
             async move {
                 let prior_value = prior.map(|p| p.value());
-                let planned = provider.plan(&ctx, &addr.type_, prior_value.as_ref(), &config).await;
+                let plan_prior = if forced { None } else { prior_value.as_ref() };
+                let planned = provider.plan(&ctx, &addr.type_, plan_prior, &config).await;
                 (inst, key, prior, prior_value, config, planned)
             }
         });
@@ -448,7 +463,7 @@ impl Planner<'_> {
                     }
                 }
             }
-            let forced = self.opts.replace.iter().any(|r| r == &inst || (r.key == InstanceKey::None && r.resource == inst.resource && inst.key == InstanceKey::None));
+            let forced = self.opts.replace.iter().any(|r| inst.matches(r));
             let tainted = prior.is_some_and(|p| p.tainted);
             let cbd = decl.lifecycle.create_before_destroy;
             let (action, reason) = match prior {
@@ -475,6 +490,12 @@ impl Planner<'_> {
                 );
             }
             let mut notes = planned.notes;
+            if action.creates() && decl.health_check.is_some() {
+                notes.push(
+                    "health-gated: what depends on it switches over, and any old object is destroyed, only after its health check passes"
+                        .into(),
+                );
+            }
             if refreshed.adopted.contains(&inst) {
                 notes.push("adopted: created by an interrupted run and found again by its ownership tags".into());
             }
@@ -519,4 +540,24 @@ impl Planner<'_> {
 
 fn replace_action(cbd: bool) -> Action {
     if cbd { Action::CreateThenDelete } else { Action::DeleteThenCreate }
+}
+
+/// How an inventory file would change, from its evaluation at plan time.
+fn inventory_change(b: crate::inventory::build::Built) -> InventoryChange {
+    use crate::inventory::build::Built;
+    match b {
+        Built::Pending { name, path } => InventoryChange { name, path: display(&path), diff: String::new(), pending: true },
+        Built::Ready(inv) => {
+            let path = display(&inv.path);
+            let new = crate::inventory::build::file_content(&inv).unwrap_or_default();
+            let old = std::fs::read_to_string(&inv.path).unwrap_or_default();
+            let diff = if old == new { String::new() } else { crate::inventory::unified_diff(&path, &old, &new) };
+            InventoryChange { name: inv.name, path, diff, pending: false }
+        }
+    }
+}
+
+pub fn display(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }

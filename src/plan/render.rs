@@ -172,7 +172,7 @@ pub fn human(plan: &Plan) -> String {
         let order: Vec<&ResourceChange> =
             changes.iter().copied().filter(|c| c.action == Action::CreateThenDelete).collect();
         if !order.is_empty() {
-            out.push_str("Order of create-before-destroy replacements: new object created, dependents switched to it, then the old object destroyed.\n\n");
+            out.push_str("Order of create-before-destroy replacements: new object created (and healthy, where it has a health check), dependents switched to it, inventory files rewritten, then the old object destroyed.\n\n");
         }
     }
     if !output_changes.is_empty() {

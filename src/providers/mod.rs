@@ -316,6 +316,23 @@ pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, 
     }
 }
 
+/// A provider instance for `berth validate`: schemas and offline checks only,
+/// configured with inert settings so that nothing is looked up or called.
+pub async fn for_validation(name: &str) -> Result<Arc<dyn Provider>, ProviderError> {
+    use crate::value::obj;
+    let config = match name {
+        "aws" => obj([
+            ("region", Value::str("us-east-1")),
+            ("access_key", Value::str("validate")),
+            ("secret_key", Value::str("validate")),
+            ("endpoint_url", Value::str("http://127.0.0.1:9")),
+        ]),
+        "dns" => obj([("update", Value::List(vec![obj([("server", Value::str("127.0.0.1"))])]))]),
+        _ => Value::Map(Default::default()),
+    };
+    configure(name, &config).await
+}
+
 /// Configures every provider the configuration and the state need: the root
 /// module's `provider` blocks (evaluated against root variables), and an
 /// empty configuration for a provider used without a block.

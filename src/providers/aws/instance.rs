@@ -255,26 +255,24 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
 
 async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySink) {
     use futures::StreamExt;
-    let launched: Vec<_> = futures::stream::iter(creates.into_iter().map(|(index, op)| async move {
+    let mut launches = futures::stream::iter(creates.into_iter().map(|(index, op)| async move {
         let ChangeKind::Create { planned } = op.kind else { unreachable!("only creates are passed") };
-        let timeout = create_timeout(&planned, DEFAULT_CREATE_TIMEOUT);
-        let r = match timeout {
+        let r = match create_timeout(&planned, DEFAULT_CREATE_TIMEOUT) {
             Ok(t) => run_instance(ec2, &op.ctx, &planned).await.map(|id| (id, t)),
             Err(e) => Err(e),
         };
         (index, planned, r)
     }))
-    .buffer_unordered(16)
-    .collect()
-    .await;
+    .buffer_unordered(16);
     let mut pending = BTreeMap::new();
     let mut plans = HashMap::new();
-    for (index, planned, r) in launched {
+    while let Some((index, planned, r)) = launches.next().await {
         match r {
             Ok((id, timeout)) => {
                 pending.insert(id.clone(), (index, Instant::now() + timeout));
                 plans.insert(id, (planned, timeout));
             }
+            // Nothing was launched: report at once, nothing to wait for.
             Err(e) => {
                 let _ = sink.send((index, ApplyOutcome::failed(None, e)));
             }
@@ -400,7 +398,7 @@ async fn update(ec2: &Ec2, prior: &Value, planned: &Value) -> ProviderResult<Val
         now = "stopped".into();
     }
     let found = match now.as_str() {
-        "running" => describe_ids(ec2, &[id.clone()])
+        "running" => describe_ids(ec2, std::slice::from_ref(&id))
             .await?
             .remove(&id)
             .ok_or_else(|| ProviderError::new(format!("instance `{id}` disappeared during the update")))?,

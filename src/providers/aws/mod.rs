@@ -234,6 +234,16 @@ impl AwsProvider {
         &self.ec2.client
     }
 
+    /// Bounds the retries of eventual-consistency errors (default one
+    /// minute). Tests shorten it to see a genuinely missing reference fail
+    /// fast; call before the provider is shared.
+    pub fn with_consistency_deadline(mut self, deadline: Duration) -> Self {
+        if let Some(ec2) = Arc::get_mut(&mut self.ec2) {
+            ec2.eventual.deadline = deadline;
+        }
+        self
+    }
+
     /// The member that implements a type. One arm per service.
     fn member(&self, type_: &str) -> Option<&dyn Provider> {
         match type_ {
@@ -358,6 +368,10 @@ mod tests {
         assert_eq!(p.region().as_deref(), Some("eu-west-1"));
         let debug = format!("{p:?}");
         assert!(!debug.contains("testing"), "Debug must not show credentials: {debug}");
-        assert!(p.sdk_config().retry_config().is_some_and(|r| r.max_attempts() == DEFAULT_MAX_RETRIES + 1));
+        // Throttling is the SDK's job: standard mode retries
+        // `RequestLimitExceeded`, `Throttling` and 5xx with jittered backoff.
+        let retry = p.sdk_config().retry_config().expect("a retry config");
+        assert_eq!(retry.mode(), aws_smithy_types::retry::RetryMode::Standard);
+        assert_eq!(retry.max_attempts(), DEFAULT_MAX_RETRIES + 1);
     }
 }

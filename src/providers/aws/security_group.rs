@@ -14,8 +14,8 @@
 //! configuration has it.
 
 use super::common::{
-    self, PAGE, client_token, code_of, filter, id_of, opt_str, ownership_filters, req_str, sdk_error, tag_spec,
-    tags_arg, tags_value,
+    self, client_token, code_of, filter, id_of, opt_str, ownership_filters, req_str, sdk_error, tag_spec, tags_arg,
+    tags_value,
 };
 use super::ec2::{Ec2, partial_state};
 use super::network::{Failure, at_most_one, outcome, refresh_batch, sync_tags};
@@ -131,7 +131,10 @@ pub(crate) fn normalize_rules(dir: &str, v: Option<&Value>) -> ProviderResult<Va
             None | Some(Value::Null) => Value::Bool(false),
             Some(v @ (Value::Bool(_) | Value::Unknown)) => v.clone(),
             Some(other) => {
-                return Err(ProviderError::attr(dir, format!("`{dir}.self` must be a bool, not {}", other.type_name())));
+                return Err(ProviderError::attr(
+                    dir,
+                    format!("`{dir}.self` must be a bool, not {}", other.type_name()),
+                ));
             }
         };
         let description = match m.get("description").map(Value::unmarked) {
@@ -379,7 +382,6 @@ fn state(ec2: &Ec2, g: &SecurityGroup, template: &Value) -> Value {
 }
 
 pub(crate) async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
-    debug_assert!(PAGE >= 1);
     refresh_batch(
         items,
         |ids| describe(ec2, vec![filter("group-id", ids)]),
