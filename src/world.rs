@@ -14,7 +14,7 @@ use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
 use crate::providers::Schema;
 use crate::value::{Map, Value};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub struct World<'a> {
     pub config: &'a Config,
@@ -25,6 +25,10 @@ pub struct World<'a> {
     pub lenient: bool,
     instances: RefCell<HashMap<ResourceAddr, BTreeMap<InstanceKey, Value>>>,
     cache: RefCell<HashMap<(ModulePath, u8, String), Value>>,
+    /// Declarations being evaluated right now: meeting one again means a
+    /// reference cycle, which must be an error rather than endless recursion
+    /// (`berth validate` evaluates even after the graph reported a cycle).
+    busy: RefCell<HashSet<(ModulePath, u8, String)>>,
 }
 
 const VAR: u8 = 0;
@@ -40,6 +44,7 @@ impl<'a> World<'a> {
             lenient: false,
             instances: RefCell::new(HashMap::new()),
             cache: RefCell::new(HashMap::new()),
+            busy: RefCell::new(HashSet::new()),
         }
     }
 
@@ -262,7 +267,21 @@ impl<'a> World<'a> {
         if let Some(v) = self.cache.borrow().get(&key) {
             return Ok(v.clone());
         }
-        let v = f()?;
+        if !self.busy.borrow_mut().insert(key.clone()) {
+            if self.lenient {
+                return Ok(Value::Unknown);
+            }
+            let what = match kind {
+                VAR => "var",
+                LOCAL => "local",
+                _ => "output",
+            };
+            let prefix: String = module.iter().map(|m| format!("module.{m}.")).collect();
+            return Err(Diagnostic::error(format!("`{prefix}{what}.{name}` depends on itself")));
+        }
+        let v = f();
+        self.busy.borrow_mut().remove(&key);
+        let v = v?;
         self.cache.borrow_mut().insert(key, v.clone());
         Ok(v)
     }
@@ -274,8 +293,12 @@ impl<'a> World<'a> {
 
     pub fn output(&self, module: &ModulePath, name: &str) -> Result<Value, Diagnostic> {
         self.cached(module, OUTPUT, name, || {
-            let m = &self.config.modules[module];
-            let o = m.outputs.get(name).ok_or_else(|| Diagnostic::error(format!("no output `{name}`")))?;
+            let o = match self.config.modules.get(module).and_then(|m| m.outputs.get(name)) {
+                Some(o) => o,
+                // The graph has reported the missing module or output already.
+                None if self.lenient => return Ok(Value::Unknown),
+                None => return Err(Diagnostic::error(format!("no output `{name}`"))),
+            };
             let v = eval::eval(&o.value, &self.ctx(module))?;
             if module.is_empty() && v.is_sensitive() && !o.sensitive {
                 return Err(Diagnostic::error(format!("output `{name}` refers to sensitive values"))
@@ -300,17 +323,18 @@ impl Scope for World<'_> {
                 }
                 let (parent, call) = module.split_at(module.len() - 1);
                 let parent = parent.to_vec();
-                let pm = &self.config.modules[&parent];
-                let call = &pm.calls[&call[0]];
-                let child = &self.config.modules[module];
-                let decl = child
-                    .variables
-                    .get(n)
-                    .ok_or_else(|| Diagnostic::error(format!("no variable `{n}` in module")).at(span.cloned()))?;
-                let v = match call.args.get(n) {
-                    Some(a) => eval::eval(&a.expr, &self.ctx(&parent))?,
+                let call = self.config.modules.get(&parent).and_then(|pm| pm.calls.get(&call[0]));
+                let decl = self.config.modules.get(module).and_then(|child| child.variables.get(n));
+                let (Some(call), Some(decl)) = (call, decl) else {
+                    if self.lenient {
+                        return Ok(Value::Unknown);
+                    }
+                    return Err(Diagnostic::error(format!("no variable `{n}` in module")).at(span.cloned()));
+                };
+                let (v, at) = match call.args.get(n) {
+                    Some(a) => (eval::eval(&a.expr, &self.ctx(&parent))?, a.expr.span()),
                     None => match &decl.default {
-                        Some(d) => eval::constant(d)?,
+                        Some(d) => (eval::constant(d)?, d.span()),
                         None => return Err(Diagnostic::error(format!("module `{}` needs `{n}`", call.name)).at(call.span.clone())),
                     },
                 };
@@ -318,17 +342,19 @@ impl Scope for World<'_> {
                     // Type checks wait until the value is known.
                     return Ok(v);
                 }
-                crate::config::vars::check(decl, v, &format!("module `{}`", call.name))
+                crate::config::vars::check_at(decl, v, &format!("module `{}`", call.name), at)
                     .map_err(|d| d.0.into_iter().next().unwrap_or_else(|| Diagnostic::error("invalid value")))
-            }),
+            })
+            .map_err(|d| d.at(span.cloned())),
             Target::Local(n) => self.cached(module, LOCAL, n, || {
-                let m = &self.config.modules[module];
-                if self.lenient && !m.locals.contains_key(n) {
-                    return Ok(Value::Unknown);
-                }
-                let l = m.locals.get(n).ok_or_else(|| Diagnostic::error(format!("no local `{n}`")).at(span.cloned()))?;
+                let l = match self.config.modules.get(module).and_then(|m| m.locals.get(n)) {
+                    Some(l) => l,
+                    None if self.lenient => return Ok(Value::Unknown),
+                    None => return Err(Diagnostic::error(format!("no local `{n}`")).at(span.cloned())),
+                };
                 eval::eval(&l.expr, &self.ctx(module))
-            }),
+            })
+            .map_err(|d| d.at(span.cloned())),
             Target::Resource(mode, t, n) => {
                 let addr = ResourceAddr::new(module.clone(), *mode, t, n);
                 if self.lenient && self.config.resource(&addr).is_none() {

@@ -13,35 +13,51 @@ const MAX_MODULE_DEPTH: usize = 16;
 /// Loads the configuration in `dir` and every module it calls. All problems
 /// found are returned together.
 pub fn load(dir: &Path) -> Result<Config, Diagnostics> {
-    let mut loader = Loader { base: dir.to_path_buf(), diags: Diagnostics::new(), files: Vec::new(), modules: IndexMap::new() };
-    loader.load_module(dir, ModulePath::new(), &mut Vec::new(), None);
-    if loader.modules.get(&ModulePath::new()).is_some_and(|m| {
-        m.resources.is_empty() && m.variables.is_empty() && m.outputs.is_empty() && m.calls.is_empty()
-            && m.locals.is_empty() && m.providers.is_empty() && m.inventories.is_empty()
-    }) && loader.files.is_empty()
-        && !loader.diags.has_errors()
-    {
-        loader.diags.push(Diagnostic::error(format!(
-            "no configuration files (`*.hcl`) in `{}`",
-            dir.display()
-        )));
+    let loader = Loader { base: dir.to_path_buf(), diags: Diagnostics::new(), files: Vec::new(), modules: IndexMap::new(), root_text: None };
+    loader.run(dir)
+}
+
+/// Loads a root module from one file's text, as if it were the only file of
+/// the current directory (modules it calls are still read from disk).
+/// The fuzz target's entry point: no file system needed for the root.
+pub fn load_str(name: &str, text: &str) -> Result<Config, Diagnostics> {
+    let dir = Path::new(".");
+    let loader = Loader {
+        base: dir.to_path_buf(),
+        diags: Diagnostics::new(),
+        files: Vec::new(),
+        modules: IndexMap::new(),
+        root_text: Some((name.to_string(), text.to_string())),
+    };
+    loader.run(dir)
+}
+
+impl Loader {
+    fn run(mut self, dir: &Path) -> Result<Config, Diagnostics> {
+        self.load_module(dir, ModulePath::new(), &mut Vec::new(), None);
+        if self.modules.get(&ModulePath::new()).is_some_and(|m| {
+            m.resources.is_empty() && m.variables.is_empty() && m.outputs.is_empty() && m.calls.is_empty()
+                && m.locals.is_empty() && m.providers.is_empty() && m.inventories.is_empty()
+        }) && self.files.is_empty()
+            && !self.diags.has_errors()
+        {
+            self.diags.push(Diagnostic::error(format!(
+                "no configuration files (`*.hcl`) in `{}`",
+                dir.display()
+            )));
+        }
+        if self.diags.has_errors() {
+            return Err(self.diags);
+        }
+        let mut hasher = Sha256::new();
+        for f in &self.files {
+            hasher.update(f.name.as_bytes());
+            hasher.update([0]);
+            hasher.update(f.text.as_bytes());
+            hasher.update([0]);
+        }
+        Ok(Config { dir: dir.to_path_buf(), modules: self.modules, files: self.files, digest: hex::encode(hasher.finalize()) })
     }
-    if loader.diags.has_errors() {
-        return Err(loader.diags);
-    }
-    let mut hasher = Sha256::new();
-    for f in &loader.files {
-        hasher.update(f.name.as_bytes());
-        hasher.update([0]);
-        hasher.update(f.text.as_bytes());
-        hasher.update([0]);
-    }
-    Ok(Config {
-        dir: dir.to_path_buf(),
-        modules: loader.modules,
-        files: loader.files,
-        digest: hex::encode(hasher.finalize()),
-    })
 }
 
 struct Loader {
@@ -49,10 +65,21 @@ struct Loader {
     diags: Diagnostics,
     files: Vec<Arc<SourceFile>>,
     modules: IndexMap<ModulePath, Module>,
+    /// For [`load_str`]: the root module's only file, instead of the directory.
+    root_text: Option<(String, String)>,
 }
 
 fn label_str(l: &BlockLabel) -> String {
     l.as_str().to_string()
+}
+
+fn label_span(file: &Arc<SourceFile>, l: &BlockLabel) -> Option<Span> {
+    use hcl_edit::Span as _;
+    let range = match l {
+        BlockLabel::Ident(i) => i.span(),
+        BlockLabel::String(s) => s.span(),
+    };
+    range.map(|r| Span::new(file, r))
 }
 
 fn block_span(file: &Arc<SourceFile>, b: &Block) -> Option<Span> {
@@ -86,8 +113,16 @@ impl Loader {
             let text = match fs_err::read(&p) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(t) => t,
-                    Err(_) => {
-                        self.err(format!("`{name}` is not valid UTF-8"), None);
+                    Err(e) => {
+                        // Point at the first bad byte: the valid prefix gives its line and column.
+                        let at = e.utf8_error().valid_up_to();
+                        let bytes = e.into_bytes();
+                        let lossy = String::from_utf8_lossy(&bytes[..at]).into_owned();
+                        let file = SourceFile::new(&p, name.clone(), lossy);
+                        self.err(
+                            format!("`{name}` is not valid UTF-8: save it as UTF-8"),
+                            Some(Span::new(&file, at..at)),
+                        );
                         continue;
                     }
                 },
@@ -96,28 +131,42 @@ impl Loader {
                     continue;
                 }
             };
-            let file = SourceFile::new(&p, name, text);
-            self.files.push(file.clone());
-            match hcl_edit::parser::parse_body(&file.text) {
-                Ok(body) => out.push((file, body)),
-                Err(e) => {
-                    let offset = e.location().offset();
-                    let span = Span::new(&file, offset..offset + 1);
-                    self.err(format!("syntax error: {}", e.message()), Some(span));
-                }
-            }
+            out.extend(self.parse_file(&p, name, text));
         }
         out
+    }
+
+    fn parse_file(&mut self, path: &Path, name: String, text: String) -> Option<(Arc<SourceFile>, Body)> {
+        let file = SourceFile::new(path, name, text);
+        self.files.push(file.clone());
+        match hcl_edit::parser::parse_body(&file.text) {
+            Ok(body) => Some((file, body)),
+            Err(e) => {
+                let offset = e.location().offset();
+                let (offset, message) =
+                    super::syntax::refine(&file.text, offset).unwrap_or_else(|| (offset, e.message().to_string()));
+                let span = Span::new(&file, offset..offset + 1);
+                self.err(format!("syntax error: {message}"), Some(span));
+                None
+            }
+        }
     }
 
     fn load_module(&mut self, dir: &Path, path: ModulePath, stack: &mut Vec<PathBuf>, call_span: Option<Span>) {
         let canon = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         if stack.contains(&canon) || path.len() > MAX_MODULE_DEPTH {
-            self.err(format!("module `{}` calls itself (directly or through other modules)", path.join(".")), call_span);
+            let addr: Vec<String> = path.iter().map(|m| format!("module.{m}")).collect();
+            self.err(format!("`{}` calls itself (directly or through other modules)", addr.join(".")), call_span);
             return;
         }
         stack.push(canon);
-        let files = self.read_files(dir);
+        let files = if path.is_empty()
+            && let Some((name, text)) = self.root_text.take()
+        {
+            self.parse_file(&dir.join(&name), name, text).into_iter().collect()
+        } else {
+            self.read_files(dir)
+        };
         let mut module = Module { path: path.clone(), dir: dir.to_path_buf(), ..Default::default() };
         for (file, body) in &files {
             for s in body.iter() {
@@ -163,11 +212,11 @@ impl Loader {
             return None;
         }
         let labels: Vec<String> = b.labels.iter().map(label_str).collect();
-        for l in &labels {
+        for (l, label) in labels.iter().zip(&b.labels) {
             if !is_name(l) {
                 self.err(
                     format!("invalid name `{l}`: a name starts with a letter or `_` and holds letters, digits, `_` and `-`"),
-                    block_span(file, b),
+                    label_span(file, label).or_else(|| block_span(file, b)),
                 );
                 return None;
             }
@@ -547,7 +596,7 @@ fn provider_ref(e: &Expr) -> Option<String> {
 /// (the repository's shipped modules).
 fn resolve_source(caller: &Path, source: &str) -> Option<PathBuf> {
     if source.starts_with("./") || source.starts_with("../") || source.starts_with('/') {
-        let p = caller.join(source);
+        let p = normalize(&caller.join(source));
         return p.is_dir().then_some(p);
     }
     let caller = caller.canonicalize().ok()?;
@@ -558,4 +607,21 @@ fn resolve_source(caller: &Path, source: &str) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// Resolves `.` and `..` without touching the file system, so file names in
+/// messages read `b/main.hcl` rather than `a/../b/main.hcl`.
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component as C;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            C::CurDir => {}
+            C::ParentDir if matches!(out.components().next_back(), Some(C::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }

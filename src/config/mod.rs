@@ -10,6 +10,7 @@ pub mod eval;
 pub mod functions;
 mod load;
 pub mod refs;
+mod syntax;
 pub mod types;
 pub mod vars;
 
@@ -19,7 +20,7 @@ use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use load::load;
+pub use load::{load, load_str};
 
 /// An unevaluated expression and the file it came from.
 #[derive(Clone, Debug)]

@@ -97,7 +97,13 @@ pub fn resolve(root: &Module, sources: &VarSources) -> Result<BTreeMap<String, V
                 .into()),
             },
         };
-        match value.and_then(|(v, origin)| check(decl, v, &origin)) {
+        // A default is checked where it is written; a value from outside the
+        // configuration, at the variable's declaration.
+        let at = match (&value, &decl.default) {
+            (Ok((_, origin)), Some(d)) if origin == "the default" => d.span(),
+            _ => decl.span.clone(),
+        };
+        match value.and_then(|(v, origin)| check_at(decl, v, &origin, at)) {
             Ok(v) => {
                 out.insert(name.clone(), v);
             }
@@ -117,7 +123,9 @@ fn parse_text(decl: &VariableDecl, text: &str, origin: &str) -> Result<(Value, S
             "{origin}: `{text}` is not a valid HCL value for type {}: {}",
             decl.type_,
             e.message()
-        )))
+        ))
+        // The text has no file of its own: point at the variable it is for.
+        .at(decl.span.clone()))
     })?;
     let v = eval::constant(&Expr { expr, file }).map_err(Diagnostics::from)?;
     Ok((v, origin.to_string()))
@@ -125,12 +133,17 @@ fn parse_text(decl: &VariableDecl, text: &str, origin: &str) -> Result<(Value, S
 
 /// Converts to the declared type, marks sensitive values, runs validations.
 pub fn check(decl: &VariableDecl, v: Value, origin: &str) -> Result<Value, Diagnostics> {
+    check_at(decl, v, origin, decl.span.clone())
+}
+
+/// [`check`], with type errors pointing at `at`: where the value is written.
+pub fn check_at(decl: &VariableDecl, v: Value, origin: &str, at: Option<Span>) -> Result<Value, Diagnostics> {
     if v.is_null() && !decl.nullable {
-        return Err(Diagnostic::error(format!("variable `{}` must not be null", decl.name)).at(decl.span.clone()).into());
+        return Err(Diagnostic::error(format!("variable `{}` must not be null", decl.name)).at(at).into());
     }
     let v = decl.type_.convert(v).map_err(|e| {
         Diagnostics::from(
-            Diagnostic::error(format!("invalid value for variable `{}` from {origin}: {e}", decl.name)).at(decl.span.clone()),
+            Diagnostic::error(format!("invalid value for variable `{}` from {origin}: {e}", decl.name)).at(at.clone()),
         )
     })?;
     let v = v.mark_if(decl.sensitive);
