@@ -4,8 +4,14 @@
 //! state and which resource address own it:
 //!
 //! ```text
-//! _berth-owner-a.micro-search.internal. 300 TXT "berth lineage=3f0c… address=aws_route53_record.search type=A"
+//! _berth-owner-a.micro-search.internal. 300 TXT "berth:3f0c1a2b:aws_route53_record.search"
 //! ```
+//!
+//! The value names berth, the state (the first 8 hex digits of its lineage)
+//! and the resource address; the record type is in the owner record's name.
+//! It is kept short on purpose: Route53 allows 32,000 characters of values
+//! per request, and a short owner lets 500 records and their 500 owners go
+//! out as one request.
 //!
 //! The owner record is written, changed and deleted in the same change batch
 //! as its record, so Route53's all-or-nothing batches keep the two together.
@@ -17,6 +23,12 @@
 /// record exactly) can be built without reading the record first.
 pub const OWNER_TTL: i64 = 300;
 
+/// The short form of a lineage that owner values carry.
+fn short(lineage: &str) -> &str {
+    let end = lineage.char_indices().nth(8).map(|(i, _)| i).unwrap_or(lineage.len());
+    &lineage[..end]
+}
+
 /// Who claims a record, as read from its owner TXT value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
@@ -26,26 +38,31 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// `lineage` may be a whole lineage or its short form; only the short
+    /// form (first 8 characters) is kept.
     pub fn new(lineage: &str, address: &str, rtype: &str) -> Owner {
-        Owner { lineage: lineage.to_string(), address: address.to_string(), rtype: rtype.to_string() }
+        Owner { lineage: short(lineage).to_string(), address: address.to_string(), rtype: rtype.to_string() }
     }
 
     /// The TXT value, unquoted.
     pub fn value(&self) -> String {
-        format!("berth lineage={} address={} type={}", self.lineage, self.address, self.rtype)
+        format!("berth:{}:{}", self.lineage, self.address)
     }
 
     /// Parses an unquoted owner value; `None` when it is not one of berth's.
-    /// The address may itself hold spaces (`x.y["a b"]`), so the fields are
-    /// found from both ends.
+    /// The address may itself hold `:` or spaces (`x.y["a:b"]`), so it is
+    /// everything after the lineage.
     pub fn parse(value: &str) -> Option<Owner> {
-        let rest = value.strip_prefix("berth lineage=")?;
-        let (lineage, rest) = rest.split_once(" address=")?;
-        let (address, rtype) = rest.rsplit_once(" type=")?;
-        if lineage.is_empty() || address.is_empty() || rtype.is_empty() || lineage.contains(' ') {
+        let rest = value.strip_prefix("berth:")?;
+        let (lineage, address) = rest.split_once(':')?;
+        if lineage.is_empty() || address.is_empty() || lineage.contains(' ') {
             return None;
         }
-        Some(Owner::new(lineage, address, rtype))
+        Some(Owner::new(lineage, address, ""))
+    }
+
+    fn same_owner(&self, other: &Owner) -> bool {
+        self.lineage == other.lineage && self.address == other.address
     }
 }
 
@@ -71,7 +88,7 @@ impl Claim {
         match found {
             None => Claim::Unowned,
             Some(v) => match Owner::parse(v) {
-                Some(o) if &o == me => Claim::Ours,
+                Some(o) if o.same_owner(me) => Claim::Ours,
                 Some(o) if o.lineage == me.lineage => Claim::SameLineage(o),
                 Some(o) => Claim::OtherState(o),
                 None => Claim::Unreadable(v.to_string()),
@@ -99,8 +116,8 @@ mod tests {
 
     #[test]
     fn owner_values_round_trip_even_with_spaces_in_addresses() {
-        let o = Owner::new("3f0c", "aws_route53_record.r[\"a b\"]", "A");
-        assert_eq!(o.value(), "berth lineage=3f0c address=aws_route53_record.r[\"a b\"] type=A");
+        let o = Owner::new("3f0c1a2b-9999-4444-8888-000000000000", "aws_route53_record.r[\"a: b\"]", "");
+        assert_eq!(o.value(), "berth:3f0c1a2b:aws_route53_record.r[\"a: b\"]");
         assert_eq!(Owner::parse(&o.value()), Some(o));
         assert_eq!(Owner::parse("heritage=external-dns"), None);
     }
@@ -110,7 +127,7 @@ mod tests {
         let me = Owner::new("L", "aws_route53_record.a", "A");
         assert_eq!(Claim::of(None, &me), Claim::Unowned);
         assert_eq!(Claim::of(Some(&me.value()), &me), Claim::Ours);
-        let moved = Owner::new("L", "aws_route53_record.b", "A");
+        let moved = Owner::new("L", "aws_route53_record.b", "");
         assert_eq!(Claim::of(Some(&moved.value()), &me), Claim::SameLineage(moved));
         let other = Owner::new("M", "aws_route53_record.a", "A");
         assert!(Claim::of(Some(&other.value()), &me).describe().contains("lineage `M`"));
