@@ -412,3 +412,36 @@ fn failing_health_gate_keeps_the_old_object_and_the_record() {
     let new = res.iter().find(|r| r["addr"] == "berth_data.host" && r["deposed"].is_null()).unwrap();
     assert_eq!(new["tainted"], true);
 }
+
+#[test]
+fn ignore_changes_and_provider_aliases() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+variable "v" { default = "one" }
+provider "berth" {
+  alias = "second"
+}
+resource "berth_data" "a" {
+  input = var.v
+  lifecycle { ignore_changes = [input] }
+}
+resource "berth_data" "b" {
+  provider = berth.second
+  input    = var.v
+}
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let providers: Vec<String> = w.state()["resources"].as_array().unwrap().iter().map(|r| r["provider"].as_str().unwrap().to_string()).collect();
+    assert!(providers.contains(&"berth.second".to_string()), "{providers:?}");
+    let r = w.run(&["plan", "--var", "v=two"]);
+    assert!(r.stdout.contains("berth_data.b will be updated"), "{}", r.stdout);
+    assert!(!r.stdout.contains("berth_data.a will be updated"), "ignore_changes: {}", r.stdout);
+    // An alias that is not configured is an error that says how to configure it.
+    w.write("main.hcl", "resource \"berth_data\" \"c\" {\n  provider = berth.third\n  input    = 1\n}\n");
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("provider `berth.third` is used but not configured"), "{}", r.stderr);
+}
