@@ -709,18 +709,8 @@ async fn prepare(
         return Ok(Prepared::Read { value: v });
     }
     let prior = if c.action == Action::Update { c.before.clone().or_else(|| state.get(&c.addr).map(|r| r.value())) } else { None };
-    if let (Some(p), Value::Map(m)) = (&prior, &mut cfg) {
-        for attr in &decl.lifecycle.ignore_changes {
-            if attr == "*" {
-                for (k, v) in m.iter_mut() {
-                    if let Some(old) = p.get(k) {
-                        *v = old.clone();
-                    }
-                }
-            } else if let Some(old) = p.get(attr) {
-                m.insert(attr.clone(), old.clone());
-            }
-        }
+    if let Some(p) = &prior {
+        decl.lifecycle.keep_ignored(&mut cfg, p);
     }
     let planned = provider
         .plan(&ctx, &c.addr.resource.type_, prior.as_ref(), &cfg)

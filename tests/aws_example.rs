@@ -18,26 +18,11 @@ fn copy_example(w: &Work, name: &str) {
 }
 
 fn berth(w: &Work, moto: &Moto, args: &[&str]) -> support::cli::Run {
-    let var = format!("aws_endpoint={}", moto.endpoint);
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--var", &var]);
-    w.cmd(&all)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run berth")
-        .into()
+    moto.berth(w, None, args)
 }
 
 async fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&moto.endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_ec2::Client::new(&conf)
+    aws_sdk_ec2::Client::new(&moto.sdk_config().await)
 }
 
 async fn live_tagged(client: &aws_sdk_ec2::Client, lineage: &str) -> Vec<String> {

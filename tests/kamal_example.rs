@@ -23,33 +23,17 @@ fn setup(w: &Work) {
 }
 
 fn berth(w: &Work, moto: &Moto, args: &[&str]) -> Run {
-    let var = format!("aws_endpoint={}", moto.endpoint);
-    let mut all: Vec<&str> = vec!["-C", "examples/kamal-microservices"];
+    // Health gates against local endpoints give up quickly in tests.
     let args: Vec<&str> = if args.iter().any(|a| a.starts_with("health_check_url")) {
         args.iter().copied().chain(["--var", "health_check_timeout=4s"]).collect()
     } else {
         args.to_vec()
     };
-    let args = &args[..];
-    all.extend(args);
-    all.extend(["--var", &var]);
-    w.cmd(&all)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run berth")
-        .into()
+    moto.berth(w, Some("examples/kamal-microservices"), &args)
 }
 
 async fn route53(moto: &Moto) -> aws_sdk_route53::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&moto.endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_route53::Client::new(&conf)
+    aws_sdk_route53::Client::new(&moto.sdk_config().await)
 }
 
 /// What `micro-search.internal` resolves to in the private zone.

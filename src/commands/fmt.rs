@@ -52,7 +52,7 @@ pub fn run(env: &Env, args: &FmtArgs) -> CmdResult {
         unformatted += 1;
         print(&format!("{name}\n"));
         if args.diff {
-            print(&unified_diff(&name, &text, &formatted));
+            print(&crate::inventory::unified_diff(&name, &text, &formatted));
         }
         if !args.check {
             write_keeping_mode(&f, &formatted).map_err(|e| err(format!("cannot write `{name}`: {e}")))?;

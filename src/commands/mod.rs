@@ -174,11 +174,3 @@ pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<(
     std::fs::rename(&tmp, path)
 }
 
-/// A unified diff with `a/` and `b/` headers.
-pub fn unified_diff(name: &str, old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
-        .to_string()
-}

@@ -82,6 +82,24 @@ pub struct Lifecycle {
     pub ignore_changes: Vec<String>,
 }
 
+impl Lifecycle {
+    /// Keeps the prior values of the attributes listed in `ignore_changes`.
+    pub fn keep_ignored(&self, config: &mut crate::value::Value, prior: &crate::value::Value) {
+        let crate::value::Value::Map(m) = config else { return };
+        for attr in &self.ignore_changes {
+            if attr == "*" {
+                for (k, v) in m.iter_mut() {
+                    if let Some(old) = prior.get(k) {
+                        *v = old.clone();
+                    }
+                }
+            } else if let Some(old) = prior.get(attr) {
+                m.insert(attr.clone(), old.clone());
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ResourceDecl {
     pub addr: ResourceAddr,

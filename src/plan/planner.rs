@@ -412,20 +412,8 @@ impl Planner<'_> {
 
         let futs = work.into_iter().map(|(inst, key, mut config, prior)| {
             let provider = provider.clone();
-            let ignore = &decl.lifecycle.ignore_changes;
-            if let (Some(p), Value::Map(m)) = (prior, &mut config) {
-                let pv = p.value();
-                for attr in ignore {
-                    if attr == "*" {
-                        for (k, v) in m.iter_mut() {
-                            if let Some(old) = pv.get(k) {
-                                *v = old.clone();
-                            }
-                        }
-                    } else if let Some(old) = pv.get(attr) {
-                        m.insert(attr.clone(), old.clone());
-                    }
-                }
+            if let Some(p) = prior {
+                decl.lifecycle.keep_ignored(&mut config, &p.value());
             }
             let ctx = OpContext { addr: inst.clone(), lineage: lineage.clone(), generation: prior.map(|p| p.generation).unwrap_or(0) };
             // A replacement forced by `--replace` or a taint is planned as a

@@ -74,3 +74,34 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+impl Moto {
+    /// An SDK configuration pointed at this moto, with test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await
+    }
+
+    /// Runs `berth` in `w` (under `chdir` when given) against this moto:
+    /// `--var aws_endpoint=...` and test credentials.
+    pub fn berth(&self, w: &super::cli::Work, chdir: Option<&str>, args: &[&str]) -> super::cli::Run {
+        let var = format!("aws_endpoint={}", self.endpoint);
+        let mut all: Vec<&str> = Vec::new();
+        if let Some(d) = chdir {
+            all.extend(["-C", d]);
+        }
+        all.extend(args);
+        all.extend(["--var", &var]);
+        w.cmd(&all)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run berth")
+            .into()
+    }
+}
