@@ -260,7 +260,10 @@ pub async fn apply(
     let mut started: HashMap<Step, Instant> = HashMap::new();
     let mut expansions: HashMap<ResourceAddr, Vec<(InstanceKey, Option<Value>)>> = HashMap::new();
     let mut cancelled = false;
-    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    // Registered now, so a signal at any moment of the walk is caught.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt()).ok();
+    let mut sigterm = signal(SignalKind::terminate()).ok();
     // Planned values of successful changes, for sensitive marks of the results.
     let mut planned_after: HashMap<Step, Value> = HashMap::new();
 
@@ -367,7 +370,7 @@ pub async fn apply(
         }
         let first = tokio::select! {
             r = rx.recv() => r,
-            _ = &mut ctrl_c, if !cancelled => {
+            _ = next_signal(&mut sigint, &mut sigterm), if !cancelled => {
                 cancelled = true;
                 report.interrupted = true;
                 progress.message(&format!("Interrupt received: waiting for {inflight} operation(s) in flight to finish; nothing new will start."));
@@ -781,5 +784,24 @@ fn write_inventories(config: &Config, world: &World<'_>, progress: &dyn Progress
             }
             Err(d) => report.failures.push(("inventory".into(), d.to_string())),
         }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (forever when neither could be registered).
+async fn next_signal(
+    a: &mut Option<tokio::signal::unix::Signal>,
+    b: &mut Option<tokio::signal::unix::Signal>,
+) {
+    async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    tokio::select! {
+        _ = one(a) => {}
+        _ = one(b) => {}
     }
 }

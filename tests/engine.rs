@@ -445,3 +445,42 @@ resource "berth_data" "b" {
     r.assert_code(1);
     assert!(r.stderr.contains("provider `berth.third` is used but not configured"), "{}", r.stderr);
 }
+
+#[test]
+fn sigint_lets_in_flight_work_finish_and_releases_the_lock() {
+    use std::io::{BufRead, BufReader};
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_sleep" "a" { create_duration = "2s" }
+resource "berth_sleep" "b" { create_duration = "2s" }
+resource "berth_data" "after" { input = [berth_sleep.a.id, berth_sleep.b.id] }
+"#,
+    );
+    let mut child = w.cmd(&["apply", "--auto-approve"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        let both = seen.contains("berth_sleep.a: Creating") && seen.contains("berth_sleep.b: Creating");
+        line.clear();
+        if both {
+            break;
+        }
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    assert!(rest.contains("Interrupt received"), "{rest}");
+    let mut addrs = w.state_addresses();
+    addrs.sort();
+    assert_eq!(addrs, ["berth_sleep.a", "berth_sleep.b"], "in-flight work recorded, nothing new started");
+    // The lock is free: a plan runs at once and has only `after` left.
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    r.assert_code(2);
+    assert!(r.stdout.contains("Plan: 1 to add"), "{}", r.stdout);
+}
