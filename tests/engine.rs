@@ -323,7 +323,7 @@ output "t" {
     let r: support::cli::Run = r.into();
     r.assert_ok();
     assert!(!r.stdout.contains("hunter2-secret"), "{}", r.stdout);
-    let r = w.cmd(&["apply", "--auto-approve"]).env("BERTH_VAR_token", "hunter2-secret").output().unwrap();
+    let r = w.cmd(&["apply", "--auto-approve"]).env("BERTH_VAR_token", "hunter2-secret").env("BERTH_LOG", "trace").output().unwrap();
     let r: support::cli::Run = r.into();
     r.assert_ok();
     assert!(!r.stdout.contains("hunter2-secret") && !r.stderr.contains("hunter2-secret"));
