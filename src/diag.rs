@@ -241,7 +241,8 @@ pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = levenshtein(input, c);
-        let limit = (input.len().max(c.len()) / 3).max(1);
+        // Measured on the shorter name: `search` is not a typo of `each`.
+        let limit = (input.len().min(c.len()) / 3).max(1);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
@@ -292,6 +293,7 @@ mod tests {
         assert_eq!(suggest("serch", ["search", "core"]), Some("search".into()));
         assert_eq!(suggest("zzzzzz", ["search", "core"]), None);
         assert_eq!(suggest("inptu", ["input", "triggers_replace"]), Some("input".into()));
+        assert_eq!(suggest("search", ["each", "self", "path"]), None);
     }
 
     #[test]

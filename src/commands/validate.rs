@@ -15,7 +15,9 @@ pub async fn run(env: &Env) -> CmdResult {
         Ok(_) => Diagnostics::new(),
         Err(d) => d,
     };
+    diags.extend(check_settings(env, &config));
     diags.extend(check_resources(&config).await);
+    dedup(&mut diags);
     if diags.has_errors() {
         return Err(std::mem::take(&mut diags));
     }
@@ -26,7 +28,48 @@ pub async fn run(env: &Env) -> CmdResult {
     Ok(0)
 }
 
-/// Checks resource arguments against provider schemas, with unknown values
+/// Checks what needs no values at all: the backend, the types of root
+/// variables' defaults, and that every provider alias in use is configured.
+fn check_settings(env: &Env, config: &Config) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    if let Err(d) = env.backend(Some(config)) {
+        diags.extend(d);
+    }
+    for decl in config.root().variables.values() {
+        let Some(default) = &decl.default else { continue };
+        match crate::config::eval::constant(default) {
+            Ok(v) => {
+                if let Err(d) = crate::config::vars::check_at(decl, v, "the default", default.span()) {
+                    diags.extend(d);
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    for r in config.all_resources() {
+        if let Some((name, alias)) = r.provider.split_once('.')
+            && !config.root().providers.contains_key(&r.provider)
+        {
+            diags.push(
+                Diagnostic::error(format!(
+                    "provider `{}` is used but not configured: add `provider \"{name}\" {{ alias = \"{alias}\" }}`",
+                    r.provider
+                ))
+                .at(r.provider_span.clone().or(r.span.clone())),
+            );
+        }
+    }
+    diags
+}
+
+/// The same problem found twice (a local used by two resources) is shown once.
+fn dedup(diags: &mut Diagnostics) {
+    let mut seen = std::collections::HashSet::new();
+    diags.0.retain(|d| seen.insert((d.span.as_ref().map(|s| s.location()), d.message.clone())));
+}
+
+/// Checks resource arguments against provider schemas, `count` and
+/// `for_each` where they are known, and root outputs, with unknown values
 /// for everything that needs variables or other resources.
 async fn check_resources(config: &Config) -> Diagnostics {
     let mut diags = Diagnostics::new();
@@ -46,10 +89,12 @@ async fn check_resources(config: &Config) -> Diagnostics {
         }
     }
     // Every variable unknown: only the shape of the configuration is checked.
-    let vars = config.root().variables.keys().map(|k| (k.clone(), Value::Unknown)).collect();
+    // A sensitive variable stays marked, so outputs that show it are caught.
+    let vars = config.root().variables.iter().map(|(k, d)| (k.clone(), Value::Unknown.mark_if(d.sensitive))).collect();
     let mut world = World::new(config, vars, "default");
     world.lenient = true;
     for r in config.all_resources() {
+        check_expansion(&world, r, &mut diags);
         let name = r.provider.split('.').next().unwrap_or(&r.provider);
         let Some(p) = registry.get(name) else { continue };
         let Some(schema) = p.schema(r.addr.mode, &r.addr.type_) else {
@@ -82,5 +127,33 @@ async fn check_resources(config: &Config) -> Diagnostics {
             }
         }
     }
+    for name in config.root().outputs.keys() {
+        if let Err(d) = world.output(&Vec::new(), name) {
+            diags.push(d);
+        }
+    }
     diags
+}
+
+/// `count` and `for_each` are checked like the planner does once their
+/// value is known (a literal, or built from literals).
+fn check_expansion(world: &World, r: &crate::config::ResourceDecl, diags: &mut Diagnostics) {
+    let (e, what) = match (&r.count, &r.for_each) {
+        (Some(c), _) => (c, "count"),
+        (None, Some(f)) => (f, "for_each"),
+        (None, None) => return,
+    };
+    let ctx = world.instance_ctx(&r.addr.module, &crate::addr::InstanceKey::None, None);
+    match crate::config::eval::eval(e, &ctx) {
+        Ok(v) if v.is_sensitive() => {
+            diags.push(Diagnostic::error(format!("`{what}` cannot be a sensitive value")).at(e.span()));
+        }
+        Ok(v) if v.is_known() => {
+            if let Err(d) = world.expand(r) {
+                diags.push(d);
+            }
+        }
+        Ok(_) => {}
+        Err(d) => diags.push(d),
+    }
 }

@@ -333,6 +333,12 @@ pub async fn for_validation(name: &str) -> Result<Arc<dyn Provider>, ProviderErr
     configure(name, &config).await
 }
 
+/// Where the configuration first uses a provider: the resource's `provider`
+/// argument, or the resource itself when the provider is implied by its type.
+fn first_use(config: &crate::config::Config, key: &str) -> Option<crate::diag::Span> {
+    config.all_resources().find(|r| r.provider == key).and_then(|r| r.provider_span.clone().or_else(|| r.span.clone()))
+}
+
 /// Configures every provider the configuration and the state need: the root
 /// module's `provider` blocks (evaluated against root variables), and an
 /// empty configuration for a provider used without a block.
@@ -396,10 +402,11 @@ pub async fn setup(
                 (Value::Map(m), decl.span.clone())
             }
             None if key.contains('.') => {
-                diags.push(Diagnostic::error(format!("provider `{key}` is used but not configured: add `provider \"{name}\" {{ alias = \"{}\" }}`", &key[name.len() + 1..])));
+                diags.push(Diagnostic::error(format!("provider `{key}` is used but not configured: add `provider \"{name}\" {{ alias = \"{}\" }}`", &key[name.len() + 1..])).at(first_use(config, &key)));
                 continue;
             }
-            None => (Value::Map(Default::default()), None),
+            // Without a block, an error is about the first resource that needs the provider.
+            None => (Value::Map(Default::default()), first_use(config, &key)),
         };
         match configure(&name, &value).await {
             Ok(p) => {

@@ -1,0 +1,5 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+input = "y"

@@ -1,0 +1,7 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+resorce "berth_data" "b" {
+  input = "y"
+}

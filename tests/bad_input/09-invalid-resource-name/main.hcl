@@ -1,0 +1,3 @@
+resource "berth_data" "1st" {
+  input = "x"
+}

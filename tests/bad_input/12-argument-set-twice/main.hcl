@@ -1,0 +1,4 @@
+resource "berth_data" "a" {
+  input = "x"
+  input = "y"
+}

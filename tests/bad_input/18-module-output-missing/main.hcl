@@ -1,0 +1,7 @@
+module "net" {
+  source = "./net"
+}
+
+resource "berth_data" "a" {
+  input = module.net.vpc
+}

@@ -1,0 +1,4 @@
+resource "berth_data" "a" {
+  count = "three"
+  input = "x"
+}

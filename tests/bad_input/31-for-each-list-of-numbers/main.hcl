@@ -1,0 +1,4 @@
+resource "berth_data" "a" {
+  for_each = [1, 2]
+  input    = each.key
+}

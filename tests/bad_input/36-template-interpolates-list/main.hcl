@@ -1,0 +1,7 @@
+locals {
+  hosts = ["a", "b"]
+}
+
+resource "berth_data" "a" {
+  input = "hosts: ${local.hosts}"
+}

@@ -1,0 +1,7 @@
+locals {
+  zones = ["a", "b"]
+}
+
+resource "berth_data" "a" {
+  input = local.zones[2]
+}

@@ -1,0 +1,7 @@
+locals {
+  name = "search"
+}
+
+resource "berth_data" "a" {
+  input = local.name.first
+}

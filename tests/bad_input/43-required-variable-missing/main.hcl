@@ -1,0 +1,7 @@
+variable "zone" {
+  type = string
+}
+
+resource "berth_data" "a" {
+  input = var.zone
+}

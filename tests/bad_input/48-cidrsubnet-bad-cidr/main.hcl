@@ -1,0 +1,3 @@
+resource "berth_data" "a" {
+  input = cidrsubnet("10.0.0.0/33", 8, 1)
+}

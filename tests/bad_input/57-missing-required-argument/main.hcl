@@ -1,0 +1,3 @@
+resource "berth_assert" "healthy" {
+  message = "the cluster is unhealthy"
+}

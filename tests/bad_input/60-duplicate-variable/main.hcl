@@ -1,0 +1,11 @@
+variable "zone" {
+  default = "a"
+}
+
+variable "zone" {
+  default = "b"
+}
+
+resource "berth_data" "a" {
+  input = var.zone
+}

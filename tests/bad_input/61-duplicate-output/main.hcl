@@ -1,0 +1,11 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+output "id" {
+  value = berth_data.a.id
+}
+
+output "id" {
+  value = berth_data.a.output
+}

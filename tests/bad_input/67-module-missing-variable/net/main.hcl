@@ -1,0 +1,7 @@
+variable "cidr" {
+  type = string
+}
+
+resource "berth_data" "vpc" {
+  input = var.cidr
+}

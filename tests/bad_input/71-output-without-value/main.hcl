@@ -1,0 +1,7 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+output "id" {
+  description = "the id"
+}

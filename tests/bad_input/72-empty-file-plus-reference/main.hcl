@@ -1,0 +1,3 @@
+resource "berth_data" "a" {
+  input = berth_data.missing.output
+}

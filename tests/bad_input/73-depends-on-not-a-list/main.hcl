@@ -1,0 +1,8 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+resource "berth_data" "b" {
+  input      = "y"
+  depends_on = berth_data.a
+}

@@ -1,0 +1,4 @@
+resource "berth_data" "b" {
+  input      = "y"
+  depends_on = [berth_data.nope]
+}

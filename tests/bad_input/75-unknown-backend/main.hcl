@@ -1,0 +1,9 @@
+berth {
+  backend "s4" {
+    bucket = "x"
+  }
+}
+
+resource "berth_data" "a" {
+  input = "x"
+}

@@ -1,0 +1,6 @@
+resource "berth_data" "a" {
+  input = <<EOT
+first line
+value: ${lookup({a = 1}, "b")}
+EOT
+}

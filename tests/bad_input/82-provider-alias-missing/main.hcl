@@ -1,0 +1,4 @@
+resource "berth_data" "a" {
+  provider = berth.other
+  input    = "x"
+}
