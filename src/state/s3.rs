@@ -636,8 +636,8 @@ impl Backend for S3Backend {
             let elapsed = start.elapsed();
             match holder {
                 Err(e) => break Err(e),
-                // Released between our PUT and our read: try again at once.
-                Ok(None) => continue,
+                // Released between our PUT and our read: try again soon.
+                Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
                 Ok(Some(_)) if elapsed < timeout => tokio::time::sleep(LOCK_POLL.min(timeout - elapsed)).await,
                 Ok(Some((Ok(holder), _))) => break Err(holder.locked_error(&self.describe())),
                 Ok(Some((Err(why), _))) => break Err(self.unknown_holder(&why)),
