@@ -12,6 +12,10 @@ pub struct Cli {
     /// Never use colour (also honoured: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Set a backend setting, overriding the `backend` block:
+    /// `--backend-config bucket=acme-state` (repeatable). Keeps values out of files.
+    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE")]
+    pub backend_config: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,9 +40,14 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Write or check the server inventories (Kamal, Ansible, JSON, hosts) from the state.
     Inventory(InventoryArgs),
+    /// Check the backend, or move local state into it (`--migrate-state`).
+    Init(InitArgs),
     /// Inspect and edit the state.
     #[command(subcommand)]
-    State(StateCommand),
+    State(StateSubcommand),
+    /// Manage workspaces: one state each (e.g. staging, production).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
     /// Remove a state lock left by a process that is gone.
     ForceUnlock(ForceUnlockArgs),
     /// Print a shell completion script.
@@ -199,6 +208,65 @@ pub enum StateCommand {
     Mv {
         from: String,
         to: String,
+        #[command(flatten)]
+        lock: LockArgs,
+    },
+}
+
+/// `berth state ...`: the editing commands, and moving whole states in and out.
+#[derive(Subcommand, Debug)]
+pub enum StateSubcommand {
+    #[command(flatten)]
+    Edit(StateCommand),
+    /// Print the current state (with any journal folded in) as JSON on stdout.
+    Pull,
+    /// Replace the state with FILE (`-` for stdin). Refuses an older serial
+    /// or another lineage without `--force`.
+    Push(PushArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// A state file, or `-` to read standard input.
+    pub file: PathBuf,
+    /// Push even an older serial or another lineage.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Copy every workspace's local state into the configured backend.
+    #[arg(long = "migrate-state")]
+    pub migrate_state: bool,
+    /// Where the local states are (default: `state`).
+    #[arg(long = "from", value_name = "DIR", requires = "migrate_state")]
+    pub from: Option<PathBuf>,
+    /// Overwrite a state the backend already holds for a workspace.
+    #[arg(long, requires = "migrate_state")]
+    pub force: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkspaceCommand {
+    /// List the workspaces; `*` marks the selected one.
+    List,
+    /// Print the selected workspace.
+    Show,
+    /// Create a workspace with an empty state, and select it.
+    New { name: String },
+    /// Select a workspace (saved in `.berth/workspace`; `BERTH_WORKSPACE` wins).
+    Select { name: String },
+    /// Delete a workspace's state; refuses one that still manages objects.
+    Delete {
+        name: String,
+        /// Delete even if the state still lists objects (they are not destroyed).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         lock: LockArgs,
     },

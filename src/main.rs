@@ -1,8 +1,9 @@
 //! The `berth` binary: parse arguments, run one command, map the result to an
 //! exit code (0 ok, 1 error, 2 changes present under `--detailed-exitcode`).
 
-use berth::cli::{Cli, Command};
+use berth::cli::{Cli, Command, StateSubcommand};
 use berth::commands::{self, Env};
+use berth::state::s3::interrupt::{self, Stopper};
 use clap::{CommandFactory, Parser};
 
 fn main() {
@@ -18,7 +19,8 @@ fn main() {
         eprintln!("Error: cannot change to `{}`: {e}", dir.display());
         std::process::exit(1);
     }
-    let env = Env::from_env(cli.no_color);
+    let mut env = Env::from_env(cli.no_color);
+    env.backend_config = cli.backend_config.clone();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -26,6 +28,28 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // On SIGINT or SIGTERM the run stops at once, freeing the state locks it
+    // holds in S3 first; the apply walk answers a first Ctrl-C itself. This
+    // runs on a worker thread, so it works while the command blocks the main
+    // one (a confirmation prompt).
+    match runtime.block_on(async { Stopper::install() }) {
+        Ok(stopper) => {
+            runtime.spawn(async move {
+                let how = stopper.wait().await;
+                let (freed, failed) = interrupt::stop().await;
+                eprintln!("\n{how}: stopped before finishing; what completed is recorded in the state journal.");
+                for uri in freed {
+                    eprintln!("Released the state lock on `{uri}`.");
+                }
+                for f in failed {
+                    eprintln!("Error: could not release the state lock on {f}; remove it with `berth force-unlock`.");
+                }
+                berth::providers::api_stats::write_if_requested();
+                std::process::exit(how.exit_code());
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for signals; a stopped run may leave its state lock behind"),
+    }
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Validate => commands::validate::run(&env).await,
@@ -37,7 +61,11 @@ fn main() {
             Command::Graph(a) => commands::graph::run(&env, a),
             Command::Fmt(a) => commands::fmt::run(&env, a),
             Command::Inventory(a) => commands::inventory::run(&env, a).await,
-            Command::State(c) => commands::state::run(&env, c).await,
+            Command::Init(a) => commands::init::run(&env, a).await,
+            Command::State(StateSubcommand::Edit(c)) => commands::state::run(&env, c).await,
+            Command::State(StateSubcommand::Pull) => commands::state_transfer::pull(&env).await,
+            Command::State(StateSubcommand::Push(a)) => commands::state_transfer::push(&env, a).await,
+            Command::Workspace(c) => commands::workspace::run(&env, c).await,
             Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
             Command::Completions(a) => {
                 clap_complete::generate(a.shell, &mut Cli::command(), "berth", &mut std::io::stdout());

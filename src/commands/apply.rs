@@ -95,7 +95,8 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
 async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) -> CmdResult {
     let Planned { plan, config, providers, state, state_exists } = planned;
     let progress = Arc::new(StderrProgress::new());
-    let (report, _state) = crate::apply::apply(
+    // The walk answers the first Ctrl-C itself (see `state::s3::interrupt`).
+    let (report, _state) = crate::state::s3::interrupt::graceful(crate::apply::apply(
         &plan,
         &config,
         state,
@@ -104,7 +105,7 @@ async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) ->
         backend,
         &ApplyOptions { parallelism },
         progress,
-    )
+    ))
     .await
     .map_err(Diagnostics::from)?;
     let verb = if plan.destroy { "Destroy" } else { "Apply" };

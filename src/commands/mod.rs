@@ -6,14 +6,18 @@ pub mod apply;
 pub mod fmt;
 pub mod graph;
 pub mod inventory;
+pub mod init;
 pub mod output;
 pub mod plan;
 pub mod show;
 pub mod state;
+pub mod state_transfer;
 pub mod validate;
+pub mod workspace;
 
 use crate::config::{self, Config};
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::state::s3::{S3Backend, S3Settings};
 use crate::state::{Backend, LockInfo, State, local::LocalBackend};
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +29,8 @@ pub struct Env {
     pub dir: PathBuf,
     pub color: bool,
     pub workspace: String,
+    /// `--backend-config KEY=VALUE` values, overriding the `backend` block.
+    pub backend_config: Vec<String>,
 }
 
 pub type CmdResult = Result<i32, Diagnostics>;
@@ -36,8 +42,13 @@ pub fn err(msg: impl Into<String>) -> Diagnostics {
 impl Env {
     pub fn from_env(no_color: bool) -> Env {
         let color = !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let workspace = std::env::var("BERTH_WORKSPACE").ok().filter(|w| !w.is_empty()).unwrap_or_else(|| "default".into());
-        Env { dir: PathBuf::from("."), color, workspace }
+        let dir = PathBuf::from(".");
+        let workspace = std::env::var("BERTH_WORKSPACE")
+            .ok()
+            .filter(|w| !w.is_empty())
+            .or_else(|| workspace::selected(&dir))
+            .unwrap_or_else(|| "default".into());
+        Env { dir, color, workspace, backend_config: Vec::new() }
     }
 
     pub fn load_config(&self) -> Result<Config, Diagnostics> {
@@ -46,17 +57,32 @@ impl Env {
 
     /// The state backend the configuration names (local `state/` by default).
     pub fn backend(&self, config: Option<&Config>) -> Result<Box<dyn Backend>, Diagnostics> {
+        Ok(self.backend_kind(config)?.open(&self.workspace))
+    }
+
+    /// Where the state lives: the `backend` block with `--backend-config`
+    /// values laid over it.
+    pub fn backend_kind(&self, config: Option<&Config>) -> Result<BackendKind, Diagnostics> {
+        let mut overrides = Vec::new();
+        for kv in &self.backend_config {
+            match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => overrides.push((k.trim().to_string(), v.to_string())),
+                _ => return Err(err(format!("`--backend-config {kv}`: expected KEY=VALUE"))),
+            }
+        }
         let decl = config.and_then(|c| c.root().backend.as_ref());
+        let string_attr = |a: &crate::config::AttrDecl, name: &str| match config::eval::constant(&a.expr)? {
+            crate::value::Value::String(s) => Ok(s),
+            _ => Err(Diagnostics::from(Diagnostic::error(format!("`{name}` must be a string")).at(a.expr.span()))),
+        };
         match decl {
-            None => Ok(Box::new(LocalBackend::new(self.dir.join("state"), &self.workspace))),
+            None if overrides.is_empty() => Ok(BackendKind::Local(self.dir.join("state"))),
+            None => Err(err("`--backend-config` needs a `backend` block in the configuration, e.g. `berth { backend \"s3\" {} }`")),
             Some(b) if b.kind == "local" => {
                 let mut path = self.dir.join("state");
                 for (name, a) in &b.body.attrs {
                     match name.as_str() {
-                        "path" => match config::eval::constant(&a.expr)? {
-                            crate::value::Value::String(s) => path = self.dir.join(s),
-                            _ => return Err(Diagnostic::error("`path` must be a string").at(a.expr.span()).into()),
-                        },
+                        "path" => path = self.dir.join(string_attr(a, name)?),
                         other => {
                             return Err(Diagnostic::error(format!("unsupported argument `{other}` in the local backend"))
                                 .at(a.key_span.clone())
@@ -64,9 +90,56 @@ impl Env {
                         }
                     }
                 }
-                Ok(Box::new(LocalBackend::new(path, &self.workspace)))
+                for (k, v) in overrides {
+                    match k.as_str() {
+                        "path" => path = self.dir.join(v),
+                        other => return Err(err(format!("`--backend-config`: the local backend has no setting `{other}` (it takes: path)"))),
+                    }
+                }
+                Ok(BackendKind::Local(path))
             }
-            Some(b) => Err(Diagnostic::error(format!("unknown backend `{}` (berth has: local)", b.kind)).at(b.span.clone()).into()),
+            Some(b) if b.kind == "s3" => {
+                let mut pairs = Vec::new();
+                for (name, a) in &b.body.attrs {
+                    if !S3Settings::KEYS.contains(&name.as_str()) {
+                        return Err(Diagnostic::error(format!(
+                            "unsupported argument `{name}` in the s3 backend (it takes: {})",
+                            S3Settings::KEYS.join(", ")
+                        ))
+                        .at(a.key_span.clone())
+                        .into());
+                    }
+                    pairs.push((name.clone(), string_attr(a, name)?));
+                }
+                let given: Vec<String> = overrides.iter().map(|(k, _)| k.clone()).collect();
+                pairs.extend(overrides);
+                match S3Settings::from_pairs(pairs) {
+                    Ok(s) => Ok(BackendKind::S3(s)),
+                    Err(e @ crate::state::s3::SettingsError::Unknown(_)) => Err(err(format!("`--backend-config`: {e}"))),
+                    Err(e) => {
+                        let d = Diagnostic::error(e.to_string()).at(b.span.clone());
+                        Err(if given.is_empty() { d } else { d.hint(format!("`--backend-config` gave: {}", given.join(", "))) }.into())
+                    }
+                }
+            }
+            Some(b) => Err(Diagnostic::error(format!("unknown backend `{}` (berth has: local, s3)", b.kind)).at(b.span.clone()).into()),
+        }
+    }
+}
+
+/// Where the states live, before a workspace's is opened.
+#[derive(Clone, Debug)]
+pub enum BackendKind {
+    /// The folder holding one `<workspace>.json` per workspace.
+    Local(PathBuf),
+    S3(S3Settings),
+}
+
+impl BackendKind {
+    pub fn open(&self, workspace: &str) -> Box<dyn Backend> {
+        match self {
+            BackendKind::Local(dir) => Box::new(LocalBackend::new(dir.clone(), workspace)),
+            BackendKind::S3(settings) => Box::new(S3Backend::new(settings.clone(), workspace)),
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod journal;
 pub mod local;
 pub mod lock;
+pub mod s3;
 
 use crate::addr::{InstanceAddr, ResourceAddr};
 use crate::value::Value;
