@@ -636,6 +636,13 @@ impl Backend for S3Backend {
             let elapsed = start.elapsed();
             match holder {
                 Err(e) => break Err(e),
+                // Our own lock: a PUT that landed but whose answer was lost, then
+                // retried by the SDK into a 412. We hold it.
+                Ok(Some((Ok(holder), etag))) if holder.id == info.id => {
+                    interrupt::set_etag(&info.id, etag.clone());
+                    *self.held() = Some(Held { info: info.clone(), etag });
+                    return Ok(info);
+                }
                 // Released between our PUT and our read: try again soon.
                 Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
                 Ok(Some(_)) if elapsed < timeout => tokio::time::sleep(LOCK_POLL.min(timeout - elapsed)).await,
