@@ -238,7 +238,7 @@ pub struct PushArgs {
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// Copy every workspace's local state into the configured backend.
+    /// Move every workspace's local state into the configured backend (the local copies are renamed `*.json.migrated`).
     #[arg(long = "migrate-state")]
     pub migrate_state: bool,
     /// Where the local states are (default: `state`).

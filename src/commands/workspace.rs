@@ -141,21 +141,21 @@ pub async fn run(env: &Env, cmd: &WorkspaceCommand) -> CmdResult {
 /// A workspace's backend, concrete: deleting a state is no part of the
 /// [`Backend`] trait, which every run goes through.
 enum Opened {
-    Local(LocalBackend),
+    Local(Box<LocalBackend>),
     S3(Box<S3Backend>),
 }
 
 impl Opened {
     fn new(kind: &BackendKind, workspace: &str) -> Opened {
         match kind {
-            BackendKind::Local(dir) => Opened::Local(LocalBackend::new(dir.clone(), workspace)),
+            BackendKind::Local(dir) => Opened::Local(Box::new(LocalBackend::new(dir.clone(), workspace))),
             BackendKind::S3(s) => Opened::S3(Box::new(S3Backend::new(s.clone(), workspace))),
         }
     }
 
     fn backend(&self) -> &dyn Backend {
         match self {
-            Opened::Local(b) => b,
+            Opened::Local(b) => b.as_ref(),
             Opened::S3(b) => b.as_ref(),
         }
     }
