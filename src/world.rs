@@ -31,6 +31,11 @@ pub struct World<'a> {
     busy: RefCell<HashSet<(ModulePath, u8, String)>>,
 }
 
+/// How many locals, variables and outputs may be under evaluation at once,
+/// each waiting on the next. Evaluation recurses through references, and a
+/// chain a few hundred long overflows the stack of a debug build.
+const MAX_DEPTH: usize = 100;
+
 const VAR: u8 = 0;
 const LOCAL: u8 = 1;
 const OUTPUT: u8 = 2;
@@ -266,6 +271,11 @@ impl<'a> World<'a> {
         let key = (module.clone(), kind, name.to_string());
         if let Some(v) = self.cache.borrow().get(&key) {
             return Ok(v.clone());
+        }
+        if self.busy.borrow().len() >= MAX_DEPTH {
+            return Err(Diagnostic::error(format!(
+                "references nest more than {MAX_DEPTH} declarations deep (locals, variables and outputs referring to one another)"
+            )));
         }
         if !self.busy.borrow_mut().insert(key.clone()) {
             if self.lenient {

@@ -1,0 +1,7 @@
+variable "replicas" {
+  type = number
+}
+
+resource "berth_data" "a" {
+  input = var.replicas
+}

@@ -1,0 +1,2 @@
+zone     = "a"
+replicas = 
