@@ -8,9 +8,13 @@
 //! `--parallelism`, and hands providers batches: every change of one type that
 //! is ready at the same step goes to the provider in one call.
 //!
-//! Every result is appended to the state journal, and made durable, before
-//! anything that depends on it starts; the journal is folded into the state
-//! file once at the end. A failure skips only what depends on it.
+//! Every result is appended to the state journal before anything that depends
+//! on it starts, and a create outside berth is recorded there as pending
+//! (write-ahead) before its API call; the journal is folded into the state
+//! file once at the end. Results of objects outside berth are forced to disk
+//! at once; results of the built-in, state-only resources only reach the
+//! kernel (which keeps them if berth is killed) and go to disk with the next
+//! synced write. A failure skips only what depends on it.
 
 use crate::addr::{InstanceKey, ResourceAddr};
 use crate::config::Config;
@@ -285,7 +289,10 @@ pub async fn apply(
                 let step = g[n];
                 match prepare(step, plan, config, &world, &state, providers, &mut expansions).await {
                     Ok(Prepared::Op { provider, type_, op, after }) => {
-                        if let ChangeKind::Create { .. } = op.kind {
+                        // Write-ahead: a create outside berth is on disk before it starts.
+                        if let ChangeKind::Create { .. } = op.kind
+                            && !local_only(providers, &provider)
+                        {
                             entries.push(JournalEntry::Pending(PendingCreate {
                                 addr: op.ctx.addr.clone(),
                                 provider: provider.clone(),
@@ -388,6 +395,8 @@ pub async fn apply(
             journal_begun = true;
         }
         let mut completed = Vec::new();
+        // Whether this batch holds a result of an object outside berth.
+        let mut remote = false;
         for msg in batch {
             inflight -= 1;
             let (step, outcome) = match msg {
@@ -395,6 +404,7 @@ pub async fn apply(
                 Msg::Health { step, result } => {
                     let Step::Change(i) = step else { continue };
                     let c = &plan.changes[i];
+                    remote |= !local_only(providers, &c.provider);
                     let (addr, verb) = describe(plan, step);
                     match result {
                         Ok(()) => {
@@ -427,6 +437,7 @@ pub async fn apply(
                 Step::Destroy(i) => (i, true),
             };
             let c = &plan.changes[i];
+            remote |= !local_only(providers, &c.provider);
             let schema_sensitive = sensitive_attrs(providers, c);
             match (destroying, outcome.state, outcome.error) {
                 (true, None, None) => {
@@ -530,7 +541,8 @@ pub async fn apply(
                 }
             }
         }
-        backend.append(&entries).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+        let appended = if remote { backend.append(&entries).await } else { backend.append_local(&entries).await };
+        appended.map_err(|e| Diagnostic::error(e.to_string()))?;
         for step in completed {
             report_done(&g, _idx[&step], &mut indeg, &mut ready, &blocked);
         }
@@ -579,6 +591,12 @@ pub async fn apply(
     report.skipped.sort();
     report.skipped.dedup();
     Ok((report, state))
+}
+
+/// Whether a provider's objects exist only in berth's state (see
+/// [`Provider::local_only`](crate::providers::Provider::local_only)).
+fn local_only(providers: &Registry, key: &str) -> bool {
+    providers.get(key).is_some_and(|p| p.local_only())
 }
 
 fn deposed_key(c: &ResourceChange) -> String {

@@ -108,6 +108,10 @@ impl Provider for Builtin {
         }
     }
 
+    fn local_only(&self) -> bool {
+        true
+    }
+
     fn validate(&self, _mode: Mode, type_: &str, config: &Value) -> Vec<ProviderError> {
         let mut errs = Vec::new();
         if type_ == "berth_sleep" {

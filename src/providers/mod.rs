@@ -189,6 +189,15 @@ pub trait Provider: Send + Sync {
     /// All type names of a mode, for "did you mean" hints.
     fn type_names(&self, mode: Mode) -> Vec<&'static str>;
 
+    /// True when this provider's objects exist only in berth's state, with
+    /// nothing outside berth to lose track of (the built-in resources). The
+    /// apply then skips the write-ahead record of their creates and journals
+    /// their results without forcing them to disk: a killed berth still keeps
+    /// them, and a machine crash can cost only a re-create of local values.
+    fn local_only(&self) -> bool {
+        false
+    }
+
     /// Checks a configuration before any API call. Unknown values are allowed
     /// and are skipped.
     fn validate(&self, _mode: Mode, _type_: &str, _config: &Value) -> Vec<ProviderError> {

@@ -156,7 +156,7 @@ impl LocalBackend {
         result
     }
 
-    fn append_sync(&self, entries: &[JournalEntry]) -> Result<(), StateError> {
+    fn append_sync(&self, entries: &[JournalEntry], sync: bool) -> Result<(), StateError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -212,7 +212,7 @@ impl LocalBackend {
         }
         prefix.extend(journal::encode(&entries[skip..]));
         let f = slot.as_mut().expect("journal opened above");
-        let result = f.write_all(&prefix).and_then(|()| f.sync_data());
+        let result = f.write_all(&prefix).and_then(|()| if sync { f.sync_data() } else { Ok(()) });
         if let Err(e) = result {
             // The file may now end in a partial line; reopening trims it.
             *slot = None;
@@ -458,7 +458,13 @@ impl Backend for LocalBackend {
     }
 
     async fn append(&self, entries: &[JournalEntry]) -> Result<(), StateError> {
-        self.append_sync(entries)
+        self.append_sync(entries, true)
+    }
+
+    async fn append_local(&self, entries: &[JournalEntry]) -> Result<(), StateError> {
+        // Written to the kernel, which keeps it if berth is killed; the next
+        // synced append or the state write forces it to disk.
+        self.append_sync(entries, false)
     }
 
     async fn workspaces(&self) -> Result<Vec<String>, StateError> {

@@ -5,8 +5,9 @@
 //! instances with their attributes and dependencies, and the outputs.
 //!
 //! Persistence cost grows with the change, not the state: during an apply,
-//! each result is appended to a journal beside the state (see [`journal`]) and
-//! made durable before anything depending on it starts; the journal is folded
+//! each result is appended to a journal beside the state (see [`journal`])
+//! before anything depending on it starts (forced to disk, unless it is the
+//! result of a state-only built-in resource); the journal is folded
 //! into the state file once at the end of the run, or by the next run after a
 //! crash. Backends (local files, S3) implement [`Backend`].
 
@@ -243,6 +244,15 @@ pub trait Backend: Send + Sync {
     /// Appends entries to the journal and makes them durable before returning.
     /// The first append of a run starts with [`JournalEntry::Begin`].
     async fn append(&self, entries: &[JournalEntry]) -> Result<(), StateError>;
+
+    /// Appends entries about objects that exist only in the state (results of
+    /// [`local_only`](crate::providers::Provider::local_only) providers): they
+    /// must survive a killed berth, but need not be forced to disk, as losing
+    /// them to a machine crash costs only a re-create of local values. A later
+    /// [`append`](Backend::append) makes them durable with everything else.
+    async fn append_local(&self, entries: &[JournalEntry]) -> Result<(), StateError> {
+        self.append(entries).await
+    }
 
     /// Names of the workspaces that have state.
     async fn workspaces(&self) -> Result<Vec<String>, StateError>;
