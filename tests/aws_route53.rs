@@ -279,6 +279,17 @@ async fn private_zone_records_follow_hosts_and_respect_ownership() {
     assert_no_change(p, RECORD_TYPE, &sctx, &search, &search_cfg).await;
     assert_no_change(p, RECORD_TYPE, &cctx, &core, &core_cfg).await;
 
+    // A plan refreshes every type at once: the zone's name servers (a
+    // private zone's apex NS) come from the scan its records' refresh makes.
+    let lists = calls("ListResourceRecordSets");
+    let (zones, records) = futures::join!(
+        refresh(p, ZONE_TYPE, vec![(zctx.clone(), zone.clone())]),
+        refresh(p, RECORD_TYPE, vec![(sctx.clone(), search.clone()), (cctx.clone(), core.clone())]),
+    );
+    assert_eq!(calls("ListResourceRecordSets") - lists, 1, "one scan for the zone and its records");
+    assert_eq!(zones[0].as_ref().unwrap().get("name_servers"), zone.get("name_servers"));
+    assert_eq!(records[0].as_ref(), Some(&search));
+
     // The search host is replaced: the record moves to the new IP in place.
     let search_cfg = record(&zone_id, "micro-search", "A", &["10.0.2.10"]);
     let planned = plan(p, RECORD_TYPE, &sctx, Some(&search), &search_cfg).await;

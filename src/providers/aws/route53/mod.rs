@@ -250,6 +250,18 @@ impl Route53 {
         cell.get_or_try_init(|| async { self.scan(zone_id).await.map(Arc::new) }).await.cloned()
     }
 
+    /// The zone's listing when one is being read or was read recently (and
+    /// no apply touched the zone since): a zone's refresh then reads its
+    /// apex from the scan its records' refresh makes, instead of a call of
+    /// its own. `None` when there is none to share.
+    async fn shared_listing(&self, zone_id: &str) -> Option<Arc<ZoneListing>> {
+        let cell = lock(&self.listings)
+            .get(zone_id)
+            .filter(|c| c.get().is_none_or(|l| l.fetched.elapsed() <= LISTING_MAX_AGE))
+            .cloned()?;
+        cell.get_or_try_init(|| async { self.scan(zone_id).await.map(Arc::new) }).await.ok().cloned()
+    }
+
     fn forget_listing(&self, zone_id: &str) {
         lock(&self.listings).remove(zone_id);
     }

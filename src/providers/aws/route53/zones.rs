@@ -379,25 +379,33 @@ impl Route53 {
         zone_name: &str,
         got: &GetHostedZoneOutput,
     ) -> Result<Vec<String>, ApiError> {
+        let apex = |set: &aws_sdk_route53::types::ResourceRecordSet| -> Vec<String> {
+            set.resource_records().iter().map(|r| names::normalize(r.value())).collect()
+        };
         let mut ns: Vec<String> = match got.delegation_set() {
             Some(d) => d.name_servers().iter().map(|n| names::normalize(n)).collect(),
-            None => {
-                let out = self
-                    .client
-                    .list_resource_record_sets()
-                    .hosted_zone_id(zone_id)
-                    .start_record_name(zone_name)
-                    .start_record_type(RrType::Ns)
-                    .max_items(1)
-                    .send()
-                    .await
-                    .map_err(|e| ApiError::new("ListResourceRecordSets", zone_id, e))?;
-                out.resource_record_sets()
-                    .iter()
-                    .filter(|s| *s.r#type() == RrType::Ns && names::from_api(s.name()) == zone_name)
-                    .flat_map(|s| s.resource_records().iter().map(|r| names::normalize(r.value())))
-                    .collect()
-            }
+            // Private: the apex NS, from a scan the zone's records are
+            // refreshed with when there is one, else a one-item read.
+            None => match self.shared_listing(zone_id).await {
+                Some(l) => l.get(zone_name, "NS").map(apex).unwrap_or_default(),
+                None => {
+                    let out = self
+                        .client
+                        .list_resource_record_sets()
+                        .hosted_zone_id(zone_id)
+                        .start_record_name(zone_name)
+                        .start_record_type(RrType::Ns)
+                        .max_items(1)
+                        .send()
+                        .await
+                        .map_err(|e| ApiError::new("ListResourceRecordSets", zone_id, e))?;
+                    out.resource_record_sets()
+                        .iter()
+                        .filter(|s| *s.r#type() == RrType::Ns && names::from_api(s.name()) == zone_name)
+                        .flat_map(apex)
+                        .collect()
+                }
+            },
         };
         ns.sort();
         Ok(ns)
