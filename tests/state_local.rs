@@ -146,6 +146,28 @@ async fn journal_replays_in_a_fresh_backend() {
     assert_eq!(b.load().await.unwrap().unwrap(), State { serial: 8, ..loaded });
 }
 
+/// Results of state-only resources are appended without forcing them to
+/// disk, but they are in the journal all the same: a berth killed right after
+/// (the next process reads what the kernel holds) loses none of them, and a
+/// synced append after them keeps the order.
+#[tokio::test]
+async fn local_appends_are_in_the_journal_in_order() {
+    let (_tmp, dir) = setup();
+    let b = LocalBackend::new(dir.clone(), "default");
+    let base = state_with(3, &[1]);
+    b.write(&base).await.unwrap();
+    b.append_local(&[begin(&base), put("a", 0)]).await.unwrap();
+    b.append_local(&[put("b", 0)]).await.unwrap();
+    b.append(&[JournalEntry::Remove { addr: "berth_data.n[1]".parse().unwrap(), deposed: None }])
+        .await
+        .unwrap();
+    b.append_local(&[put("c", 0)]).await.unwrap();
+
+    let loaded = LocalBackend::new(dir.clone(), "default").load().await.unwrap().unwrap();
+    let addrs: Vec<String> = loaded.resources.values().map(|r| r.addr.to_string()).collect();
+    assert_eq!(addrs, ["berth_data.a[0]", "berth_data.b[0]", "berth_data.c[0]"]);
+}
+
 #[tokio::test]
 async fn first_apply_crash_is_recovered_from_journal_alone() {
     let (_tmp, dir) = setup();
@@ -377,6 +399,12 @@ async fn lock_of_a_killed_process_is_free() {
 
     nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL).unwrap();
     child.wait().unwrap();
+    // `sleep` is not our child: wait until the kernel has closed its descriptor.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held_by_someone(&lock_path) {
+        assert!(Instant::now() < deadline, "the killed `sleep` still holds the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(lock_path.exists(), "the dead holder's file stays behind");
     let info = b.lock("apply", Duration::ZERO).await.unwrap();
     b.unlock(&info).await.unwrap();
