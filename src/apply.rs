@@ -113,9 +113,18 @@ fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step,
     for (i, c) in plan.changes.iter().enumerate() {
         let res = &c.addr.resource;
         if let Some(&n) = idx.get(&Step::Change(i)) {
+            // The instances of a dependency this instance names by key, when
+            // the plan narrowed it to them; otherwise all of them.
+            let narrowed = plan.instance_dependencies.get(&c.addr);
             for d in deps_of(plan, res) {
+                let keys: Vec<&InstanceKey> =
+                    narrowed.into_iter().flatten().filter(|a| &a.resource == d).map(|a| &a.key).collect();
                 for &m in changes_of.get(d).into_iter().flatten() {
-                    if m != n {
+                    let named = match g[m] {
+                        Step::Change(j) => keys.is_empty() || keys.contains(&&plan.changes[j].addr.key),
+                        Step::Destroy(_) => true,
+                    };
+                    if m != n && named {
                         g.update_edge(m, n, ());
                     }
                 }
@@ -559,21 +568,23 @@ pub async fn apply(
 
     // Outputs, from whatever now exists.
     if !plan.destroy {
-        world.forget_derived();
-        let mut outputs = BTreeMap::new();
-        for (name, decl) in &config.root().outputs {
-            match world.output(&Vec::new(), name) {
-                Ok(v) if v.is_known() => {
-                    let sensitive = decl.sensitive || v.is_sensitive();
-                    outputs.insert(name.clone(), OutputState { value: v.into_unmarked().0, sensitive });
-                }
-                _ => {
-                    if let Some(old) = state.outputs.get(name) {
-                        outputs.insert(name.clone(), old.clone());
+        let outputs = world.existing_only(|| {
+            let mut outputs = BTreeMap::new();
+            for (name, decl) in &config.root().outputs {
+                match world.output(&Vec::new(), name) {
+                    Ok(v) if v.is_known() => {
+                        let sensitive = decl.sensitive || v.is_sensitive();
+                        outputs.insert(name.clone(), OutputState { value: v.into_unmarked().0, sensitive });
+                    }
+                    _ => {
+                        if let Some(old) = state.outputs.get(name) {
+                            outputs.insert(name.clone(), old.clone());
+                        }
                     }
                 }
             }
-        }
+            outputs
+        });
         state.outputs = outputs;
     } else {
         state.outputs.clear();
@@ -778,8 +789,7 @@ fn health_gate(
 /// Rewrites every inventory file whose content changed, from the walk's values.
 fn write_inventories(config: &Config, world: &World<'_>, progress: &dyn Progress, report: &mut ApplyReport) {
     use crate::inventory::build::{Built, build_all, file_content};
-    world.forget_derived();
-    for built in build_all(world, config) {
+    for built in world.existing_only(|| build_all(world, config)) {
         match built {
             Ok(Built::Ready(inv)) => {
                 let path = crate::plan::planner::display(&inv.path);

@@ -6,9 +6,16 @@
 //! an error listing its members with their locations. Resources' dependencies
 //! on other resources (through any chain of locals, variables and outputs)
 //! drive the plan and the parallel apply walk.
+//!
+//! A resource whose arguments name one instance of another by a key fixed
+//! per instance (`records = [aws_instance.host[count.index].private_ip]`)
+//! depends on that instance only: [`Graph::keyed_deps`] keeps those key
+//! expressions, the planner evaluates them for each instance, and the apply
+//! walk lets `aws_route53_record.host[0]` go ahead while
+//! `aws_instance.host[2]` fails.
 
 use crate::addr::{Mode, ModulePath, ResourceAddr};
-use crate::config::refs::{Reference, Target, references};
+use crate::config::refs::{Reference, Target, references, resource_references};
 use crate::config::{Config, Expr};
 use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -44,6 +51,12 @@ pub struct Graph {
     spans: HashMap<Node, Option<Span>>,
     /// Every resource's direct resource dependencies (through non-resource nodes).
     pub resource_deps: BTreeMap<ResourceAddr, BTreeSet<ResourceAddr>>,
+    /// For a resource, the dependencies it reaches only through references
+    /// to one instance by a key fixed per instance (`count.index`,
+    /// `each.key`, variables, constants), with those key expressions. Any
+    /// other way of depending on a resource (a whole-resource reference, a
+    /// local, `depends_on`) keeps the dependency on every instance.
+    pub keyed_deps: BTreeMap<ResourceAddr, BTreeMap<ResourceAddr, Vec<Expr>>>,
     /// Declarations in dependency order.
     pub order: Vec<Node>,
 }
@@ -54,7 +67,8 @@ impl Graph {
         b.nodes();
         b.edges();
         let Builder { graph, index, spans, mut diags, .. } = b;
-        let mut g = Graph { graph, index, spans, resource_deps: BTreeMap::new(), order: Vec::new() };
+        let mut g =
+            Graph { graph, index, spans, resource_deps: BTreeMap::new(), keyed_deps: BTreeMap::new(), order: Vec::new() };
         if let Some(d) = g.cycles() {
             diags.extend(d);
         }
@@ -67,7 +81,80 @@ impl Graph {
             .map(|i| g.graph[i].clone())
             .collect();
         g.resource_deps = g.compute_resource_deps();
+        g.keyed_deps = g.compute_keyed_deps(config);
         Ok(g)
+    }
+
+    /// See [`Graph::keyed_deps`].
+    fn compute_keyed_deps(&self, config: &Config) -> BTreeMap<ResourceAddr, BTreeMap<ResourceAddr, Vec<Expr>>> {
+        let resource_in = |module: &ModulePath, r: &Reference| match &r.target {
+            Target::Resource(mode, t, n) => Some(ResourceAddr::new(module.clone(), *mode, t, n)),
+            _ => None,
+        };
+        let fixed_per_instance =
+            |k: &Expr| references(k).iter().all(|r| matches!(r.target, Target::Count | Target::Each | Target::Var(_)));
+        let mut out = BTreeMap::new();
+        for m in config.modules.values() {
+            let path = &m.path;
+            for r in m.resources.values() {
+                // Dependencies by any other way than the resource's own arguments.
+                let mut other = self.indirect_resource_deps(&r.addr);
+                let side = r.count.iter().chain(r.for_each.iter()).chain(r.depends_on.iter());
+                other.extend(side.flat_map(references).filter_map(|x| resource_in(path, &x)));
+                for i in 0..path.len() {
+                    let parent = path[..i].to_vec();
+                    let Some(call) = config.modules.get(&parent).and_then(|pm| pm.calls.get(&path[i])) else { continue };
+                    other.extend(call.depends_on.iter().flat_map(references).filter_map(|x| resource_in(&parent, &x)));
+                }
+                let mut exprs: Vec<&Expr> = r.body.exprs();
+                if let Some(h) = &r.health_check {
+                    exprs.extend(h.body.exprs());
+                }
+                let mut keyed: BTreeMap<ResourceAddr, Option<Vec<Expr>>> = BTreeMap::new();
+                for (reference, key) in exprs.into_iter().flat_map(resource_references) {
+                    let Some(d) = resource_in(path, &reference) else { continue };
+                    let entry = keyed.entry(d).or_insert_with(|| Some(Vec::new()));
+                    match (entry.as_mut(), key) {
+                        (Some(keys), Some(k)) if fixed_per_instance(&k) => keys.push(k),
+                        _ => *entry = None,
+                    }
+                }
+                let narrowed: BTreeMap<ResourceAddr, Vec<Expr>> = keyed
+                    .into_iter()
+                    .filter_map(|(d, keys)| Some((d, keys?)))
+                    .filter(|(d, _)| !other.contains(d) && *d != r.addr)
+                    .collect();
+                if !narrowed.is_empty() {
+                    out.insert(r.addr.clone(), narrowed);
+                }
+            }
+        }
+        out
+    }
+
+    /// The resources `addr` depends on through locals, variables, outputs
+    /// or module calls, rather than by naming them itself.
+    fn indirect_resource_deps(&self, addr: &ResourceAddr) -> BTreeSet<ResourceAddr> {
+        let mut deps = BTreeSet::new();
+        let Some(&idx) = self.index.get(&Node::Resource(addr.clone())) else { return deps };
+        let mut stack: Vec<NodeIndex> = self
+            .graph
+            .neighbors_directed(idx, petgraph::Incoming)
+            .filter(|i| !matches!(self.graph[*i], Node::Resource(_)))
+            .collect();
+        let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
+        while let Some(i) = stack.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            match &self.graph[i] {
+                Node::Resource(r) => {
+                    deps.insert(r.clone());
+                }
+                _ => stack.extend(self.graph.neighbors_directed(i, petgraph::Incoming)),
+            }
+        }
+        deps
     }
 
     fn cycles(&self) -> Option<Diagnostics> {

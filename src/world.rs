@@ -29,6 +29,8 @@ pub struct World<'a> {
     /// reference cycle, which must be an error rather than endless recursion
     /// (`berth validate` evaluates even after the graph reported a cycle).
     busy: RefCell<HashSet<(ModulePath, u8, String)>>,
+    /// See [`World::existing_only`].
+    existing_only: std::cell::Cell<bool>,
 }
 
 /// How many locals, variables and outputs may be under evaluation at once,
@@ -50,7 +52,21 @@ impl<'a> World<'a> {
             instances: RefCell::new(HashMap::new()),
             cache: RefCell::new(HashMap::new()),
             busy: RefCell::new(HashSet::new()),
+            existing_only: std::cell::Cell::new(false),
         }
+    }
+
+    /// Runs `f` with a `count` resource seen as the list of the instances
+    /// that exist, without the unknown placeholders of those that do not
+    /// (yet): for the outputs and inventories written at the end of an
+    /// apply, which list what exists even when some creates failed.
+    pub fn existing_only<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.existing_only.set(true);
+        self.forget_derived();
+        let r = f();
+        self.existing_only.set(false);
+        self.forget_derived();
+        r
     }
 
     pub fn set_instance(&self, addr: &ResourceAddr, key: InstanceKey, value: Value) {
@@ -250,12 +266,20 @@ impl<'a> World<'a> {
             return Some(Value::Unknown);
         }
         Some(if decl.count.is_some() {
-            let mut items: Vec<(usize, Value)> = m
+            let mut items: BTreeMap<usize, Value> = m
                 .iter()
                 .filter_map(|(k, v)| if let InstanceKey::Int(i) = k { Some((*i, v.clone())) } else { None })
                 .collect();
-            items.sort_by_key(|(i, _)| *i);
-            Value::List(items.into_iter().map(|(_, v)| v).collect())
+            if self.existing_only.get() {
+                Value::List(items.into_values().collect())
+            } else {
+                // Element i is instance i: one not created yet (or whose
+                // create failed) is unknown, never filled by the next one,
+                // so `aws_instance.host[3]` is host 3 while host 2 is still
+                // starting.
+                let len = items.keys().next_back().map_or(0, |i| i + 1);
+                Value::List((0..len).map(|i| items.remove(&i).unwrap_or(Value::Unknown)).collect())
+            }
         } else if decl.for_each.is_some() {
             Value::Map(
                 m.iter()

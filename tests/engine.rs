@@ -112,6 +112,76 @@ output "two" { value = module.two.a }
     assert!(addrs.contains(&"module.two.berth_data.a".to_string()), "{addrs:?}");
 }
 
+/// One instance of a `count` resource fails: only what names that instance
+/// is skipped. `berth_data.record[3]` depends on `berth_assert.host[3]`
+/// alone, so it is created, with host 3's id and not host 4's (the failed
+/// host 2 leaves no gap that shifts the list). Whole-resource references
+/// (a splat, `length`, a local, `depends_on`) still wait for every instance.
+#[test]
+fn a_failed_instance_skips_only_what_names_it() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+variable "broken" { default = 2 }
+resource "berth_assert" "host" {
+  count     = 5
+  condition = count.index != var.broken
+  message   = "host ${count.index} cannot start"
+}
+resource "berth_data" "record" {
+  count = 5
+  input = berth_assert.host[count.index].id
+}
+resource "berth_data" "first" { input = berth_assert.host[0].id }
+resource "berth_data" "splat" { input = join(",", berth_assert.host[*].id) }
+resource "berth_data" "length" { input = length(berth_assert.host) }
+locals { hosts = berth_assert.host }
+resource "berth_data" "via_local" {
+  count = 5
+  input = local.hosts[count.index].id
+}
+resource "berth_data" "ordered" {
+  count      = 5
+  input      = berth_assert.host[count.index].id
+  depends_on = [berth_assert.host]
+}
+"#,
+    );
+    // Through a saved plan: the narrowed dependencies survive the file.
+    w.run(&["plan", "--out", "p.plan"]).assert_code(0);
+    let r = w.run(&["apply", "p.plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("host 2 cannot start"), "{}", r.stderr);
+    let addrs = w.state_addresses();
+    for i in [0, 1, 3, 4] {
+        assert!(addrs.contains(&format!("berth_data.record[{i}]")), "record {i} created: {addrs:?}");
+    }
+    assert!(addrs.contains(&"berth_data.first".to_string()), "{addrs:?}");
+    for skipped in ["berth_data.record[2]", "berth_data.splat", "berth_data.length", "berth_data.via_local[0]", "berth_data.ordered[0]"] {
+        assert!(!addrs.iter().any(|a| a == skipped), "`{skipped}` must wait for every host: {addrs:?}");
+        assert!(r.stderr.contains(skipped), "`{skipped}` is reported skipped:\n{}", r.stderr);
+    }
+    let state = w.state();
+    let id_of = |addr: &str, attr: &str| -> String {
+        state["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["addr"] == addr)
+            .and_then(|r| r["attributes"][attr].as_str())
+            .unwrap_or_else(|| panic!("no `{attr}` of `{addr}` in the state"))
+            .to_string()
+    };
+    for i in [0, 1, 3, 4] {
+        assert_eq!(id_of(&format!("berth_data.record[{i}]"), "output"), id_of(&format!("berth_assert.host[{i}]"), "id"));
+    }
+    // Once host 2 can start, the next apply finishes the rest.
+    w.run(&["apply", "--auto-approve", "--var", "broken=-1"]).assert_ok();
+    w.run(&["plan", "--detailed-exitcode", "--var", "broken=-1"]).assert_code(0);
+    assert_eq!(w.state_addresses().len(), 5 + 5 + 1 + 1 + 1 + 5 + 5);
+}
+
 #[test]
 fn a_failure_skips_only_its_dependents() {
     let w = Work::new();

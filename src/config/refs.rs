@@ -56,15 +56,33 @@ impl Reference {
 
 /// All references in an expression.
 pub fn references(e: &Expr) -> Vec<Reference> {
-    let mut w = Walker { expr: e, bound: Vec::new(), out: Vec::new() };
+    let mut w = Walker { expr: e, bound: Vec::new(), out: Vec::new(), keys: Vec::new() };
     w.expr(&e.expr);
     w.out
+}
+
+/// Every reference to a resource in an expression, with the expression that
+/// picks one instance when the reference has one: `count.index` in
+/// `aws_instance.web[count.index].private_ip`, `0` in `aws_instance.web.0`.
+/// `None` for a reference to the whole resource (`aws_instance.web[*].id`,
+/// `aws_instance.web`, or a single-instance resource's attribute).
+pub fn resource_references(e: &Expr) -> Vec<(Reference, Option<Expr>)> {
+    let mut w = Walker { expr: e, bound: Vec::new(), out: Vec::new(), keys: Vec::new() };
+    w.expr(&e.expr);
+    w.out
+        .into_iter()
+        .zip(w.keys)
+        .filter(|(r, _)| matches!(r.target, Target::Resource(..)))
+        .map(|(r, k)| (r, k.map(|k| Expr { expr: k, file: e.file.clone() })))
+        .collect()
 }
 
 struct Walker<'a> {
     expr: &'a Expr,
     bound: Vec<String>,
     out: Vec<Reference>,
+    /// For each of `out`, the instance key expression of a resource reference.
+    keys: Vec<Option<E>>,
 }
 
 fn attr_name(op: &Op) -> Option<String> {
@@ -107,7 +125,20 @@ impl Walker<'_> {
         if self.bound.iter().any(|b| b == name) {
             return;
         }
-        self.out.push(Reference { target: classify(name, ops), span });
+        let target = classify(name, ops);
+        // The operator after `TYPE.NAME` (`data.TYPE.NAME`) picks the instance.
+        let key_op = match &target {
+            Target::Resource(Mode::Managed, ..) => ops.get(1),
+            Target::Resource(Mode::Data, ..) => ops.get(2),
+            _ => None,
+        };
+        let key = key_op.and_then(|op| match op {
+            Op::Index(e) => Some(e.clone()),
+            Op::LegacyIndex(n) => Some(E::from(*n.value())),
+            _ => None,
+        });
+        self.out.push(Reference { target, span });
+        self.keys.push(key);
     }
 
     fn expr(&mut self, x: &E) {

@@ -157,6 +157,13 @@ pub struct Plan {
     /// Resource-level dependencies of every resource the plan touches, for the apply order.
     #[serde(default)]
     pub dependencies: BTreeMap<ResourceAddr, Vec<ResourceAddr>>,
+    /// Narrower dependencies of single instances: for an instance, the
+    /// instances it names of a resource it refers to only by a key fixed per
+    /// instance (`aws_instance.host[count.index]`). The apply walk waits for
+    /// those instances of that resource and no others, so a failed
+    /// `aws_instance.host[2]` skips `aws_route53_record.host[2]` only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_dependencies: BTreeMap<InstanceAddr, Vec<InstanceAddr>>,
     pub errored: bool,
 }
 

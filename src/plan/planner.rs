@@ -136,6 +136,7 @@ impl Planner<'_> {
         let mut diags = Diagnostics::new();
         let mut changes: Vec<ResourceChange> = Vec::new();
         let mut data: Vec<DataRead> = Vec::new();
+        let mut instance_dependencies: BTreeMap<InstanceAddr, Vec<InstanceAddr>> = BTreeMap::new();
         let targets: Option<BTreeSet<ResourceAddr>> = if self.opts.targets.is_empty() {
             None
         } else {
@@ -187,7 +188,10 @@ impl Planner<'_> {
                 {
                     continue;
                 }
-                if let Err(d) = self.plan_resource(decl, state, refreshed, &world, &mut changes, &mut data, &in_target).await {
+                if let Err(d) = self
+                    .plan_resource(decl, state, refreshed, &world, &mut changes, &mut data, &mut instance_dependencies, &in_target)
+                    .await
+                {
                     diags.extend(d);
                 }
             }
@@ -268,6 +272,7 @@ impl Planner<'_> {
             outputs,
             inventories,
             dependencies,
+            instance_dependencies,
             errored: diags.has_errors(),
         };
         if diags.has_errors() {
@@ -277,6 +282,29 @@ impl Planner<'_> {
             return Err(d.into());
         }
         Ok(plan)
+    }
+
+    /// The instances one instance of `addr` depends on in place of whole
+    /// resources (see [`Graph::keyed_deps`]): each key expression evaluated
+    /// in the instance's context. A resource stays a whole dependency when a
+    /// key is not known or names no instance it has.
+    fn keyed_dependencies(&self, addr: &ResourceAddr, ctx: &crate::config::eval::Ctx, world: &World<'_>) -> Vec<InstanceAddr> {
+        let mut out = Vec::new();
+        for (dep, keys) in self.graph.keyed_deps.get(addr).into_iter().flatten() {
+            let instances: Option<Vec<InstanceAddr>> = keys
+                .iter()
+                .map(|k| {
+                    let key = crate::config::eval::eval(k, ctx).ok().as_ref().and_then(instance_key)?;
+                    world.instance(dep, &key).is_some().then(|| dep.instance(key))
+                })
+                .collect();
+            if let Some(mut instances) = instances {
+                instances.sort();
+                instances.dedup();
+                out.extend(instances);
+            }
+        }
+        out
     }
 
     fn delete_change(&self, r: &ResourceState, reason: Option<String>) -> ResourceChange {
@@ -303,6 +331,7 @@ impl Planner<'_> {
         world: &World<'_>,
         changes: &mut Vec<ResourceChange>,
         data: &mut Vec<DataRead>,
+        instance_dependencies: &mut BTreeMap<InstanceAddr, Vec<InstanceAddr>>,
         in_target: &dyn Fn(&InstanceAddr) -> bool,
     ) -> Result<(), Diagnostics> {
         let addr = &decl.addr;
@@ -343,6 +372,10 @@ impl Planner<'_> {
                 continue;
             }
             let ctx = world.instance_ctx(&addr.module, &key, each_value);
+            let narrowed = self.keyed_dependencies(addr, &ctx, world);
+            if !narrowed.is_empty() {
+                instance_dependencies.insert(inst.clone(), narrowed);
+            }
             let what = format!("`{inst}`");
             let config = match world.eval_body(&decl.body, Some(schema), &ctx, &what, decl.span.as_ref()) {
                 Ok(v) => v,
@@ -523,6 +556,16 @@ impl Planner<'_> {
             changes.push(self.delete_change(r, Some(reason.into())));
         }
         if diags.has_errors() { Err(diags) } else { Ok(()) }
+    }
+}
+
+/// The instance a key value names: a whole number for `count`, a string
+/// for `for_each`.
+fn instance_key(v: &Value) -> Option<InstanceKey> {
+    match v.unmarked() {
+        Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 => Some(InstanceKey::Int(*n as usize)),
+        Value::String(s) => Some(InstanceKey::Str(s.clone())),
+        _ => None,
     }
 }
 

@@ -6,13 +6,23 @@
 //! APIs (a no-op plan of N hosts costs ceil(N/1000) DescribeInstances calls).
 //! With `BERTH_API_STATS=FILE` set, the CLI writes them to FILE as JSON when
 //! it exits.
+//!
+//! The interceptor also makes retries visible: with `BERTH_LOG=berth=debug`
+//! each retry of a call is logged with its attempt number and what went wrong
+//! with the previous attempt (`RequestLimitExceeded (HTTP 503)`, a dropped
+//! connection), without the SDK's own, much noisier, debug output.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::retry::RetryConfig;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -59,9 +69,85 @@ impl Intercept for CountCalls {
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
             let service = m.service().to_ascii_lowercase();
-            tracing::debug!(service = %service, operation = m.name(), "api call");
+            let attempt = cfg.load::<RequestAttempts>().map_or(1, RequestAttempts::attempts);
+            if attempt > 1 {
+                let max = cfg.load::<RetryConfig>().map_or(1, RetryConfig::max_attempts);
+                let cause = cfg.load::<FailedAttempt>().map_or("an error", |f| f.0.as_str());
+                tracing::debug!(
+                    service = %service,
+                    operation = m.name(),
+                    "retrying: attempt {attempt} of {max} after {cause}"
+                );
+            } else {
+                tracing::debug!(service = %service, operation = m.name(), "api call");
+            }
             record(&service, m.name());
         }
         Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Err(e)) = ctx.output_or_error() {
+            let cause = match ctx.response() {
+                Some(r) => {
+                    let code = r.body().bytes().and_then(error_code);
+                    match code {
+                        Some(code) => format!("{code} (HTTP {})", r.status().as_u16()),
+                        None => format!("HTTP {}", r.status().as_u16()),
+                    }
+                }
+                None if e.is_timeout_error() => "a timeout".to_string(),
+                None => match e.as_connector_error() {
+                    Some(c) => format!("a connection error ({})", DisplayErrorContext(c)),
+                    None => format!("an error ({e})"),
+                },
+            };
+            cfg.interceptor_state().store_put(FailedAttempt(cause));
+        }
+        Ok(())
+    }
+}
+
+/// What went wrong with the previous attempt of a call, for the retry's log
+/// line.
+#[derive(Debug, Clone)]
+struct FailedAttempt(String);
+
+impl Storable for FailedAttempt {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The error code of an AWS error body: `<Code>` in the XML protocols (EC2,
+/// Route53, S3), `__type` in the JSON ones.
+fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if let Some(start) = text.find("<Code>") {
+        let rest = &text[start + "<Code>".len()..];
+        return rest.find("</Code>").map(|end| rest[..end].trim().to_string()).filter(|c| !c.is_empty());
+    }
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    let t = json.get("__type").or_else(|| json.get("code"))?.as_str()?;
+    // `com.amazonaws.service#ThrottlingException` -> the name only.
+    Some(t.rsplit('#').next().unwrap_or(t).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_code;
+
+    #[test]
+    fn error_codes_of_the_protocols() {
+        let ec2 = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>m</Message></Error></Errors></Response>";
+        assert_eq!(error_code(ec2).as_deref(), Some("RequestLimitExceeded"));
+        let r53 = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code></Error></ErrorResponse>";
+        assert_eq!(error_code(r53).as_deref(), Some("Throttling"));
+        assert_eq!(error_code(br#"{"__type":"com.amazon#ThrottlingException"}"#).as_deref(), Some("ThrottlingException"));
+        assert_eq!(error_code(b""), None);
+        assert_eq!(error_code(b"<html>503</html>"), None);
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod bind;
 pub mod cli;
+pub mod faultproxy;
 pub mod moto;
 pub mod venv;

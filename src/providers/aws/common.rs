@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 
 pub const ADDRESS_TAG: &str = "berth:address";
 pub const LINEAGE_TAG: &str = "berth:lineage";
+/// The idempotency token of the create that made an object, on objects whose
+/// create call takes no client token (security groups): a retry that meets
+/// the object its own lost attempt created finds it by this tag.
+pub const TOKEN_TAG: &str = "berth:token";
 /// Tags under this prefix belong to berth and never appear in `tags`.
 pub const BERTH_TAG_PREFIX: &str = "berth:";
 

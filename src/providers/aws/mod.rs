@@ -10,7 +10,9 @@
 //! tests and benchmarks can hold berth to the physical minimum of API calls.
 //!
 //! Throttling (`RequestLimitExceeded`, `Throttling`, HTTP 503) is left to the
-//! SDK's standard retry mode, which backs off exponentially with full jitter;
+//! SDK's standard retry mode, which backs off exponentially with full jitter,
+//! with more attempts than the SDK's default and no retry quota
+//! ([`retry_partition`]);
 //! eventual consistency right after a create (`InvalidVpcID.NotFound` for a
 //! VPC the same run just made) is retried by [`retry`], which the SDK does not
 //! treat as retryable.
@@ -43,6 +45,19 @@ pub const ENDPOINT_SERVICES: &[&str] = &["ec2", "route53", "s3"];
 /// Higher than the SDK's default of 2: a large apply meets throttling, and
 /// giving up half-way costs more than waiting.
 const DEFAULT_MAX_RETRIES: u32 = 8;
+
+/// The retry quota of a service's clients: none. The SDK's standard mode
+/// also bounds retries with a token bucket of 500 per service that every
+/// retry after the first of a call drains for good (5 for throttling, 10 for
+/// a 503 or a dropped connection); it stops retry storms in long-lived
+/// services, but in a large apply under sustained throttling it runs dry and
+/// calls fail half-way with attempts left (Terraform's AWS provider met the
+/// same: "retry quota exceeded"). berth is a bounded batch: `max_retries`
+/// and the exponential backoff are the bounds. `name` is the service.
+pub fn retry_partition(name: &'static str) -> aws_sdk_ec2::config::retry::RetryPartition {
+    use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(name).token_bucket(TokenBucket::unlimited()).build()
+}
 
 /// The configured `aws` provider. See the module documentation.
 pub struct AwsProvider {
@@ -198,8 +213,9 @@ impl AwsProvider {
                 "no AWS region: set `region` in the `aws` provider block, or `AWS_REGION`",
             ));
         };
-        let mut ec2_conf =
-            aws_sdk_ec2::config::Builder::from(&sdk).interceptor(crate::providers::api_stats::CountCalls);
+        let mut ec2_conf = aws_sdk_ec2::config::Builder::from(&sdk)
+            .interceptor(crate::providers::api_stats::CountCalls)
+            .retry_partition(retry_partition("ec2"));
         if let Some(url) = args.endpoints.get("ec2") {
             ec2_conf = ec2_conf.endpoint_url(url);
         }

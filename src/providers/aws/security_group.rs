@@ -407,6 +407,24 @@ async fn read_group(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>
     }
 }
 
+/// The group a create with idempotency token `token` made, if any. Tags
+/// are eventually consistent: a group created a moment ago may need a few
+/// looks.
+async fn created_by(ec2: &Ec2, token: &str) -> ProviderResult<Option<String>> {
+    let by_token = || filter(&format!("tag:{}", common::TOKEN_TAG), [token]);
+    for attempt in 0..5 {
+        let found = describe(ec2, vec![by_token()]).await?;
+        if let [g] = found.as_slice() {
+            return Ok(g.group_id().map(str::to_string));
+        }
+        if found.len() > 1 {
+            return Ok(None);
+        }
+        tokio::time::sleep(ec2.eventual.delay(attempt)).await;
+    }
+    Ok(None)
+}
+
 async fn reconcile(ec2: &Ec2, id: &str, planned: &Value) -> ProviderResult<Value> {
     let g = read_group(ec2, id)
         .await?
@@ -430,8 +448,10 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 None => format!("berth-{}", &client_token(&op.ctx)[..24]),
             };
             let description = req_str(&planned, "description")?;
-            let tags = tags_arg(planned.get("tags"))?;
-            let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            let token = client_token(&op.ctx);
+            let mut tags = tags_arg(planned.get("tags"))?;
+            tags.insert(common::TOKEN_TAG.into(), token.clone());
+            let created = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client
                     .create_security_group()
                     .group_name(&name)
@@ -440,9 +460,22 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                     .tag_specifications(tag_spec(ResourceType::SecurityGroup, &op.ctx, &tags))
                     .send()
             })
-            .await
-            .map_err(|e| sdk_error(&format!("CreateSecurityGroup `{name}`"), &e))?;
-            let id = out.group_id().unwrap_or_default().to_string();
+            .await;
+            let id = match created {
+                Ok(out) => out.group_id().unwrap_or_default().to_string(),
+                // CreateSecurityGroup takes no client token: when an attempt
+                // lands and its answer is lost, the SDK's retry finds the
+                // name taken by that very group. It is ours if it carries
+                // this create's token.
+                Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => match created_by(ec2, &token).await? {
+                    Some(id) => {
+                        tracing::debug!(name, id, "CreateSecurityGroup: the name is taken by this create's own group; using it");
+                        id
+                    }
+                    None => return Err(sdk_error(&format!("CreateSecurityGroup `{name}`"), &e).into()),
+                },
+                Err(e) => return Err(sdk_error(&format!("CreateSecurityGroup `{name}`"), &e).into()),
+            };
             let mut partial = partial_state(&planned, &id);
             if let Value::Map(m) = &mut partial {
                 m.insert("name".into(), Value::str(&name));

@@ -193,7 +193,9 @@ impl Route53 {
     /// A provider for `sdk_config`'s account. `endpoint` overrides the API
     /// endpoint (moto in tests).
     pub fn new(sdk_config: &aws_config::SdkConfig, endpoint: Option<String>) -> Route53 {
-        let mut b = aws_sdk_route53::config::Builder::from(sdk_config).interceptor(CountCalls);
+        let mut b = aws_sdk_route53::config::Builder::from(sdk_config)
+            .interceptor(CountCalls)
+            .retry_partition(super::retry_partition("route53"));
         if let Some(e) = endpoint {
             b = b.endpoint_url(e);
         }

@@ -310,6 +310,20 @@ fn owner_change(action: ChangeAction, spec: &RecordSpec, owner: &Owner) -> Provi
     rrset_change(action, &spec.owner_name(), RecordType::Txt, OWNER_TTL, &[owner.value()])
 }
 
+/// Whether a record set as listed is the one a change sends: the same
+/// TTL, values (in any order), alias and set identifier.
+fn same_record_set(have: &ResourceRecordSet, want: &ResourceRecordSet) -> bool {
+    let values = |s: &ResourceRecordSet| {
+        let mut v: Vec<String> = s.resource_records().iter().map(|r| r.value().to_string()).collect();
+        v.sort();
+        v
+    };
+    have.ttl() == want.ttl()
+        && values(have) == values(want)
+        && have.alias_target() == want.alias_target()
+        && have.set_identifier() == want.set_identifier()
+}
+
 /// The owner record of a record, as found in a listing.
 struct OwnerRecord {
     value: String,
@@ -730,7 +744,51 @@ impl Route53 {
     /// Sends one request. Route53 applies a request whole or not at all, so
     /// when it refuses the batch, the halves are sent apart, recursively,
     /// until the items at fault stand alone; the rest go through.
+    ///
+    /// A refusal can also be the request meeting itself: an attempt landed,
+    /// its answer was lost (a dropped connection), and the SDK's retry of
+    /// the CREATE found the record there. When every change of a refused
+    /// request is already in effect, it is settled: its record sets are sent
+    /// again as UPSERTs (which change nothing) for a change id to wait on.
     pub(super) fn submit<'a>(&'a self, zone: &'a str, items: Vec<Item>) -> BoxFuture<'a, Submitted> {
+        self.submit_split(zone, items, true)
+    }
+
+    /// When every change is already in effect, the result of the request
+    /// that made it so: a change id (or none, when there is nothing left to
+    /// wait for). `None` when some change is not in effect.
+    async fn settle_landed(&self, zone: &str, changes: &[Change]) -> Option<Result<String, ApiError>> {
+        let listing = self.listing(zone, true).await.ok()?;
+        let in_effect = changes.iter().all(|c| {
+            let Some(want) = c.resource_record_set() else { return false };
+            let have = listing.get(&names::from_api(want.name()), want.r#type().as_str());
+            match c.action() {
+                ChangeAction::Delete => have.is_none(),
+                _ => have.is_some_and(|h| same_record_set(h, want)),
+            }
+        });
+        if !in_effect {
+            return None;
+        }
+        let upserts: Vec<Change> = changes
+            .iter()
+            .filter(|c| *c.action() != ChangeAction::Delete)
+            .filter_map(|c| Change::builder().action(ChangeAction::Upsert).set_resource_record_set(c.resource_record_set().cloned()).build().ok())
+            .collect();
+        if upserts.is_empty() {
+            return Some(Ok(String::new()));
+        }
+        let batch = ChangeBatch::builder().set_changes(Some(upserts)).build().ok()?;
+        let sent = self.client.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await;
+        Some(
+            sent.map(|out| out.change_info().map(|c| bare_id(c.id())).unwrap_or_default())
+                .map_err(|e| ApiError::new("ChangeResourceRecordSets", zone, e)),
+        )
+    }
+
+    /// [`Self::submit`]; `whole` for the request as first sent (only the
+    /// whole of it can have landed before), not for its halves.
+    fn submit_split<'a>(&'a self, zone: &'a str, items: Vec<Item>, whole: bool) -> BoxFuture<'a, Submitted> {
         Box::pin(async move {
             let changes: Vec<Change> = items.iter().flat_map(|i| i.changes.iter().cloned()).collect();
             let batch = match ChangeBatch::builder().set_changes(Some(changes)).build() {
@@ -750,7 +808,18 @@ impl Route53 {
                 Ok(out) => vec![(items, Ok(out.change_info().map(|c| bare_id(c.id())).unwrap_or_default()))],
                 Err(e) => {
                     let e = ApiError::new("ChangeResourceRecordSets", zone, e);
-                    if items.len() > 1 && (e.is("InvalidChangeBatch") || e.is("InvalidInput")) {
+                    let refused = e.is("InvalidChangeBatch") || e.is("InvalidInput");
+                    if whole && refused {
+                        let changes: Vec<Change> = items.iter().flat_map(|i| i.changes.iter().cloned()).collect();
+                        if let Some(settled) = self.settle_landed(zone, &changes).await {
+                            tracing::debug!(
+                                zone,
+                                "change batch refused, but every change is already in effect: an earlier attempt landed"
+                            );
+                            return vec![(items, settled)];
+                        }
+                    }
+                    if items.len() > 1 && refused {
                         tracing::debug!(
                             zone,
                             items = items.len(),
@@ -758,8 +827,8 @@ impl Route53 {
                         );
                         let mut left = items;
                         let right = left.split_off(left.len() / 2);
-                        let mut out = self.submit(zone, left).await;
-                        out.extend(self.submit(zone, right).await);
+                        let mut out = self.submit_split(zone, left, false).await;
+                        out.extend(self.submit_split(zone, right, false).await);
                         out
                     } else {
                         vec![(items, Err(e))]
