@@ -109,6 +109,8 @@ impl LocalBackend {
             let _ = std::fs::remove_file(&tmp);
         }
         result?;
+        crate::providers::api_stats::record("local", "WriteState");
+        crate::crashpoint::after_state_write(&|| format!("state (`{}` written, its journal not yet removed)", state_path.display()));
         // Only now is the journal folded into a durable state.
         self.journal.lock().unwrap_or_else(|p| p.into_inner()).take();
         match std::fs::remove_file(self.journal_path()) {
@@ -218,6 +220,8 @@ impl LocalBackend {
             *slot = None;
             return Err(wr(e));
         }
+        crate::providers::api_stats::record("local", "AppendJournal");
+        crate::crashpoint::after_state_write(&|| format!("journal (append of {} entries)", entries.len()));
         Ok(())
     }
 
