@@ -83,8 +83,17 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
             )));
         }
         let state_exists = stored.is_some();
-        let state = stored.unwrap_or_default();
+        let mut state = stored.unwrap_or_default();
         let providers = crate::providers::setup(&config, &plan.variables, &crate::plan::planner::needed_providers(&config, &state)).await?;
+        if !state.pending.is_empty() {
+            // The plan adopted what an interrupted run created: so must the
+            // apply, or it would neither see nor record those objects.
+            let mut diags = Diagnostics::new();
+            crate::plan::planner::adopt_pending(&mut state, &providers, &mut diags).await;
+            if diags.has_errors() {
+                return Err(diags);
+            }
+        }
         execute(Planned { plan, config, providers, state, state_exists }, backend.as_ref(), flags.parallelism).await
     }
     .await;
