@@ -42,6 +42,13 @@ async fn plan_and_apply(env: &Env, flags: &PlanFlags, destroy: bool, auto_approv
         let planned = make_plan(env, flags, destroy, backend.as_ref()).await?;
         print(&render::human(&planned.plan));
         if !planned.plan.has_changes() {
+            if planned.settle {
+                // Nothing to change, but the stored state is not what this
+                // plan saw (an interrupted run's journal, adopted objects,
+                // objects found gone or changed): record it.
+                eprintln!("Recording the refreshed state.");
+                return execute(planned, backend.as_ref(), flags.parallelism).await;
+            }
             return Ok(0);
         }
         if !auto_approve && !confirm(destroy)? {
@@ -94,7 +101,7 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
                 return Err(diags);
             }
         }
-        execute(Planned { plan, config, providers, state, state_exists }, backend.as_ref(), flags.parallelism).await
+        execute(Planned { plan, config, providers, state, state_exists, settle: false }, backend.as_ref(), flags.parallelism).await
     }
     .await;
     lock.release().await?;
@@ -102,7 +109,7 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
 }
 
 async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) -> CmdResult {
-    let Planned { plan, config, providers, state, state_exists } = planned;
+    let Planned { plan, config, providers, state, state_exists, .. } = planned;
     let progress = Arc::new(StderrProgress::new());
     // The walk answers the first Ctrl-C itself (see `state::s3::interrupt`).
     let (report, _state) = crate::state::s3::interrupt::graceful(crate::apply::apply(

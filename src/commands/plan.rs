@@ -21,6 +21,10 @@ pub struct Planned {
     /// found gone.
     pub state: State,
     pub state_exists: bool,
+    /// `state` is not what is stored (an interrupted run left a journal, or
+    /// the refresh found something different): an apply writes it even when
+    /// the plan has no changes.
+    pub settle: bool,
 }
 
 fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<InstanceAddr>, Diagnostics> {
@@ -62,6 +66,7 @@ pub async fn make_plan(env: &Env, flags: &PlanFlags, destroy: bool, backend: &dy
         }
         Refreshed { state: fresh, gone: HashSet::new(), adopted }
     };
+    let settle = refreshed.state != state || backend.folded_journal();
     let planner = Planner {
         config: &config,
         graph: &graph,
@@ -71,7 +76,7 @@ pub async fn make_plan(env: &Env, flags: &PlanFlags, destroy: bool, backend: &dy
     };
     let prior_serial = state_exists.then_some(state.serial);
     let plan = planner.plan(&refreshed, prior_serial).await?;
-    Ok(Planned { plan, config, providers, state: refreshed.state, state_exists })
+    Ok(Planned { plan, config, providers, state: refreshed.state, state_exists, settle })
 }
 
 pub async fn run(env: &Env, args: &PlanArgs) -> CmdResult {

@@ -23,6 +23,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const LOCK_POLL: Duration = Duration::from_millis(200);
@@ -33,12 +34,20 @@ pub struct LocalBackend {
     /// Kept open across appends so each group costs one write and one fsync.
     journal: Mutex<Option<File>>,
     lock: Mutex<Option<(HeldFile, LockInfo)>>,
+    /// The last load folded in a journal.
+    folded: AtomicBool,
 }
 
 impl LocalBackend {
     /// `dir` holds one state per workspace (by default `<workdir>/state`).
     pub fn new(dir: PathBuf, workspace: &str) -> LocalBackend {
-        LocalBackend { dir, workspace: workspace.to_string(), journal: Mutex::new(None), lock: Mutex::new(None) }
+        LocalBackend {
+            dir,
+            workspace: workspace.to_string(),
+            journal: Mutex::new(None),
+            lock: Mutex::new(None),
+            folded: AtomicBool::new(false),
+        }
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -227,6 +236,7 @@ impl LocalBackend {
 
     fn load_sync(&self) -> Result<Option<State>, StateError> {
         self.check_workspace()?;
+        self.folded.store(false, Ordering::Relaxed);
         let path = self.state_path();
         let shown = path.display().to_string();
         let state = match std::fs::read_to_string(&path) {
@@ -265,6 +275,7 @@ impl LocalBackend {
         for e in j.entries {
             base.apply_entry(e);
         }
+        self.folded.store(true, Ordering::Relaxed);
         Ok(Some(base))
     }
 
@@ -455,6 +466,10 @@ impl Backend for LocalBackend {
 
     async fn load(&self) -> Result<Option<State>, StateError> {
         self.load_sync()
+    }
+
+    fn folded_journal(&self) -> bool {
+        self.folded.load(Ordering::Relaxed)
     }
 
     async fn write(&self, state: &State) -> Result<(), StateError> {

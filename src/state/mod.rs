@@ -236,6 +236,14 @@ pub trait Backend: Send + Sync {
     /// in; `None` when there is no state yet.
     async fn load(&self) -> Result<Option<State>, StateError>;
 
+    /// Whether the last [`load`](Backend::load) folded in a journal left by
+    /// an interrupted run: what it returned is not yet stored as a state,
+    /// so a run with nothing to change still writes it (which clears the
+    /// journal).
+    fn folded_journal(&self) -> bool {
+        false
+    }
+
     /// Writes a whole state atomically, keeping the previous version as a
     /// backup, and clears the journal.
     async fn write(&self, state: &State) -> Result<(), StateError>;

@@ -218,6 +218,8 @@ struct Seen {
     etag: Option<String>,
     /// Journal objects a state write folds in, and so removes.
     journal_keys: BTreeSet<String>,
+    /// The last load folded a journal into the state it returned.
+    folded: bool,
     run: Option<Run>,
 }
 
@@ -769,6 +771,7 @@ impl Backend for S3Backend {
             let mut seen = self.seen();
             seen.etag = etag;
             seen.journal_keys = keys;
+            seen.folded = lineage.is_some();
         }
         let Some(lineage) = lineage else { return Ok(state) };
         let mut base = state.unwrap_or_else(|| State { lineage, serial: 0, ..State::new() });
@@ -862,6 +865,10 @@ impl Backend for S3Backend {
             run.next = seq + 1;
         }
         Ok(())
+    }
+
+    fn folded_journal(&self) -> bool {
+        self.seen().folded
     }
 
     async fn workspaces(&self) -> Result<Vec<String>, StateError> {
