@@ -66,7 +66,7 @@ pub async fn make_plan(env: &Env, flags: &PlanFlags, destroy: bool, backend: &dy
         }
         Refreshed { state: fresh, gone: HashSet::new(), adopted }
     };
-    let settle = refreshed.state != state || backend.folded_journal();
+    let settle = refreshed.state != state || backend.found_journal();
     let planner = Planner {
         config: &config,
         graph: &graph,

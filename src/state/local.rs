@@ -34,8 +34,8 @@ pub struct LocalBackend {
     /// Kept open across appends so each group costs one write and one fsync.
     journal: Mutex<Option<File>>,
     lock: Mutex<Option<(HeldFile, LockInfo)>>,
-    /// The last load folded in a journal.
-    folded: AtomicBool,
+    /// The last load found a journal (see [`Backend::found_journal`]).
+    found_journal: AtomicBool,
 }
 
 impl LocalBackend {
@@ -46,7 +46,7 @@ impl LocalBackend {
             workspace: workspace.to_string(),
             journal: Mutex::new(None),
             lock: Mutex::new(None),
-            folded: AtomicBool::new(false),
+            found_journal: AtomicBool::new(false),
         }
     }
 
@@ -236,7 +236,7 @@ impl LocalBackend {
 
     fn load_sync(&self) -> Result<Option<State>, StateError> {
         self.check_workspace()?;
-        self.folded.store(false, Ordering::Relaxed);
+        self.found_journal.store(false, Ordering::Relaxed);
         let path = self.state_path();
         let shown = path.display().to_string();
         let state = match std::fs::read_to_string(&path) {
@@ -252,7 +252,9 @@ impl LocalBackend {
             // The first apply died before its first state write.
             None => s == 0,
         };
-        let j = match read_journal(&self.journal_path(), wanted)? {
+        let existing = read_journal(&self.journal_path(), wanted)?;
+        self.found_journal.store(!matches!(existing, Existing::Missing), Ordering::Relaxed);
+        let j = match existing {
             Existing::Missing => return Ok(state),
             Existing::Stale(lineage, serial) => {
                 tracing::warn!(
@@ -275,7 +277,6 @@ impl LocalBackend {
         for e in j.entries {
             base.apply_entry(e);
         }
-        self.folded.store(true, Ordering::Relaxed);
         Ok(Some(base))
     }
 
@@ -468,8 +469,8 @@ impl Backend for LocalBackend {
         self.load_sync()
     }
 
-    fn folded_journal(&self) -> bool {
-        self.folded.load(Ordering::Relaxed)
+    fn found_journal(&self) -> bool {
+        self.found_journal.load(Ordering::Relaxed)
     }
 
     async fn write(&self, state: &State) -> Result<(), StateError> {

@@ -236,11 +236,11 @@ pub trait Backend: Send + Sync {
     /// in; `None` when there is no state yet.
     async fn load(&self) -> Result<Option<State>, StateError>;
 
-    /// Whether the last [`load`](Backend::load) folded in a journal left by
-    /// an interrupted run: what it returned is not yet stored as a state,
-    /// so a run with nothing to change still writes it (which clears the
-    /// journal).
-    fn folded_journal(&self) -> bool {
+    /// Whether the last [`load`](Backend::load) found a journal left by an
+    /// interrupted run, replayed or stale: a run with nothing to change
+    /// still writes the state, which clears it (and makes what a replay
+    /// returned the stored state).
+    fn found_journal(&self) -> bool {
         false
     }
 

@@ -218,8 +218,8 @@ struct Seen {
     etag: Option<String>,
     /// Journal objects a state write folds in, and so removes.
     journal_keys: BTreeSet<String>,
-    /// The last load folded a journal into the state it returned.
-    folded: bool,
+    /// The last load found journal objects (see [`Backend::found_journal`]).
+    found_journal: bool,
     run: Option<Run>,
 }
 
@@ -770,8 +770,8 @@ impl Backend for S3Backend {
         {
             let mut seen = self.seen();
             seen.etag = etag;
+            seen.found_journal = !keys.is_empty();
             seen.journal_keys = keys;
-            seen.folded = lineage.is_some();
         }
         let Some(lineage) = lineage else { return Ok(state) };
         let mut base = state.unwrap_or_else(|| State { lineage, serial: 0, ..State::new() });
@@ -867,8 +867,8 @@ impl Backend for S3Backend {
         Ok(())
     }
 
-    fn folded_journal(&self) -> bool {
-        self.seen().folded
+    fn found_journal(&self) -> bool {
+        self.seen().found_journal
     }
 
     async fn workspaces(&self) -> Result<Vec<String>, StateError> {
