@@ -575,6 +575,17 @@ async fn adopt_by_ownership_tags_and_client_token() {
     other.lineage = "another-lineage".into();
     assert!(env.p.adopt(&other, "aws_instance", &cfg).await.unwrap().is_none());
     assert!(env.p.adopt(&env.ctx("aws_instance.nobody"), "aws_instance", &cfg).await.unwrap().is_none());
+    // The planner adopts before the configuration is evaluated: `Null`.
+    let bare = env.p.adopt(&env.ctx(addr), "aws_instance", &Value::Null).await.unwrap().expect("adopted without config");
+    assert_eq!(bare.get_str("id"), Some(id));
+    // A create-before-destroy replacement's create (the next generation)
+    // must not take the object it replaces for its own.
+    let mut next = env.ctx(addr);
+    next.generation = 2;
+    assert!(env.p.adopt(&next, "aws_instance", &cfg).await.unwrap().is_none(), "the older object is not the replacement");
+    let instance = env.instance(id).await;
+    let generation = instance.tags().iter().find(|t| t.key() == Some("berth:generation")).and_then(|t| t.value());
+    assert_eq!(generation, Some("1"), "launched with its generation tag");
 
     // The ClientToken berth sent is derived from lineage, address and
     // generation, so a retried create presents the same token.

@@ -233,6 +233,16 @@ async fn private_zone_records_follow_hosts_and_respect_ownership() {
     assert!(hz.hosted_zone().unwrap().config().unwrap().private_zone());
     assert_eq!(zone_vpcs(&env, &zone_id).await, vec![vpc1.clone()]);
 
+    // A run that died before recording the zone: the planner adopts while
+    // it refreshes, before the configuration is evaluated, so adopt() gets
+    // `Null` and finds the zone by its caller reference alone, VPC included.
+    let adopted = p.adopt(&zctx, ZONE_TYPE, &Value::Null).await.unwrap().expect("found by its caller reference");
+    assert!(adopted.same_as(&zone), "adopted {adopted}\nrecorded {zone}");
+    let adopted = p.adopt(&zctx, ZONE_TYPE, &zone_cfg).await.unwrap().expect("found by name and caller reference");
+    assert!(adopted.same_as(&zone), "adopted {adopted}\nrecorded {zone}");
+    let next = OpContext { generation: 2, ..zctx.clone() };
+    assert_eq!(p.adopt(&next, ZONE_TYPE, &Value::Null).await.unwrap(), None, "another create's zone");
+
     // A second VPC through an association resource.
     let actx = env.ctx("aws_route53_zone_association.second");
     let assoc_cfg = obj([("zone_id", Value::str(&zone_id)), ("vpc_id", Value::str(&vpc2))]);
@@ -359,6 +369,8 @@ async fn private_zone_records_follow_hosts_and_respect_ownership() {
     // adopt() finds it, and a plan without state adopts it too.
     let adopted = p.adopt(&sctx, RECORD_TYPE, &search_cfg).await.unwrap().expect("adoptable");
     assert!(adopted.same_as(&search), "adopted {adopted}\nrecorded {search}");
+    // Without the configuration there is no zone to look in: the plan adopts.
+    assert_eq!(p.adopt(&sctx, RECORD_TYPE, &Value::Null).await.unwrap(), None);
     let planned = plan(p, RECORD_TYPE, &sctx, None, &search_cfg).await;
     assert!(
         planned.notes.iter().any(|n| n == "adopting record `micro-search.internal` A left by an interrupted run"),

@@ -294,6 +294,32 @@ fn a_killed_apply_loses_nothing_that_completed() {
     assert!(r.stdout.contains("berth_sleep.slow"), "{}", r.stdout);
 }
 
+/// The journal a killed run leaves is folded (or, stale, removed) by the next
+/// apply even when it has nothing to change.
+#[test]
+fn an_apply_with_nothing_to_change_clears_a_killed_runs_journal() {
+    let w = Work::new();
+    w.write("main.hcl", "resource \"berth_data\" \"a\" { input = 1 }\n");
+    let journal = w.path().join("state/default.journal");
+    // One state-only object (no write-ahead pending entry): its apply
+    // appends begin+put, then outputs. Killed after the last append
+    // (replayed next time), and after the state write but before the
+    // journal's removal (stale next time).
+    for kill_at in ["journal:2", "state:1"] {
+        let _ = std::fs::remove_dir_all(w.path().join("state"));
+        let out = w.cmd(&["apply", "--auto-approve"]).env("BERTH_TEST_KILL_AFTER_WRITES", kill_at).output().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{kill_at}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(journal.exists(), "{kill_at}: the kill left a journal");
+        let r = w.run(&["apply", "--auto-approve"]);
+        r.assert_ok();
+        assert!(r.stdout.contains("No changes."), "{kill_at}: {}", r.stdout);
+        assert!(!journal.exists(), "{kill_at}: the journal is still there\n{}", r.stderr);
+        assert_eq!(w.state_addresses(), ["berth_data.a"], "{kill_at}");
+        w.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+    }
+}
+
 #[test]
 fn destroy_goes_in_reverse_order_and_honours_prevent_destroy() {
     let w = Work::new();

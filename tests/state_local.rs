@@ -132,7 +132,10 @@ async fn journal_replays_in_a_fresh_backend() {
     .await
     .unwrap();
 
-    let loaded = LocalBackend::new(dir.clone(), "default").load().await.unwrap().unwrap();
+    assert!(!b.found_journal(), "nothing loaded yet");
+    let replaying = LocalBackend::new(dir.clone(), "default");
+    let loaded = replaying.load().await.unwrap().unwrap();
+    assert!(replaying.found_journal(), "the load says it replayed a journal, so a run without changes writes it");
     assert_eq!(loaded.lineage, base.lineage);
     assert_eq!(loaded.serial, 7, "replay does not bump the serial; the engine does");
     let addrs: Vec<String> = loaded.resources.values().map(|r| r.addr.to_string()).collect();
@@ -144,6 +147,7 @@ async fn journal_replays_in_a_fresh_backend() {
     b.write(&State { serial: 8, ..loaded.clone() }).await.unwrap();
     assert!(!b.journal_path().exists());
     assert_eq!(b.load().await.unwrap().unwrap(), State { serial: 8, ..loaded });
+    assert!(!b.found_journal());
 }
 
 /// Results of state-only resources are appended without forcing them to
@@ -248,6 +252,7 @@ async fn stale_journal_is_ignored_then_replaced() {
 
     let fresh = LocalBackend::new(dir.clone(), "default");
     assert_eq!(fresh.load().await.unwrap(), Some(new.clone()));
+    assert!(fresh.found_journal(), "a stale journal is garbage a write clears");
 
     fresh.append(&[begin(&new), put("a", 0)]).await.unwrap();
     let text = std::fs::read_to_string(fresh.journal_path()).unwrap();

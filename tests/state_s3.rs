@@ -642,6 +642,7 @@ async fn the_journal_is_replayed_continued_and_folded() {
     let second = lib.backend();
     let loaded = second.load().await.unwrap().expect("the journal alone makes a state");
     assert_eq!((loaded.lineage.as_str(), loaded.serial, loaded.resources.len()), ("L-1", 0, 2));
+    assert!(second.found_journal(), "a run without changes must still write this state");
     // The next run continues that journal.
     second.append(&[begin.clone(), put(2)]).await.unwrap();
     let keys = lib.journal_keys().await;
@@ -662,6 +663,7 @@ async fn the_journal_is_replayed_continued_and_folded() {
     let now = lib.backend();
     let loaded = now.load().await.unwrap().unwrap();
     assert_eq!(loaded.resources.len(), 3, "the stale journal is not replayed");
+    assert!(now.found_journal(), "a stale journal is garbage a write clears");
     now.append(&[JournalEntry::Begin { lineage: "L-1".into(), serial: 1 }, put(3)]).await.unwrap();
     assert_eq!(lib.journal_keys().await, [format!("{KEY}.journal/0000000001/00000000.json")]);
 }

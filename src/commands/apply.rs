@@ -42,6 +42,13 @@ async fn plan_and_apply(env: &Env, flags: &PlanFlags, destroy: bool, auto_approv
         let planned = make_plan(env, flags, destroy, backend.as_ref()).await?;
         print(&render::human(&planned.plan));
         if !planned.plan.has_changes() {
+            if planned.settle {
+                // Nothing to change, but the stored state is not what this
+                // plan saw (an interrupted run's journal, adopted objects,
+                // objects found gone or changed): record it.
+                eprintln!("Recording the refreshed state.");
+                return execute(planned, backend.as_ref(), flags.parallelism).await;
+            }
             return Ok(0);
         }
         if !auto_approve && !confirm(destroy)? {
@@ -83,9 +90,18 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
             )));
         }
         let state_exists = stored.is_some();
-        let state = stored.unwrap_or_default();
+        let mut state = stored.unwrap_or_default();
         let providers = crate::providers::setup(&config, &plan.variables, &crate::plan::planner::needed_providers(&config, &state)).await?;
-        execute(Planned { plan, config, providers, state, state_exists }, backend.as_ref(), flags.parallelism).await
+        if !state.pending.is_empty() {
+            // The plan adopted what an interrupted run created: so must the
+            // apply, or it would neither see nor record those objects.
+            let mut diags = Diagnostics::new();
+            crate::plan::planner::adopt_pending(&mut state, &providers, &mut diags).await;
+            if diags.has_errors() {
+                return Err(diags);
+            }
+        }
+        execute(Planned { plan, config, providers, state, state_exists, settle: false }, backend.as_ref(), flags.parallelism).await
     }
     .await;
     lock.release().await?;
@@ -93,7 +109,7 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
 }
 
 async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) -> CmdResult {
-    let Planned { plan, config, providers, state, state_exists } = planned;
+    let Planned { plan, config, providers, state, state_exists, .. } = planned;
     let progress = Arc::new(StderrProgress::new());
     // The walk answers the first Ctrl-C itself (see `state::s3::interrupt`).
     let (report, _state) = crate::state::s3::interrupt::graceful(crate::apply::apply(

@@ -14,9 +14,17 @@ pub struct Planned {
     pub plan: Plan,
     pub config: Config,
     pub providers: Registry,
-    /// The stored state the plan was made from (before refresh).
+    /// The state the plan was made from: the stored one, refreshed, with
+    /// the objects of creates an interrupted run left unrecorded adopted.
+    /// The apply starts from it, so it evaluates the configuration against
+    /// the values the plan saw, and records the adoptions and the objects
+    /// found gone.
     pub state: State,
     pub state_exists: bool,
+    /// `state` is not what is stored (an interrupted run left a journal, or
+    /// the refresh found something different): an apply writes it even when
+    /// the plan has no changes.
+    pub settle: bool,
 }
 
 fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<InstanceAddr>, Diagnostics> {
@@ -47,8 +55,18 @@ pub async fn make_plan(env: &Env, flags: &PlanFlags, destroy: bool, backend: &dy
         eprintln!("Refreshing {} object(s)...", state.resources.len());
         planner::refresh(&state, &providers).await?
     } else {
-        Refreshed { state: state.clone(), gone: HashSet::new(), adopted: HashSet::new() }
+        // Objects an interrupted run created are looked for even without a
+        // refresh (and before the first object was recorded): creating
+        // them again would make duplicates.
+        let mut fresh = state.clone();
+        let mut diags = Diagnostics::new();
+        let adopted = planner::adopt_pending(&mut fresh, &providers, &mut diags).await;
+        if diags.has_errors() {
+            return Err(diags);
+        }
+        Refreshed { state: fresh, gone: HashSet::new(), adopted }
     };
+    let settle = refreshed.state != state || backend.found_journal();
     let planner = Planner {
         config: &config,
         graph: &graph,
@@ -58,7 +76,7 @@ pub async fn make_plan(env: &Env, flags: &PlanFlags, destroy: bool, backend: &dy
     };
     let prior_serial = state_exists.then_some(state.serial);
     let plan = planner.plan(&refreshed, prior_serial).await?;
-    Ok(Planned { plan, config, providers, state, state_exists })
+    Ok(Planned { plan, config, providers, state: refreshed.state, state_exists, settle })
 }
 
 pub async fn run(env: &Env, args: &PlanArgs) -> CmdResult {

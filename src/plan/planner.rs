@@ -20,8 +20,8 @@ pub struct PlanOptions {
     pub workspace: String,
 }
 
-/// What refresh did to the state: the refreshed state, and the objects found
-/// gone (for "deleted outside berth" reasons).
+/// What refresh did to the state: the refreshed state, the objects found
+/// gone (for "deleted outside berth" reasons), and the objects adopted.
 pub struct Refreshed {
     pub state: State,
     pub gone: HashSet<InstanceAddr>,
@@ -86,34 +86,62 @@ pub async fn refresh(state: &State, providers: &Registry) -> Result<Refreshed, D
             }
         }
     }
+    let adopted = adopt_pending(&mut state, providers, &mut diags).await;
+    if diags.has_errors() { Err(diags) } else { Ok(Refreshed { state, gone, adopted }) }
+}
+
+/// Looks for the objects of creates that were started and never recorded
+/// (`state.pending`), puts those found into `state` and returns their
+/// addresses. Every pending entry leaves `state`: a create not found is
+/// planned again.
+pub async fn adopt_pending(state: &mut State, providers: &Registry, diags: &mut Diagnostics) -> HashSet<InstanceAddr> {
     let mut adopted = HashSet::new();
-    for p in std::mem::take(&mut state.pending) {
-        if state.get(&p.addr).is_some() {
-            continue;
-        }
-        let Some(provider) = providers.get(&p.provider) else { continue };
-        let ctx = OpContext { addr: p.addr.clone(), lineage: state.lineage.clone(), generation: p.generation };
-        match provider.adopt(&ctx, &p.addr.resource.type_, &Value::Null).await {
+    // The Put that records a create drops its pending entry, so every entry
+    // left names a create that may have happened unrecorded. An object still
+    // recorded at the address is the one a create-before-destroy replacement
+    // was replacing: the provider tells the two apart by the generation.
+    let lineage = state.lineage.clone();
+    let lookups = std::mem::take(&mut state.pending).into_iter().filter_map(|p| {
+        let provider = providers.get(&p.provider)?.clone();
+        let ctx = OpContext { addr: p.addr.clone(), lineage: lineage.clone(), generation: p.generation };
+        Some(async move {
+            let found = provider.adopt(&ctx, &p.addr.resource.type_, &Value::Null).await;
+            (p, found)
+        })
+    });
+    for (p, found) in futures::future::join_all(lookups).await {
+        match found {
             Ok(Some(v)) => {
                 let (bare, _) = v.into_unmarked();
                 adopted.insert(p.addr.clone());
+                // The replaced object becomes deposed, as the interrupted
+                // apply would have made it, and this plan destroys it.
+                let old = state.resources.remove(&(p.addr.clone(), None));
+                let (dependencies, create_before_destroy) =
+                    old.as_ref().map(|o| (o.dependencies.clone(), o.create_before_destroy)).unwrap_or_default();
+                if let Some(mut old) = old {
+                    old.deposed = Some(format!("g{}", old.generation));
+                    state.put(old);
+                }
                 state.put(ResourceState {
                     addr: p.addr.clone(),
                     deposed: None,
                     provider: p.provider.clone(),
                     attributes: bare,
                     sensitive: Vec::new(),
-                    dependencies: Vec::new(),
+                    dependencies,
                     tainted: false,
-                    create_before_destroy: false,
-                    generation: p.generation,
+                    create_before_destroy,
+                    // What the interrupted create would have recorded: the
+                    // next create of the address gets a fresh token.
+                    generation: p.generation + 1,
                 });
             }
             Ok(None) => {}
             Err(e) => diags.push(Diagnostic::error(format!("looking for `{}` left by an interrupted run: {}", p.addr, e.message))),
         }
     }
-    if diags.has_errors() { Err(diags) } else { Ok(Refreshed { state, gone, adopted }) }
+    adopted
 }
 
 pub struct Planner<'a> {

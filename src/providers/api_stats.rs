@@ -4,8 +4,10 @@
 //! records each attempt (retries included: they are real calls). Tests and the
 //! benchmarks read the counts to hold berth to the physical minimum of the
 //! APIs (a no-op plan of N hosts costs ceil(N/1000) DescribeInstances calls).
-//! With `BERTH_API_STATS=FILE` set, the CLI writes them to FILE as JSON when
-//! it exits.
+//! The local state backend records its durable writes the same way
+//! (`local:AppendJournal`, `local:WriteState`), so the crash suite knows how
+//! many moments it can kill at. With `BERTH_API_STATS=FILE` set, the CLI
+//! writes the counts to FILE as JSON when it exits.
 //!
 //! The interceptor also makes retries visible: with `BERTH_LOG=berth=debug`
 //! each retry of a call is logged with its attempt number and what went wrong
@@ -15,7 +17,7 @@
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
@@ -109,6 +111,23 @@ impl Intercept for CountCalls {
             };
             cfg.interceptor_state().store_put(FailedAttempt(cause));
         }
+        Ok(())
+    }
+
+    /// The request landed and its response arrived, unread: the moment the
+    /// crash suite's `BERTH_TEST_KILL_AFTER_CALLS` kills at (see
+    /// [`crate::crashpoint`]).
+    fn read_after_transmit(
+        &self,
+        _ctx: &BeforeDeserializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        crate::crashpoint::after_api_call(&|| {
+            cfg.load::<Metadata>()
+                .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
+                .unwrap_or_else(|| "unknown call".into())
+        });
         Ok(())
     }
 }

@@ -219,7 +219,12 @@ pub trait Provider: Send + Sync {
     async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value>;
 
     /// After a crash between "create started" and "create recorded", looks for
-    /// an object this state created (by ownership tags) and returns its state.
+    /// the object that create (`ctx.generation` of `ctx.addr` in this state)
+    /// made, by its ownership marks, and returns its state. The planner
+    /// adopts while refreshing, before the configuration is evaluated, so
+    /// `config` is `Null` there: an adopt must find its object without it.
+    /// An older object of the address (the one a create-before-destroy
+    /// replacement replaces) must not be returned.
     async fn adopt(&self, _ctx: &OpContext, _type_: &str, _config: &Value) -> ProviderResult<Option<Value>> {
         Ok(None)
     }

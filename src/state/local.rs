@@ -23,6 +23,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const LOCK_POLL: Duration = Duration::from_millis(200);
@@ -33,12 +34,20 @@ pub struct LocalBackend {
     /// Kept open across appends so each group costs one write and one fsync.
     journal: Mutex<Option<File>>,
     lock: Mutex<Option<(HeldFile, LockInfo)>>,
+    /// The last load found a journal (see [`Backend::found_journal`]).
+    found_journal: AtomicBool,
 }
 
 impl LocalBackend {
     /// `dir` holds one state per workspace (by default `<workdir>/state`).
     pub fn new(dir: PathBuf, workspace: &str) -> LocalBackend {
-        LocalBackend { dir, workspace: workspace.to_string(), journal: Mutex::new(None), lock: Mutex::new(None) }
+        LocalBackend {
+            dir,
+            workspace: workspace.to_string(),
+            journal: Mutex::new(None),
+            lock: Mutex::new(None),
+            found_journal: AtomicBool::new(false),
+        }
     }
 
     pub fn state_path(&self) -> PathBuf {
@@ -109,6 +118,8 @@ impl LocalBackend {
             let _ = std::fs::remove_file(&tmp);
         }
         result?;
+        crate::providers::api_stats::record("local", "WriteState");
+        crate::crashpoint::after_state_write(&|| format!("state (`{}` written, its journal not yet removed)", state_path.display()));
         // Only now is the journal folded into a durable state.
         self.journal.lock().unwrap_or_else(|p| p.into_inner()).take();
         match std::fs::remove_file(self.journal_path()) {
@@ -218,11 +229,14 @@ impl LocalBackend {
             *slot = None;
             return Err(wr(e));
         }
+        crate::providers::api_stats::record("local", "AppendJournal");
+        crate::crashpoint::after_state_write(&|| format!("journal (append of {} entries)", entries.len()));
         Ok(())
     }
 
     fn load_sync(&self) -> Result<Option<State>, StateError> {
         self.check_workspace()?;
+        self.found_journal.store(false, Ordering::Relaxed);
         let path = self.state_path();
         let shown = path.display().to_string();
         let state = match std::fs::read_to_string(&path) {
@@ -238,7 +252,9 @@ impl LocalBackend {
             // The first apply died before its first state write.
             None => s == 0,
         };
-        let j = match read_journal(&self.journal_path(), wanted)? {
+        let existing = read_journal(&self.journal_path(), wanted)?;
+        self.found_journal.store(!matches!(existing, Existing::Missing), Ordering::Relaxed);
+        let j = match existing {
             Existing::Missing => return Ok(state),
             Existing::Stale(lineage, serial) => {
                 tracing::warn!(
@@ -451,6 +467,10 @@ impl Backend for LocalBackend {
 
     async fn load(&self) -> Result<Option<State>, StateError> {
         self.load_sync()
+    }
+
+    fn found_journal(&self) -> bool {
+        self.found_journal.load(Ordering::Relaxed)
     }
 
     async fn write(&self, state: &State) -> Result<(), StateError> {

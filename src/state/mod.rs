@@ -237,6 +237,14 @@ pub trait Backend: Send + Sync {
     /// in; `None` when there is no state yet.
     async fn load(&self) -> Result<Option<State>, StateError>;
 
+    /// Whether the last [`load`](Backend::load) found a journal left by an
+    /// interrupted run, replayed or stale: a run with nothing to change
+    /// still writes the state, which clears it (and makes what a replay
+    /// returned the stored state).
+    fn found_journal(&self) -> bool {
+        false
+    }
+
     /// Writes a whole state atomically, keeping the previous version as a
     /// backup, and clears the journal.
     async fn write(&self, state: &State) -> Result<(), StateError>;

@@ -218,6 +218,8 @@ struct Seen {
     etag: Option<String>,
     /// Journal objects a state write folds in, and so removes.
     journal_keys: BTreeSet<String>,
+    /// The last load found journal objects (see [`Backend::found_journal`]).
+    found_journal: bool,
     run: Option<Run>,
 }
 
@@ -768,6 +770,7 @@ impl Backend for S3Backend {
         {
             let mut seen = self.seen();
             seen.etag = etag;
+            seen.found_journal = !keys.is_empty();
             seen.journal_keys = keys;
         }
         let Some(lineage) = lineage else { return Ok(state) };
@@ -862,6 +865,10 @@ impl Backend for S3Backend {
             run.next = seq + 1;
         }
         Ok(())
+    }
+
+    fn found_journal(&self) -> bool {
+        self.seen().found_journal
     }
 
     async fn workspaces(&self) -> Result<Vec<String>, StateError> {

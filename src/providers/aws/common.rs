@@ -20,6 +20,12 @@ pub const LINEAGE_TAG: &str = "berth:lineage";
 /// create call takes no client token (security groups): a retry that meets
 /// the object its own lost attempt created finds it by this tag.
 pub const TOKEN_TAG: &str = "berth:token";
+/// Which create of the address made the object: the `generation` the
+/// idempotency token is derived from too. A create-before-destroy
+/// replacement launches a second object with the same address while the
+/// first still runs; only this tag tells the two apart when berth dies
+/// before it learns the new one's id.
+pub const GENERATION_TAG: &str = "berth:generation";
 /// Tags under this prefix belong to berth and never appear in `tags`.
 pub const BERTH_TAG_PREFIX: &str = "berth:";
 
@@ -54,11 +60,13 @@ fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()
 }
 
-/// The filters that find what one address of one state created.
+/// The filters that find what one create (`ctx.generation`) of one address
+/// of one state made.
 pub fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
     vec![
         filter(&format!("tag:{ADDRESS_TAG}"), [ctx.addr.to_string()]),
         filter(&format!("tag:{LINEAGE_TAG}"), [ctx.lineage.clone()]),
+        filter(&format!("tag:{GENERATION_TAG}"), [ctx.generation.to_string()]),
     ]
 }
 
@@ -68,7 +76,10 @@ pub fn tag_spec(resource: ResourceType, ctx: &OpContext, user: &BTreeMap<String,
     for (k, v) in user {
         b = b.tags(tag(k, v));
     }
-    b.tags(tag(ADDRESS_TAG, &ctx.addr.to_string())).tags(tag(LINEAGE_TAG, &ctx.lineage)).build()
+    b.tags(tag(ADDRESS_TAG, &ctx.addr.to_string()))
+        .tags(tag(LINEAGE_TAG, &ctx.lineage))
+        .tags(tag(GENERATION_TAG, &ctx.generation.to_string()))
+        .build()
 }
 
 /// The `tags` attribute from AWS tags: berth's own tags left out.

@@ -866,6 +866,12 @@ impl Route53 {
     }
 
     pub(super) async fn adopt_record(&self, ctx: &OpContext, config: &Value) -> ProviderResult<Option<Value>> {
+        // The planner adopts before the configuration is evaluated and
+        // passes `Null`: without a zone there is nothing to look in. The
+        // record's plan adopts it instead (an UPSERT over its own record).
+        if config.is_null() {
+            return Ok(None);
+        }
         let args = parse_args(config).map_err(first)?;
         let (Some(zone_id), Some(name), Some(&t)) =
             (args.zone_id.as_known(), args.name.as_known(), args.rtype.as_known())

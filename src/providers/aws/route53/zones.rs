@@ -768,28 +768,76 @@ impl Route53 {
         Ok(())
     }
 
+    /// Finds the zone an interrupted create of `ctx` made, by its caller
+    /// reference. The planner adopts while it refreshes, before the
+    /// configuration is evaluated, and passes `Null`: then every zone is
+    /// listed; with a known `name`, only the zones of that name.
     pub(super) async fn adopt_zone(&self, ctx: &OpContext, config: &Value) -> ProviderResult<Option<Value>> {
-        let args = parse_zone(config, &self.region).map_err(first)?;
-        let Some(name) = args.name.known() else { return Ok(None) };
-        let name = names::normalize(&name);
+        let args = if config.is_null() { None } else { Some(parse_zone(config, &self.region).map_err(first)?) };
         let reference = caller_reference(ctx);
+        let found = match args.as_ref().and_then(|a| a.name.as_known().cloned()) {
+            Some(name) => self.zone_by_reference_and_name(&reference, &names::normalize(&name)).await?,
+            None => self.zone_by_reference(&reference).await?,
+        };
+        let Some(zone_id) = found else { return Ok(None) };
+        let got = self.get_zone(&zone_id).await?;
+        // Without the configuration, the zone's VPCs are the ones its
+        // blocks named: the create associated exactly those.
+        let managed = match args.as_ref().and_then(|a| a.vpcs.clone()) {
+            Some(v) => v,
+            None => got
+                .vpcs()
+                .iter()
+                .filter_map(|v| {
+                    Some(VpcRef {
+                        id: v.vpc_id()?.to_string(),
+                        region: v.vpc_region().map(|r| r.as_str().to_string()).unwrap_or_else(|| self.region.clone()),
+                    })
+                })
+                .collect(),
+        };
+        let force_destroy = args.as_ref().and_then(|a| a.force_destroy.as_known().copied()).unwrap_or(false);
+        let tags = self.zone_tags(std::slice::from_ref(&zone_id)).await?.remove(&zone_id).unwrap_or_default();
+        Ok(Some(self.zone_state(&zone_id, &got, tags, &managed, force_destroy).await?))
+    }
+
+    async fn zone_by_reference_and_name(&self, reference: &str, name: &str) -> Result<Option<String>, ApiError> {
         let out = self
             .client
             .list_hosted_zones_by_name()
-            .dns_name(&name)
+            .dns_name(name)
             .max_items(100)
             .send()
             .await
-            .map_err(|e| ApiError::new("ListHostedZonesByName", &name, e))?;
+            .map_err(|e| ApiError::new("ListHostedZonesByName", name, e))?;
         // Zones come sorted by name from `name` on: stop at the first other name.
-        for z in out.hosted_zones().iter().take_while(|z| names::from_api(z.name()) == name) {
-            if z.caller_reference() == reference {
-                let managed = args.vpcs.clone().unwrap_or_default();
-                let force_destroy = args.force_destroy.as_known().copied().unwrap_or(false);
-                return Ok(Some(self.read_zone(&bare_id(z.id()), &managed, force_destroy).await?));
+        Ok(out
+            .hosted_zones()
+            .iter()
+            .take_while(|z| names::from_api(z.name()) == name)
+            .find(|z| z.caller_reference() == reference)
+            .map(|z| bare_id(z.id())))
+    }
+
+    async fn zone_by_reference(&self, reference: &str) -> Result<Option<String>, ApiError> {
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_hosted_zones()
+                .set_marker(marker.take())
+                .max_items(100)
+                .send()
+                .await
+                .map_err(|e| ApiError::new("ListHostedZones", "hosted zones", e))?;
+            if let Some(z) = out.hosted_zones().iter().find(|z| z.caller_reference() == reference) {
+                return Ok(Some(bare_id(z.id())));
+            }
+            match out.next_marker() {
+                Some(m) if out.is_truncated() => marker = Some(m.to_string()),
+                _ => return Ok(None),
             }
         }
-        Ok(None)
     }
 
     pub(super) async fn refresh_associations(&self, items: Vec<(OpContext, Value)>) -> Vec<Refreshed> {
