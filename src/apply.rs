@@ -8,13 +8,13 @@
 //! `--parallelism`, and hands providers batches: every change of one type that
 //! is ready at the same step goes to the provider in one call.
 //!
-//! Every result is appended to the state journal before anything that depends
-//! on it starts, and a create outside berth is recorded there as pending
-//! (write-ahead) before its API call; the journal is folded into the state
-//! file once at the end. Results of objects outside berth are forced to disk
-//! at once; results of the built-in, state-only resources only reach the
-//! kernel (which keeps them if berth is killed) and go to disk with the next
-//! synced write. A failure skips only what depends on it.
+//! Every create is recorded in the state journal as pending before it starts
+//! (write-ahead), and every result before anything that depends on it
+//! starts; the journal is folded into the state file once at the end. What
+//! concerns objects outside berth is forced to disk at once; what concerns
+//! the built-in, state-only resources only reaches the kernel (which keeps it
+//! if berth is killed) and goes to disk with the next synced write. A failure
+//! skips only what depends on it.
 
 use crate::addr::{InstanceKey, ResourceAddr};
 use crate::config::Config;
@@ -292,16 +292,17 @@ pub async fn apply(
                 write_inventories(config, &world, progress.as_ref(), &mut report);
             }
             let mut groups: BTreeMap<(String, String, bool), Vec<(Step, ApplyOp)>> = BTreeMap::new();
+            let mut remote_pending = false;
             let mut entries = Vec::new();
             let mut failed_now = Vec::new();
             for n in batch {
                 let step = g[n];
                 match prepare(step, plan, config, &world, &state, providers, &mut expansions).await {
                     Ok(Prepared::Op { provider, type_, op, after }) => {
-                        // Write-ahead: a create outside berth is on disk before it starts.
-                        if let ChangeKind::Create { .. } = op.kind
-                            && !local_only(providers, &provider)
-                        {
+                        // Write-ahead: a create is journaled before it starts,
+                        // and forced to disk when its object is outside berth.
+                        if let ChangeKind::Create { .. } = op.kind {
+                            remote_pending |= !local_only(providers, &provider);
                             entries.push(JournalEntry::Pending(PendingCreate {
                                 addr: op.ctx.addr.clone(),
                                 provider: provider.clone(),
@@ -337,7 +338,9 @@ pub async fn apply(
                         state.pending.push(p.clone());
                     }
                 }
-                backend.append(&entries).await.map_err(|e| Diagnostic::error(e.to_string()))?;
+                let appended =
+                    if remote_pending { backend.append(&entries).await } else { backend.append_local(&entries).await };
+                appended.map_err(|e| Diagnostic::error(e.to_string()))?;
             }
             for ((pkey, type_, _), items) in groups {
                 let provider = providers.get(&pkey).cloned().ok_or_else(|| Diagnostic::error(format!("provider `{pkey}` is not configured")))?;

@@ -301,11 +301,10 @@ fn an_apply_with_nothing_to_change_clears_a_killed_runs_journal() {
     let w = Work::new();
     w.write("main.hcl", "resource \"berth_data\" \"a\" { input = 1 }\n");
     let journal = w.path().join("state/default.journal");
-    // One state-only object (no write-ahead pending entry): its apply
-    // appends begin+put, then outputs. Killed after the last append
-    // (replayed next time), and after the state write but before the
-    // journal's removal (stale next time).
-    for kill_at in ["journal:2", "state:1"] {
+    // One object: its apply appends begin+pending, put, outputs. Killed
+    // after the last append (replayed next time), and after the state write
+    // but before the journal's removal (stale next time).
+    for kill_at in ["journal:3", "state:1"] {
         let _ = std::fs::remove_dir_all(w.path().join("state"));
         let out = w.cmd(&["apply", "--auto-approve"]).env("BERTH_TEST_KILL_AFTER_WRITES", kill_at).output().unwrap();
         use std::os::unix::process::ExitStatusExt;

@@ -191,9 +191,9 @@ pub trait Provider: Send + Sync {
 
     /// True when this provider's objects exist only in berth's state, with
     /// nothing outside berth to lose track of (the built-in resources). The
-    /// apply then skips the write-ahead record of their creates and journals
-    /// their results without forcing them to disk: a killed berth still keeps
-    /// them, and a machine crash can cost only a re-create of local values.
+    /// apply then journals their creates and results without forcing them to
+    /// disk: a killed berth still keeps them, and a machine crash can cost
+    /// only a re-create of local values.
     fn local_only(&self) -> bool {
         false
     }
