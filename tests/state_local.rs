@@ -150,6 +150,21 @@ async fn journal_replays_in_a_fresh_backend() {
     assert!(!b.found_journal());
 }
 
+#[test]
+fn instances_of_a_block_are_its_live_instances_only() {
+    let mut s = State::new();
+    for r in [resource("a", 0), resource("a", 2), resource("ab", 1), resource("b", 0)] {
+        s.put(r);
+    }
+    s.put(ResourceState { addr: "berth_data.a".parse().unwrap(), ..resource("a", 0) });
+    s.put(ResourceState { addr: "berth_data.a[\"k\"]".parse().unwrap(), ..resource("a", 0) });
+    s.put(ResourceState { deposed: Some("g1".into()), ..resource("a", 1) });
+    s.put(ResourceState { addr: "module.m.berth_data.a[0]".parse().unwrap(), ..resource("a", 0) });
+    let a: berth::addr::ResourceAddr = "berth_data.a".parse::<berth::addr::InstanceAddr>().unwrap().resource;
+    let got: Vec<String> = s.instances_of(&a).map(|r| r.addr.to_string()).collect();
+    assert_eq!(got, ["berth_data.a", "berth_data.a[0]", "berth_data.a[2]", "berth_data.a[\"k\"]"]);
+}
+
 /// Results of state-only resources are appended without forcing them to
 /// disk, but they are in the journal all the same: a berth killed right after
 /// (the next process reads what the kernel holds) loses none of them, and a

@@ -16,7 +16,7 @@ pub mod local;
 pub mod lock;
 pub mod s3;
 
-use crate::addr::{InstanceAddr, ResourceAddr};
+use crate::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -148,9 +148,16 @@ impl State {
         self.resources.remove(key)
     }
 
-    /// Every instance of a resource block.
+    /// Every instance of a resource block. Keys order by resource first, so
+    /// its instances sit together: a range, not a scan of the whole state
+    /// (which made planning N blocks cost N² comparisons).
     pub fn instances_of<'a>(&'a self, res: &'a ResourceAddr) -> impl Iterator<Item = &'a ResourceState> + 'a {
-        self.resources.values().filter(move |r| &r.addr.resource == res && r.deposed.is_none())
+        let first: ObjectKey = (InstanceAddr { resource: res.clone(), key: InstanceKey::None }, None);
+        self.resources
+            .range(first..)
+            .map(|(_, r)| r)
+            .take_while(move |r| &r.addr.resource == res)
+            .filter(|r| r.deposed.is_none())
     }
 
     /// Applies one journal entry.
