@@ -110,6 +110,19 @@ fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step,
         }
         s
     };
+    // The create/update steps of each resource's dependents (by the plan or
+    // by the state), computed once: looking them up per destroy made a wide
+    // destroy quadratic.
+    let mut dependent_changes: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    for (j, other) in plan.changes.iter().enumerate() {
+        let Some(&m) = idx.get(&Step::Change(j)) else { continue };
+        let on = &other.addr.resource;
+        let mut deps: BTreeSet<&ResourceAddr> = deps_of(plan, on).collect();
+        deps.extend(state_deps.get(on).into_iter().flatten().copied());
+        for d in deps.into_iter().filter(|d| *d != on) {
+            dependent_changes.entry(d).or_default().push(m);
+        }
+    }
     for (i, c) in plan.changes.iter().enumerate() {
         let res = &c.addr.resource;
         if let Some(&n) = idx.get(&Step::Change(i)) {
@@ -148,16 +161,8 @@ fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step,
                         g.update_edge(idx[&Step::Change(i)], n, ());
                     }
                     // The old object goes only once every dependent has moved on.
-                    for (j, other) in plan.changes.iter().enumerate() {
-                        if j == i {
-                            continue;
-                        }
-                        let Some(&m) = idx.get(&Step::Change(j)) else { continue };
-                        let depends = deps_of(plan, &other.addr.resource).any(|d| d == res)
-                            || state_deps.get(&other.addr.resource).is_some_and(|s| s.contains(res));
-                        if depends && other.addr.resource != *res {
-                            g.update_edge(m, n, ());
-                        }
+                    for &m in dependent_changes.get(res).into_iter().flatten() {
+                        g.update_edge(m, n, ());
                     }
                 }
             }
@@ -334,8 +339,7 @@ pub async fn apply(
                 }
                 for e in &entries {
                     if let JournalEntry::Pending(p) = e {
-                        state.pending.retain(|q| q.addr != p.addr);
-                        state.pending.push(p.clone());
+                        state.pending.insert(p.addr.clone(), p.clone());
                     }
                 }
                 let appended =
@@ -495,7 +499,7 @@ pub async fn apply(
                         world.set_instance(&c.addr.resource, c.addr.key.clone(), marked);
                     } else if c.action.creates() {
                         // Nothing was created: the create is no longer pending.
-                        state.pending.retain(|p| p.addr != c.addr);
+                        state.pending.remove(&c.addr);
                         if state.get(&c.addr).is_none() {
                             entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed: None });
                         }

@@ -70,7 +70,8 @@ async fn write_then_load_round_trips() {
 
     let mut s = state_with(4, &[1, 2, 3]);
     s.outputs = outputs("10.0.0.1");
-    s.pending.push(pending("p", 0));
+    let p = pending("p", 0);
+    s.pending.insert(p.addr.clone(), p);
     b.write(&s).await.unwrap();
 
     let fresh = LocalBackend::new(dir.clone(), "default");
@@ -140,7 +141,7 @@ async fn journal_replays_in_a_fresh_backend() {
     assert_eq!(loaded.serial, 7, "replay does not bump the serial; the engine does");
     let addrs: Vec<String> = loaded.resources.values().map(|r| r.addr.to_string()).collect();
     assert_eq!(addrs, ["berth_data.n[2]", "berth_data.web[1]"]);
-    assert_eq!(loaded.pending, vec![pending("web", 0)]);
+    assert_eq!(loaded.pending.values().cloned().collect::<Vec<_>>(), vec![pending("web", 0)]);
     assert_eq!(loaded.outputs, outputs("10.1.2.3"));
 
     // Folding the journal into the state removes it.

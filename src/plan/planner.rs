@@ -32,7 +32,7 @@ pub struct Refreshed {
 pub fn needed_providers(config: &Config, state: &State) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = config.all_resources().map(|r| r.provider.clone()).collect();
     out.extend(state.resources.values().map(|r| r.provider.clone()));
-    out.extend(state.pending.iter().map(|p| p.provider.clone()));
+    out.extend(state.pending.values().map(|p| p.provider.clone()));
     out
 }
 
@@ -101,7 +101,7 @@ pub async fn adopt_pending(state: &mut State, providers: &Registry, diags: &mut 
     // recorded at the address is the one a create-before-destroy replacement
     // was replacing: the provider tells the two apart by the generation.
     let lineage = state.lineage.clone();
-    let lookups = std::mem::take(&mut state.pending).into_iter().filter_map(|p| {
+    let lookups = std::mem::take(&mut state.pending).into_values().filter_map(|p| {
         let provider = providers.get(&p.provider)?.clone();
         let ctx = OpContext { addr: p.addr.clone(), lineage: lineage.clone(), generation: p.generation };
         Some(async move {

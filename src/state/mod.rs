@@ -91,7 +91,9 @@ pub struct State {
     pub serial: u64,
     pub resources: BTreeMap<ObjectKey, ResourceState>,
     pub outputs: BTreeMap<String, OutputState>,
-    pub pending: Vec<PendingCreate>,
+    /// Creates started but not recorded as finished, by address (a map: a
+    /// wide apply has thousands at once, and each result clears its own).
+    pub pending: BTreeMap<InstanceAddr, PendingCreate>,
 }
 
 /// The file format. Resources are a sorted list so files diff cleanly.
@@ -131,7 +133,7 @@ impl State {
             serial: 0,
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
-            pending: Vec::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -140,7 +142,9 @@ impl State {
     }
 
     pub fn put(&mut self, r: ResourceState) {
-        self.pending.retain(|p| p.addr != r.addr || r.deposed.is_some());
+        if r.deposed.is_none() {
+            self.pending.remove(&r.addr);
+        }
         self.resources.insert(r.key(), r);
     }
 
@@ -168,12 +172,11 @@ impl State {
             JournalEntry::Remove { addr, deposed } => {
                 self.resources.remove(&(addr.clone(), deposed.clone()));
                 if deposed.is_none() {
-                    self.pending.retain(|p| p.addr != addr);
+                    self.pending.remove(&addr);
                 }
             }
             JournalEntry::Pending(p) => {
-                self.pending.retain(|q| q.addr != p.addr);
-                self.pending.push(p)
+                self.pending.insert(p.addr.clone(), p);
             }
             JournalEntry::Outputs { outputs } => self.outputs = outputs,
         }
@@ -187,7 +190,7 @@ impl State {
             serial: self.serial,
             resources: self.resources.values().cloned().collect(),
             outputs: self.outputs.clone(),
-            pending: self.pending.clone(),
+            pending: self.pending.values().cloned().collect(),
         };
         let mut s = serde_json::to_string_pretty(&file).expect("state serializes");
         s.push('\n');
@@ -211,7 +214,7 @@ impl State {
             serial: file.serial,
             resources: file.resources.into_iter().map(|r| (r.key(), r)).collect(),
             outputs: file.outputs,
-            pending: file.pending,
+            pending: file.pending.into_iter().map(|p| (p.addr.clone(), p)).collect(),
         })
     }
 }
