@@ -1,0 +1,3 @@
+resource "berth_data" "a" {
+  input = "x
+}

@@ -1,0 +1,4 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+output "id" { value = berth_data.a.id }

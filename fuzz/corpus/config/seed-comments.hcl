@@ -1,0 +1,7 @@
+# comment
+// another
+/* block
+   comment */
+resource "berth_data" "a" { # trailing
+  input = "x" // trailing
+}

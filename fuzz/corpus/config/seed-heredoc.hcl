@@ -1,0 +1,6 @@
+locals {
+  script = <<EOT
+#!/bin/sh
+echo ${upper("hi")}
+EOT
+}
