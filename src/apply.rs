@@ -25,7 +25,7 @@ use crate::state::{Backend, JournalEntry, OutputState, PendingCreate, ResourceSt
 use crate::value::Value;
 use crate::world::World;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,6 +80,7 @@ fn deps_of<'a>(plan: &'a Plan, r: &ResourceAddr) -> impl Iterator<Item = &'a Res
 /// (a cycle through create-before-destroy and destroy-then-create replacements).
 fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step, NodeIndex>), Diagnostic> {
     let mut g = DiGraph::new();
+    let mut seen = HashSet::new();
     let mut idx = HashMap::new();
     let mut changes_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
     let mut destroys_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
@@ -138,7 +139,7 @@ fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step,
                         Step::Destroy(_) => true,
                     };
                     if m != n && named {
-                        g.update_edge(m, n, ());
+                        link(&mut g, &mut seen, m, n);
                     }
                 }
             }
@@ -148,21 +149,21 @@ fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step,
             for d in destroy_deps(res) {
                 for &m in destroys_of.get(d).into_iter().flatten() {
                     if m != n {
-                        g.update_edge(n, m, ());
+                        link(&mut g, &mut seen, n, m);
                     }
                 }
             }
             match c.action {
                 Action::DeleteThenCreate => {
-                    g.update_edge(n, idx[&Step::Change(i)], ());
+                    link(&mut g, &mut seen, n, idx[&Step::Change(i)]);
                 }
                 _ => {
                     if c.action == Action::CreateThenDelete {
-                        g.update_edge(idx[&Step::Change(i)], n, ());
+                        link(&mut g, &mut seen, idx[&Step::Change(i)], n);
                     }
                     // The old object goes only once every dependent has moved on.
                     for &m in dependent_changes.get(res).into_iter().flatten() {
-                        g.update_edge(m, n, ());
+                        link(&mut g, &mut seen, m, n);
                     }
                 }
             }
@@ -183,6 +184,14 @@ fn build(plan: &Plan, state: &State) -> Result<(DiGraph<Step, ()>, HashMap<Step,
             .hint("mixing create_before_destroy and destroy-then-create replacements of dependent resources can do this; set create_before_destroy on both"));
     }
     Ok((g, idx))
+}
+
+/// Adds the edge `a → b` once. petgraph's `update_edge` scans `a`'s edges,
+/// which made a step with N dependents quadratic: `seen` remembers them.
+fn link(g: &mut DiGraph<Step, ()>, seen: &mut HashSet<(NodeIndex, NodeIndex)>, a: NodeIndex, b: NodeIndex) {
+    if seen.insert((a, b)) {
+        g.add_edge(a, b, ());
+    }
 }
 
 /// Checks at plan time that apply will be able to order the changes.

@@ -19,7 +19,7 @@ use crate::config::refs::{Reference, Target, references, resource_references};
 use crate::config::{Config, Expr};
 use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,7 +63,14 @@ pub struct Graph {
 
 impl Graph {
     pub fn build(config: &Config) -> Result<Graph, Diagnostics> {
-        let mut b = Builder { config, graph: DiGraph::new(), index: HashMap::new(), spans: HashMap::new(), diags: Diagnostics::new() };
+        let mut b = Builder {
+            config,
+            graph: DiGraph::new(),
+            index: HashMap::new(),
+            spans: HashMap::new(),
+            edge_set: HashSet::new(),
+            diags: Diagnostics::new(),
+        };
         b.nodes();
         b.edges();
         let Builder { graph, index, spans, mut diags, .. } = b;
@@ -262,6 +269,9 @@ struct Builder<'a> {
     graph: DiGraph<Node, ()>,
     index: HashMap<Node, NodeIndex>,
     spans: HashMap<Node, Option<Span>>,
+    /// Edges added so far: petgraph's `update_edge` scans a node's edges,
+    /// which made a fan-out of N quadratic.
+    edge_set: HashSet<(NodeIndex, NodeIndex)>,
     diags: Diagnostics,
 }
 
@@ -291,7 +301,9 @@ impl Builder<'_> {
 
     fn edge(&mut self, from: &Node, to: &Node) {
         if let (Some(&a), Some(&b)) = (self.index.get(from), self.index.get(to)) {
-            self.graph.update_edge(a, b, ());
+            if self.edge_set.insert((a, b)) {
+                self.graph.add_edge(a, b, ());
+            }
         }
     }
 
