@@ -142,13 +142,17 @@ impl Graph {
     /// The resources `addr` depends on through locals, variables, outputs
     /// or module calls, rather than by naming them itself.
     fn indirect_resource_deps(&self, addr: &ResourceAddr) -> BTreeSet<ResourceAddr> {
+        let Some(&idx) = self.index.get(&Node::Resource(addr.clone())) else { return BTreeSet::new() };
+        self.resources_behind(
+            self.graph.neighbors_directed(idx, petgraph::Incoming).filter(|i| !matches!(self.graph[*i], Node::Resource(_))),
+        )
+    }
+
+    /// The resources reached walking dependencies back from `start`, each
+    /// walk stopping at the first resource it meets.
+    fn resources_behind(&self, start: impl IntoIterator<Item = NodeIndex>) -> BTreeSet<ResourceAddr> {
         let mut deps = BTreeSet::new();
-        let Some(&idx) = self.index.get(&Node::Resource(addr.clone())) else { return deps };
-        let mut stack: Vec<NodeIndex> = self
-            .graph
-            .neighbors_directed(idx, petgraph::Incoming)
-            .filter(|i| !matches!(self.graph[*i], Node::Resource(_)))
-            .collect();
+        let mut stack: Vec<NodeIndex> = start.into_iter().collect();
         let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
         while let Some(i) = stack.pop() {
             if !seen.insert(i) {
@@ -195,21 +199,7 @@ impl Graph {
         let mut out = BTreeMap::new();
         for (node, &idx) in &self.index {
             let Node::Resource(addr) = node else { continue };
-            let mut deps = BTreeSet::new();
-            let mut stack: Vec<NodeIndex> = self.graph.neighbors_directed(idx, petgraph::Incoming).collect();
-            let mut seen: BTreeSet<NodeIndex> = BTreeSet::new();
-            while let Some(i) = stack.pop() {
-                if !seen.insert(i) {
-                    continue;
-                }
-                match &self.graph[i] {
-                    Node::Resource(r) => {
-                        deps.insert(r.clone());
-                    }
-                    _ => stack.extend(self.graph.neighbors_directed(i, petgraph::Incoming)),
-                }
-            }
-            out.insert(addr.clone(), deps);
+            out.insert(addr.clone(), self.resources_behind(self.graph.neighbors_directed(idx, petgraph::Incoming)));
         }
         out
     }
