@@ -10,13 +10,8 @@
 
 use super::*;
 use crate::cli::InitArgs;
-use crate::state::StateError;
 use crate::state::s3::{self, S3Backend, S3Settings};
 use std::path::Path;
-
-fn state_err(e: StateError) -> Diagnostics {
-    err(e.to_string())
-}
 
 pub async fn run(env: &Env, args: &InitArgs) -> CmdResult {
     let config = env.load_config()?;

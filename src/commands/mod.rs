@@ -35,6 +35,11 @@ pub struct Env {
 
 pub type CmdResult = Result<i32, Diagnostics>;
 
+/// A state backend's error, as a command's.
+pub fn state_err(e: crate::state::StateError) -> Diagnostics {
+    err(e.to_string())
+}
+
 pub fn err(msg: impl Into<String>) -> Diagnostics {
     Diagnostic::error(msg).into()
 }

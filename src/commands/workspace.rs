@@ -30,14 +30,7 @@ fn save_selected(dir: &Path, name: &str) -> Result<(), Diagnostics> {
 }
 
 fn check_name(name: &str) -> Result<(), Diagnostics> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(err(format!("invalid workspace name `{name}`: use letters, digits, `-`, `_` and `.`, not starting with `.`")))
-    }
+    crate::state::check_workspace_name(name).map_err(state_err)
 }
 
 fn overridden_note(name: &str) {
@@ -47,10 +40,6 @@ fn overridden_note(name: &str) {
     {
         eprintln!("Note: `BERTH_WORKSPACE={env_ws}` is set and wins over the selection in this environment.");
     }
-}
-
-fn state_err(e: StateError) -> Diagnostics {
-    err(e.to_string())
 }
 
 pub async fn run(env: &Env, cmd: &WorkspaceCommand) -> CmdResult {

@@ -17,7 +17,7 @@
 
 use super::journal::{self, JournalEntry};
 use super::lock::{HeldFile, Holder, LockInfo};
-use super::{Backend, State, StateError};
+use super::{Backend, State, StateError, check_workspace_name, valid_workspace};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -73,14 +73,7 @@ impl LocalBackend {
     /// Workspace names become file names, so they must not reach outside
     /// `dir` or collide with the temporary files.
     fn check_workspace(&self) -> Result<(), StateError> {
-        if valid_workspace(&self.workspace) {
-            Ok(())
-        } else {
-            Err(StateError::Other(format!(
-                "invalid workspace name `{}`: use letters, digits, `-`, `_` and `.`, not starting with `.`",
-                self.workspace
-            )))
-        }
+        check_workspace_name(&self.workspace)
     }
 
     fn ensure_dir(&self) -> Result<(), StateError> {
@@ -300,12 +293,6 @@ impl LocalBackend {
         names.dedup();
         Ok(names)
     }
-}
-
-fn valid_workspace(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn create_private(path: &Path) -> std::io::Result<File> {

@@ -110,6 +110,26 @@ struct StateFile {
     pending: Vec<PendingCreate>,
 }
 
+/// Whether a workspace name is usable: backends make file names and object
+/// keys of it, so it must not reach outside their folder or prefix, nor
+/// collide with their temporary files.
+pub fn valid_workspace(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// [`valid_workspace`], as the error every command reports.
+pub fn check_workspace_name(name: &str) -> Result<(), StateError> {
+    if valid_workspace(name) {
+        Ok(())
+    } else {
+        Err(StateError::Other(format!(
+            "invalid workspace name `{name}`: use letters, digits, `-`, `_` and `.`, not starting with `.`"
+        )))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot read state `{path}`: {source}")]

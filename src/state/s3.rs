@@ -22,7 +22,7 @@
 
 use super::journal::{self, JournalEntry};
 use super::lock::LockInfo;
-use super::{Backend, State, StateError};
+use super::{Backend, State, StateError, check_workspace_name, valid_workspace};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -151,12 +151,6 @@ pub async fn client(s: &S3Settings) -> Result<Client, StateError> {
         conf = conf.endpoint_url(url).force_path_style(true);
     }
     Ok(Client::from_conf(conf.build()))
-}
-
-fn valid_workspace(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn status<E>(e: &SdkError<E>) -> Option<u16> {
@@ -292,14 +286,7 @@ impl S3Backend {
     }
 
     fn check_workspace(&self) -> Result<(), StateError> {
-        if valid_workspace(&self.workspace) {
-            Ok(())
-        } else {
-            Err(StateError::Other(format!(
-                "invalid workspace name `{}`: use letters, digits, `-`, `_` and `.`, not starting with `.`",
-                self.workspace
-            )))
-        }
+        check_workspace_name(&self.workspace)
     }
 
     pub async fn client(&self) -> Result<&Client, StateError> {
