@@ -60,6 +60,8 @@ pub struct ApplyReport {
     pub changed: usize,
     pub destroyed: usize,
     pub failures: Vec<(String, String)>,
+    /// Operations that succeeded with a caveat, by address.
+    pub warnings: Vec<(String, String)>,
     pub skipped: Vec<String>,
     pub interrupted: bool,
     /// Inventory files rewritten (their content changed).
@@ -321,6 +323,7 @@ pub async fn apply(
                                 addr: op.ctx.addr.clone(),
                                 provider: provider.clone(),
                                 generation: op.ctx.generation,
+                                token: op.ctx.token.clone(),
                             }));
                         }
                         planned_after.insert(step, after);
@@ -464,6 +467,10 @@ pub async fn apply(
             let c = &plan.changes[i];
             remote |= !local_only(providers, &c.provider);
             let schema_sensitive = sensitive_attrs(providers, c);
+            for w in outcome.warnings {
+                progress.message(&format!("{addr}: warning: {w}"));
+                report.warnings.push((addr.clone(), w));
+            }
             match (destroying, outcome.state, outcome.error) {
                 (true, None, None) => {
                     let deposed = if c.action == Action::CreateThenDelete { Some(deposed_key(c)) } else { c.deposed.clone() };
@@ -499,20 +506,24 @@ pub async fn apply(
                             attributes: bare,
                             sensitive: marked.sensitive_paths(),
                             dependencies: deps_of(plan, &c.addr.resource).cloned().collect(),
-                            tainted: err.is_some(),
+                            // Only a create that failed half-way taints: a failed
+                            // update leaves the object as it is, to be updated again.
+                            tainted: err.is_some() && c.action.creates(),
                             create_before_destroy: c.create_before_destroy,
                             generation: if c.action.creates() { c.generation + 1 } else { c.generation },
                         };
                         entries.push(JournalEntry::Put(Box::new(rs.clone())));
                         state.put(rs);
                         world.set_instance(&c.addr.resource, c.addr.key.clone(), marked);
-                    } else if c.action.creates() {
+                    } else if c.action.creates() && !err.as_ref().is_some_and(|e| e.is_indeterminate()) {
                         // Nothing was created: the create is no longer pending.
                         state.pending.remove(&c.addr);
                         if state.get(&c.addr).is_none() {
                             entries.push(JournalEntry::Remove { addr: c.addr.clone(), deposed: None });
                         }
                     }
+                    // A create whose request may have landed stays pending:
+                    // the next run looks for its object by its token.
                     // A health gate holds the step open until the new object answers.
                     let gate = if err.is_none() && c.action.creates() {
                         match health_gate(config, &world, c) {
@@ -720,7 +731,7 @@ async fn prepare(
     let c = &plan.changes[i];
     let provider = providers.get(&c.provider).ok_or_else(|| format!("provider `{}` is not configured", c.provider))?;
     let lineage = state.lineage.clone();
-    let ctx = OpContext { addr: c.addr.clone(), lineage, generation: c.generation };
+    let ctx = OpContext::new(c.addr.clone(), lineage, c.generation);
     if destroying {
         let prior = match (&c.deposed, c.action) {
             (Some(d), _) => state.resources.get(&(c.addr.clone(), Some(d.clone()))).map(|r| r.value()),
@@ -766,9 +777,10 @@ async fn prepare(
         .map_err(|e| e.message)?;
     let after = planned.after.clone();
     let bare = planned.after.into_unmarked().0;
-    let kind = match prior {
-        Some(p) => ChangeKind::Update { prior: p.into_unmarked().0, planned: bare },
-        None => ChangeKind::Create { planned: bare },
+    let (kind, ctx) = match prior {
+        Some(p) => (ChangeKind::Update { prior: p.into_unmarked().0, planned: bare }, ctx),
+        // Each create attempt gets its own token, journaled with the pending entry.
+        None => (ChangeKind::Create { planned: bare }, ctx.with_token(OpContext::fresh_token())),
     };
     Ok(Prepared::Op { provider: c.provider.clone(), type_: c.addr.resource.type_.clone(), op: ApplyOp { ctx, kind }, after })
 }

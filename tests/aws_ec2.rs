@@ -55,7 +55,7 @@ async fn env() -> Env {
 
 impl Env {
     fn ctx(&self, addr: &str) -> OpContext {
-        OpContext { addr: addr.parse::<InstanceAddr>().unwrap(), lineage: self.lineage.clone(), generation: 1 }
+        OpContext::new(addr.parse::<InstanceAddr>().unwrap(), self.lineage.clone(), 1).with_token(OpContext::fresh_token())
     }
 
     fn ec2(&self) -> &aws_sdk_ec2::Client {

@@ -44,7 +44,7 @@ impl Env {
     }
 
     fn ctx(&self, addr: &str) -> OpContext {
-        OpContext { addr: addr.parse().unwrap(), lineage: self.lineage.clone(), generation: 1 }
+        OpContext::new(addr.parse().unwrap(), self.lineage.clone(), 1).with_token(OpContext::fresh_token())
     }
 
     async fn vpc(&self, cidr: &str) -> String {

@@ -31,7 +31,7 @@ fn provider(bind: &Bind) -> DnsProvider {
 }
 
 fn ctx(type_: &str, name: &str) -> OpContext {
-    OpContext { addr: format!("{type_}.{name}").parse().unwrap(), lineage: "test".into(), generation: 1 }
+    OpContext::new(format!("{type_}.{name}").parse().unwrap(), "test", 1)
 }
 
 fn strings(items: &[&str]) -> Value {

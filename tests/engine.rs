@@ -579,3 +579,47 @@ resource "berth_data" "after" { input = [berth_sleep.a.id, berth_sleep.b.id] }
     r.assert_code(2);
     assert!(r.stdout.contains("Plan: 1 to add"), "{}", r.stdout);
 }
+
+/// Only a failed create taints (as in Terraform). A failed update leaves the
+/// object recorded as it was, untainted, and the next plan proposes the same
+/// update again, never a replacement.
+#[test]
+fn failed_update_never_taints_failed_create_does() {
+    let w = Work::new();
+    let cfg = |ok: bool| {
+        format!(
+            r#"
+variable "ok" {{
+  type    = bool
+  default = {ok}
+}}
+resource "berth_assert" "gate" {{
+  condition = var.ok
+  message   = "the gate is closed"
+}}
+"#
+        )
+    };
+    w.write("main.hcl", &cfg(true));
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let id = w.state()["resources"][0]["attributes"]["id"].as_str().unwrap().to_string();
+
+    // The update fails: the object stays, as it was, and is not tainted.
+    let r = w.run(&["apply", "--auto-approve", "--var", "ok=false"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("the gate is closed"), "{}", r.stderr);
+    let res = &w.state()["resources"][0];
+    assert_eq!(res["attributes"]["id"], id.as_str(), "{res}");
+    assert_eq!(res["attributes"]["condition"], true, "recorded as it is: {res}");
+    assert!(res.get("tainted").is_none(), "a failed update must not taint: {res}");
+    let r = w.run(&["plan", "--var", "ok=false"]);
+    assert!(r.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", r.stdout);
+    assert!(!r.stdout.contains("tainted"), "{}", r.stdout);
+
+    // A failed create does taint what it left behind (nothing here: the
+    // assertion leaves no object), and the run reports it.
+    w.run(&["destroy", "--auto-approve"]).assert_ok();
+    let r = w.run(&["apply", "--auto-approve", "--var", "ok=false"]);
+    r.assert_code(1);
+    assert!(w.state_addresses().is_empty(), "{:?}", w.state_addresses());
+}

@@ -28,7 +28,7 @@ fn resource(name: &str, n: usize) -> ResourceState {
 }
 
 fn pending(name: &str, n: usize) -> PendingCreate {
-    PendingCreate { addr: format!("berth_data.{name}[{n}]").parse().unwrap(), provider: "berth".into(), generation: 2 }
+    PendingCreate { addr: format!("berth_data.{name}[{n}]").parse().unwrap(), provider: "berth".into(), generation: 2, token: format!("t{n}") }
 }
 
 fn outputs(v: &str) -> BTreeMap<String, OutputState> {

@@ -125,6 +125,9 @@ async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) ->
     .await
     .map_err(Diagnostics::from)?;
     let verb = if plan.destroy { "Destroy" } else { "Apply" };
+    for (addr, w) in &report.warnings {
+        eprintln!("Warning: `{addr}`: {w}");
+    }
     if report.ok() {
         eprintln!();
         print(&format!(

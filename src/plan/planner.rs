@@ -46,7 +46,7 @@ pub async fn refresh(state: &State, providers: &Registry) -> Result<Refreshed, D
         if r.addr.resource.mode == Mode::Data {
             continue;
         }
-        let ctx = OpContext { addr: r.addr.clone(), lineage: state.lineage.clone(), generation: r.generation };
+        let ctx = OpContext::new(r.addr.clone(), state.lineage.clone(), r.generation);
         groups.entry((r.provider.clone(), r.addr.resource.type_.clone())).or_default().push((ctx, r.value(), r.key()));
     }
     let mut futs = Vec::new();
@@ -103,7 +103,7 @@ pub async fn adopt_pending(state: &mut State, providers: &Registry, diags: &mut 
     let lineage = state.lineage.clone();
     let lookups = std::mem::take(&mut state.pending).into_values().filter_map(|p| {
         let provider = providers.get(&p.provider)?.clone();
-        let ctx = OpContext { addr: p.addr.clone(), lineage: lineage.clone(), generation: p.generation };
+        let ctx = OpContext::new(p.addr.clone(), lineage.clone(), p.generation).with_token(p.token.clone());
         Some(async move {
             let found = provider.adopt(&ctx, &p.addr.resource.type_, &Value::Null).await;
             (p, found)
@@ -442,7 +442,7 @@ impl Planner<'_> {
 
         if addr.mode == Mode::Data {
             for (inst, key, config, _) in work {
-                let ctx = OpContext { addr: inst.clone(), lineage: lineage.clone(), generation: 0 };
+                let ctx = OpContext::new(inst.clone(), lineage.clone(), 0);
                 if config.is_known() {
                     match provider.read(&ctx, &addr.type_, &config).await {
                         Ok(v) => {
@@ -476,7 +476,7 @@ impl Planner<'_> {
             if let Some(p) = prior {
                 decl.lifecycle.keep_ignored(&mut config, &p.value());
             }
-            let ctx = OpContext { addr: inst.clone(), lineage: lineage.clone(), generation: prior.map(|p| p.generation).unwrap_or(0) };
+            let ctx = OpContext::new(inst.clone(), lineage.clone(), prior.map(|p| p.generation).unwrap_or(0));
             // A replacement forced by `--replace` or a taint is planned as a
             // fresh create, so attributes the provider computes are unknown
             // and everything that reads them is planned to follow.

@@ -72,21 +72,26 @@ impl Builtin {
                 }
                 Err(e) => ApplyOutcome::failed(Some(prior), e),
             },
-            ("berth_assert", ChangeKind::Create { planned } | ChangeKind::Update { planned, .. }) => {
-                if planned.get("condition").and_then(Value::as_bool) == Some(true) {
-                    let mut m = planned.as_map().cloned().unwrap_or_default();
-                    if m.get("id").is_none_or(|v| !v.is_known() || v.is_null()) {
-                        m.insert("id".into(), new_id());
-                    }
-                    ApplyOutcome::ok(Some(Value::Map(m)))
-                } else {
-                    let msg = planned.get_str("message").unwrap_or("assertion failed").to_string();
-                    ApplyOutcome::failed(None, ProviderError::attr("condition", msg))
-                }
-            }
+            ("berth_assert", ChangeKind::Create { planned }) => Self::check(planned, None),
+            // A failed check of an existing assertion leaves it as it was.
+            ("berth_assert", ChangeKind::Update { prior, planned }) => Self::check(planned, Some(prior)),
             (_, ChangeKind::Delete { .. }) => ApplyOutcome::ok(None),
             (t, _) => ApplyOutcome::failed(None, ProviderError::new(format!("unknown type `{t}`"))),
         }
+    }
+
+    /// A `berth_assert` create or update: the planned object when the
+    /// condition holds, otherwise a failure that leaves `prior` as it was.
+    fn check(planned: Value, prior: Option<Value>) -> ApplyOutcome {
+        if planned.get("condition").and_then(Value::as_bool) != Some(true) {
+            let msg = planned.get_str("message").unwrap_or("assertion failed").to_string();
+            return ApplyOutcome::failed(prior, ProviderError::attr("condition", msg));
+        }
+        let mut m = planned.as_map().cloned().unwrap_or_default();
+        if m.get("id").is_none_or(|v| !v.is_known() || v.is_null()) {
+            m.insert("id".into(), new_id());
+        }
+        ApplyOutcome::ok(Some(Value::Map(m)))
     }
 }
 

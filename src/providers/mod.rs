@@ -22,6 +22,27 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// What kind of failure a [`ProviderError`] is, for the engine's decisions
+/// (is a create's outcome unknown? is it worth retrying later?).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderErrorKind {
+    /// The object is not there.
+    NotFound,
+    /// The service kept refusing for its rate limits until retries ran out.
+    Throttled,
+    /// The request was refused as invalid: retrying it unchanged cannot help.
+    Invalid,
+    /// The request conflicts with what exists (a name taken, a dependency).
+    Conflict,
+    /// The request may have reached the service and been carried out, but
+    /// its answer never came back (a dropped connection, a timeout). A
+    /// create that fails this way stays pending in the journal, so the next
+    /// run looks for its object instead of creating a second one.
+    Indeterminate,
+    #[default]
+    Other,
+}
+
 /// What a provider reports when an operation fails.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
@@ -30,14 +51,23 @@ pub struct ProviderError {
     /// The attribute the error is about, when there is one, so the engine can
     /// point at it in the configuration.
     pub attribute: Option<String>,
+    pub kind: ProviderErrorKind,
 }
 
 impl ProviderError {
     pub fn new(message: impl Into<String>) -> Self {
-        ProviderError { message: message.into(), attribute: None }
+        ProviderError { message: message.into(), attribute: None, kind: ProviderErrorKind::Other }
     }
     pub fn attr(attribute: &str, message: impl Into<String>) -> Self {
-        ProviderError { message: message.into(), attribute: Some(attribute.to_string()) }
+        ProviderError { message: message.into(), attribute: Some(attribute.to_string()), kind: ProviderErrorKind::Other }
+    }
+    pub fn with_kind(mut self, kind: ProviderErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    /// Whether the failed request may nevertheless have been carried out.
+    pub fn is_indeterminate(&self) -> bool {
+        self.kind == ProviderErrorKind::Indeterminate
     }
 }
 
@@ -126,9 +156,32 @@ pub struct OpContext {
     pub addr: InstanceAddr,
     /// The state's lineage, for ownership tags and idempotency tokens.
     pub lineage: String,
-    /// How many times this address has been created; part of idempotency
-    /// tokens so that a replacement is a new create.
+    /// How many times this address has been created; tells the object of a
+    /// create-before-destroy replacement from the one it replaces.
     pub generation: u64,
+    /// The create attempt's token: fresh for every create the engine starts,
+    /// the same for every retry of that create, and kept in the write-ahead
+    /// journal entry so the run after a crash looks for the same object.
+    /// Idempotency tokens (EC2 `ClientToken`, Route53 `CallerReference`)
+    /// derive from it: AWS never accepts one twice for different creates, so
+    /// neither lineage, address nor generation alone can be the token (a
+    /// destroyed address is created again at generation 0). Empty outside
+    /// creates and adoptions.
+    pub token: String,
+}
+
+impl OpContext {
+    pub fn new(addr: InstanceAddr, lineage: impl Into<String>, generation: u64) -> Self {
+        OpContext { addr, lineage: lineage.into(), generation, token: String::new() }
+    }
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into();
+        self
+    }
+    /// A fresh token for one create attempt.
+    pub fn fresh_token() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
 }
 
 /// A provider's plan for one instance.
@@ -157,20 +210,29 @@ pub struct ApplyOp {
 }
 
 /// The result of one [`ApplyOp`]. `state` is what exists now, even when the
-/// operation failed half-way (a host created but never healthy): the engine
-/// records it, as tainted when `error` is set.
+/// operation failed half-way: the engine records it. A create that failed
+/// half-way (a host launched but never running) is recorded as tainted, to
+/// be replaced; a failed update or delete leaves the object as `state` says
+/// it is, untainted, and the next plan proposes the change again.
+/// `warnings` are shown and reported without failing the operation (a
+/// change AWS accepted but had not finished propagating in time).
 #[derive(Debug, Clone)]
 pub struct ApplyOutcome {
     pub state: Option<Value>,
     pub error: Option<ProviderError>,
+    pub warnings: Vec<String>,
 }
 
 impl ApplyOutcome {
     pub fn ok(state: Option<Value>) -> Self {
-        ApplyOutcome { state, error: None }
+        ApplyOutcome { state, error: None, warnings: Vec::new() }
     }
     pub fn failed(state: Option<Value>, error: ProviderError) -> Self {
-        ApplyOutcome { state, error: Some(error) }
+        ApplyOutcome { state, error: Some(error), warnings: Vec::new() }
+    }
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
     }
 }
 

@@ -150,6 +150,7 @@ mod tests {
             addr: format!("berth_data.n[{n}]").parse().unwrap(),
             provider: "berth".into(),
             generation: 1,
+            token: "t1".into(),
         })
     }
 

@@ -74,6 +74,10 @@ pub struct PendingCreate {
     pub addr: InstanceAddr,
     pub provider: String,
     pub generation: u64,
+    /// The create attempt's token (the providers' `OpContext::token`), so the next run looks for exactly the object this create made.
+    /// Empty in journals written before tokens were per attempt.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

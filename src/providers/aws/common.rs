@@ -201,10 +201,14 @@ pub fn id_of(v: &Value) -> ProviderResult<String> {
         .ok_or_else(|| ProviderError::attr("id", "the state has no `id`"))
 }
 
-/// The idempotency token of a create: the same lineage, address and
-/// generation always give the same token, so a retried RunInstances returns
-/// the first call's instance instead of launching a second one. A sha256 in
-/// hex is exactly 64 characters, EC2's limit for ClientToken.
+/// The idempotency token of a create attempt: every retry of one create
+/// (the SDK's, or the next run's after a crash, which reads the attempt's
+/// token back from the journal) sends the same token, so AWS returns the
+/// first call's object instead of making a second one; every new create
+/// attempt gets a new one, because AWS refuses a token it has seen with
+/// other parameters (`IdempotentParameterMismatch`) or whose instance is
+/// gone (`IdempotentInstanceTerminated`) for as long as it remembers it.
+/// A sha256 in hex is exactly 64 characters, EC2's limit for ClientToken.
 pub fn client_token(ctx: &OpContext) -> String {
     let mut h = sha2::Sha256::new();
     h.update(ctx.lineage.as_bytes());
@@ -212,6 +216,8 @@ pub fn client_token(ctx: &OpContext) -> String {
     h.update(ctx.addr.to_string().as_bytes());
     h.update(b"\n");
     h.update(ctx.generation.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(ctx.token.as_bytes());
     let mut s = hex::encode(h.finalize());
     s.truncate(64);
     s
@@ -340,7 +346,7 @@ mod tests {
     use crate::addr::InstanceAddr;
 
     fn ctx(generation: u64) -> OpContext {
-        OpContext { addr: "aws_instance.web[0]".parse::<InstanceAddr>().unwrap(), lineage: "7f0c".into(), generation }
+        OpContext::new("aws_instance.web[0]".parse::<InstanceAddr>().unwrap(), "7f0c", generation)
     }
 
     #[test]
@@ -348,6 +354,11 @@ mod tests {
         assert_eq!(client_token(&ctx(1)), client_token(&ctx(1)));
         assert_ne!(client_token(&ctx(1)), client_token(&ctx(2)));
         assert_eq!(client_token(&ctx(1)).len(), 64);
+        // One create attempt, one token; the next attempt another.
+        let a = ctx(0).with_token(OpContext::fresh_token());
+        let b = ctx(0).with_token(OpContext::fresh_token());
+        assert_eq!(client_token(&a), client_token(&a.clone()));
+        assert_ne!(client_token(&a), client_token(&b));
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl DnsProvider {
 }
 
 fn config_error(e: config::ConfigError) -> ProviderError {
-    ProviderError { attribute: e.attribute(), message: e.to_string() }
+    ProviderError { attribute: e.attribute(), message: e.to_string(), kind: Default::default() }
 }
 
 fn kind_of(type_: &str) -> ProviderResult<Kind> {
@@ -273,7 +273,7 @@ mod tests {
     }
 
     fn ctx() -> OpContext {
-        OpContext { addr: "dns_a_record_set.web".parse().unwrap(), lineage: "l".into(), generation: 0 }
+        OpContext::new("dns_a_record_set.web".parse().unwrap(), "l", 0)
     }
 
     #[tokio::test]

@@ -247,10 +247,13 @@ fn tags_of(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// The idempotency token of a zone create: the same resource instance of
-/// the same state gets the same token, so an interrupted create can be found.
+/// The idempotency token of a zone create attempt ([`OpContext::token`]):
+/// the retries of one create share it, so an interrupted create can be
+/// found; Route53 never accepts a CallerReference twice, even after its zone
+/// was deleted, so every create attempt has its own.
 fn caller_reference(ctx: &OpContext) -> String {
-    let digest = sha2::Sha256::digest(format!("{}\n{}\n{}", ctx.lineage, ctx.addr, ctx.generation).as_bytes());
+    let digest =
+        sha2::Sha256::digest(format!("{}\n{}\n{}\n{}", ctx.lineage, ctx.addr, ctx.generation, ctx.token).as_bytes());
     format!("berth-{}", hex::encode(digest))
 }
 
