@@ -17,7 +17,6 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::RetryConfig;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -240,9 +239,31 @@ async fn assume(sdk: SdkConfig, role: &AssumeRole, sts_endpoint: Option<&str>) -
         b = b.tags(role.tags.clone());
     }
     let provider = b.build().await;
-    let first = provider.provide_credentials().await.map_err(|e| fail(DisplayErrorContext(&e).to_string()))?;
+    let first = provider.provide_credentials().await.map_err(|e| fail(causes(&e)))?;
     let creds = Prefetched { first: Mutex::new(Some(first)), inner: provider };
     Ok(sdk.into_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build())
+}
+
+/// An error and its causes on one line (`dispatch failure: io error: ...:
+/// Connection refused`), or the service's `CODE: message` when it answered,
+/// without the Debug dump that `DisplayErrorContext` appends.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        // A service's refusal: its code and message say it all.
+        if let Some(meta) = err.downcast_ref::<aws_smithy_types::error::ErrorMetadata>()
+            && let Some(code) = meta.code()
+        {
+            return format!("{code}: {}", meta.message().unwrap_or("(no message)"));
+        }
+        let text = err.to_string();
+        if !text.is_empty() && parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// The assumed role's credentials: the first answer, fetched by [`load`] to

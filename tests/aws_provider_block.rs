@@ -20,6 +20,12 @@ const CALLER_KEY: &str = "AKIDCALLER0000000000";
 const CALLER_SECRET: &str = "caller-secret-never-printed";
 const CALLER_ACCOUNT: &str = "123456789012";
 
+/// STS's answer to a caller the role does not trust.
+const ACCESS_DENIED: &str = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+    <Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/ci is not \
+    authorized to perform: sts:AssumeRole on resource: arn:aws:iam::111111111111:role/deploy</Message></Error>\
+    <RequestId>r-1</RequestId></ErrorResponse>";
+
 /// One request as the recorder saw it.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -50,6 +56,12 @@ fn credential(auth: &str) -> Option<(String, String)> {
 
 impl Recorder {
     fn start(upstream: &str) -> Recorder {
+        Recorder::start_with(upstream, false)
+    }
+
+    /// With `refuse_sts`, STS calls are answered `AccessDenied`, as STS
+    /// answers a caller the role does not trust.
+    fn start_with(upstream: &str, refuse_sts: bool) -> Recorder {
         let upstream = upstream.trim_end_matches('/').to_string();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,6 +88,14 @@ impl Recorder {
                             let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
                             let text = String::from_utf8_lossy(&body).into_owned();
                             let what = if text.contains("Action=") { text } else { format!("{} {pq}", parts.method) };
+                            if refuse_sts && service == "sts" {
+                                log.lock().unwrap().push(Seen { service, key, what, answer: String::new() });
+                                return Ok(Response::builder()
+                                    .status(403)
+                                    .header("content-type", "text/xml")
+                                    .body(Body::from(ACCESS_DENIED))
+                                    .unwrap());
+                            }
                             let mut fwd = Request::builder().method(parts.method.clone()).uri(format!("{up}{pq}"));
                             for (k, v) in &parts.headers {
                                 if !["connection", "transfer-encoding"].contains(&k.as_str()) {
@@ -241,23 +261,32 @@ async fn assume_role_signs_every_call_with_the_roles_credentials() {
 fn a_role_that_cannot_be_assumed_is_an_error_of_the_provider_block() {
     let moto = Moto::start();
     let w = Work::new();
-    // STS unreachable: nothing is planned in the caller's own account instead.
+    // Nothing is planned in the caller's own account instead; no secret is printed.
+    let check = |r: &Run, at: &str, why: &str| {
+        r.assert_code(1);
+        let headline = format!(
+            "Error: main.hcl:{at}: provider `aws`: cannot assume role `arn:aws:iam::111111111111:role/deploy`: "
+        );
+        let line = r.stderr.lines().find(|l| l.starts_with(&headline)).unwrap_or_else(|| panic!("{}", r.stderr));
+        assert!(line.contains(why), "{line}");
+        assert!(!r.stderr.contains(CALLER_SECRET) && !r.stderr.contains("ext-12345"), "{}", r.stderr);
+        assert!(!r.stderr.contains("panicked") && !r.stderr.contains("DispatchFailure"), "{}", r.stderr);
+        assert!(!w.path().join("state/default.json").exists(), "nothing was recorded");
+    };
+    // STS refuses the caller.
+    let refusing = Recorder::start_with(&moto.endpoint, true);
+    w.write("main.hcl", ASSUMED);
+    let r = berth(&w, &refusing.endpoint, &["plan"]);
+    check(&r, "9:20", "AccessDenied: User: arn:aws:iam::123456789012:user/ci is not authorized");
+    let seen = refusing.take();
+    assert!(seen.iter().all(|s| s.service == "sts"), "only STS was called: {seen:#?}");
+    // STS unreachable.
     let config = ASSUMED.replace(
         "endpoint_url = var.aws_endpoint",
         "endpoint_url = var.aws_endpoint\n  max_retries = 0\n  endpoints { sts = \"http://127.0.0.1:9\" }",
     );
     w.write("main.hcl", &config);
-    let r = berth(&w, &moto.endpoint, &["plan"]);
-    r.assert_code(1);
-    assert!(
-        r.stderr.contains(
-            "Error: main.hcl:11:20: provider `aws`: cannot assume role `arn:aws:iam::111111111111:role/deploy`"
-        ),
-        "{}",
-        r.stderr
-    );
-    assert!(!r.stderr.contains(CALLER_SECRET) && !r.stderr.contains("ext-12345"), "{}", r.stderr);
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    check(&berth(&w, &moto.endpoint, &["plan"]), "11:20", "Connection refused");
 }
 
 const TAGGED: &str = r#"
