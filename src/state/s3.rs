@@ -58,8 +58,8 @@ pub struct S3Settings {
     /// Where the AssumeRole call goes, when not the SDK's default.
     pub sts_endpoint: Option<String>,
     /// `assume_role { ... }`: the role whose credentials read and write the
-    /// state, as in Terraform's S3 backend.
-    pub assume_role: Option<AssumeRole>,
+    /// state, as in Terraform's S3 backend. Boxed: settings travel by value.
+    pub assume_role: Option<Box<AssumeRole>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -158,14 +158,14 @@ impl S3Settings {
                     None => None,
                     Some(d) => Some(aws_sdk::parse_duration(&d).map_err(invalid("assume_role.duration"))?),
                 };
-                Some(AssumeRole {
+                Some(Box::new(AssumeRole {
                     role_arn,
                     session_name,
                     external_id,
                     duration,
                     policy: nonempty(policy),
                     ..AssumeRole::default()
-                })
+                }))
             }
         };
         let bucket = nonempty(bucket).ok_or(SettingsError::Missing("bucket"))?;
@@ -200,7 +200,7 @@ impl S3Settings {
             region: self.region.clone(),
             profile: self.profile.clone(),
             sts_endpoint: self.sts_endpoint.clone(),
-            assume_role: self.assume_role.clone(),
+            assume_role: self.assume_role.as_deref().cloned(),
             max_retries: self.max_retries,
             ..SdkSettings::default()
         }
