@@ -7,6 +7,7 @@
 
 pub mod addr;
 pub mod apply;
+pub mod aws_sdk;
 pub mod cli;
 pub mod commands;
 pub mod config;

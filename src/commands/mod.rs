@@ -78,6 +78,8 @@ impl Env {
         let decl = config.and_then(|c| c.root().backend.as_ref());
         let string_attr = |a: &crate::config::AttrDecl, name: &str| match config::eval::constant(&a.expr)? {
             crate::value::Value::String(s) => Ok(s),
+            // `max_retries = 3` reads as `--backend-config max_retries=3` does.
+            crate::value::Value::Number(n) => Ok(crate::value::format_number(n)),
             _ => Err(Diagnostics::from(Diagnostic::error(format!("`{name}` must be a string")).at(a.expr.span()))),
         };
         match decl {
@@ -105,16 +107,74 @@ impl Env {
             }
             Some(b) if b.kind == "s3" => {
                 let mut pairs = Vec::new();
+                // The role's settings `assume_role.NAME`, from `assume_role
+                // = { ... }` (Terraform's S3 backend) or `assume_role { ... }`.
+                let role_arg = |name: &str, span: Option<crate::diag::Span>| {
+                    let key = format!("assume_role.{name}");
+                    if S3Settings::KEYS.contains(&key.as_str()) {
+                        return Ok(key);
+                    }
+                    let known = S3Settings::KEYS.iter().filter_map(|k| k.strip_prefix("assume_role."));
+                    let mut d =
+                        Diagnostic::error(format!("unsupported argument `{name}` in `assume_role` of the s3 backend"))
+                            .at(span);
+                    if let Some(h) = crate::diag::suggest(name, known) {
+                        d = d.hint(format!("did you mean `{h}`?"));
+                    }
+                    Err(Diagnostics::from(d))
+                };
                 for (name, a) in &b.body.attrs {
+                    if name == "assume_role" {
+                        let at = || a.expr.span();
+                        let crate::value::Value::Map(m) = config::eval::constant(&a.expr)? else {
+                            return Err(Diagnostic::error("`assume_role` must be an object").at(at()).into());
+                        };
+                        for (k, v) in m {
+                            let text = match v {
+                                crate::value::Value::String(s) => s,
+                                crate::value::Value::Number(n) => crate::value::format_number(n),
+                                _ => {
+                                    let msg = format!("`assume_role.{k}` must be a string");
+                                    return Err(Diagnostic::error(msg).at(at()).into());
+                                }
+                            };
+                            pairs.push((role_arg(&k, at())?, text));
+                        }
+                        continue;
+                    }
                     if !S3Settings::KEYS.contains(&name.as_str()) {
-                        return Err(Diagnostic::error(format!(
+                        let mut d = Diagnostic::error(format!(
                             "unsupported argument `{name}` in the s3 backend (it takes: {})",
                             S3Settings::KEYS.join(", ")
                         ))
-                        .at(a.key_span.clone())
-                        .into());
+                        .at(a.key_span.clone());
+                        let top = S3Settings::KEYS.iter().copied().filter(|k| !k.contains('.')).chain(["assume_role"]);
+                        if let Some(h) = crate::diag::suggest(name, top) {
+                            d = d.hint(format!("did you mean `{h}`?"));
+                        }
+                        return Err(d.into());
                     }
                     pairs.push((name.clone(), string_attr(a, name)?));
+                }
+                // `assume_role { ... }` is the only block.
+                for blk in &b.body.blocks {
+                    if blk.kind != "assume_role" {
+                        let mut d = Diagnostic::error(format!("unsupported block `{}` in the s3 backend", blk.kind))
+                            .at(blk.span.clone());
+                        if crate::diag::suggest(&blk.kind, ["assume_role"]).is_some() {
+                            d = d.hint("did you mean `assume_role`?");
+                        }
+                        return Err(d.into());
+                    }
+                    if let Some(inner) = blk.body.blocks.first() {
+                        return Err(Diagnostic::error(format!("unsupported block `{}` in `assume_role`", inner.kind))
+                            .at(inner.span.clone())
+                            .into());
+                    }
+                    for (name, a) in &blk.body.attrs {
+                        let key = role_arg(name, a.key_span.clone())?;
+                        pairs.push((key, string_attr(a, name)?));
+                    }
                 }
                 let given: Vec<String> = overrides.iter().map(|(k, _)| k.clone()).collect();
                 pairs.extend(overrides);

@@ -29,7 +29,8 @@ pub async fn run(env: &Env) -> CmdResult {
 }
 
 /// Checks what needs no values at all: the backend, the types of root
-/// variables' defaults, and that every provider alias in use is configured.
+/// variables' defaults, the names in provider blocks, and that every
+/// provider alias in use is configured.
 fn check_settings(env: &Env, config: &Config) -> Diagnostics {
     let mut diags = Diagnostics::new();
     if let Err(d) = env.backend(Some(config)) {
@@ -45,6 +46,10 @@ fn check_settings(env: &Env, config: &Config) -> Diagnostics {
             }
             Err(d) => diags.push(d),
         }
+    }
+    // Provider blocks: every name known (values need variables: plan checks them).
+    for decl in config.root().providers.values() {
+        diags.extend(crate::providers::check_block(decl));
     }
     for r in config.all_resources() {
         if let Some((name, alias)) = r.provider.split_once('.')

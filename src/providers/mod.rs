@@ -378,6 +378,97 @@ impl Registry {
 /// The provider families berth knows, by the prefix of their type names.
 pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns"];
 
+/// The names a provider block takes: its arguments and its nested blocks,
+/// each with its own names. The block as written is held to it before
+/// anything is evaluated ([`check_block`]), so a misspelt name is an error
+/// at its location and never silently dropped. A nested block may also be
+/// written as an argument (`endpoints = { ... }`).
+#[derive(Debug)]
+pub struct BlockSchema {
+    pub args: &'static [&'static str],
+    pub blocks: &'static [(&'static str, &'static BlockSchema)],
+}
+
+impl BlockSchema {
+    /// Every name, arguments and blocks.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.args.iter().copied().chain(self.blocks.iter().map(|(n, _)| *n))
+    }
+
+    pub fn knows(&self, name: &str) -> bool {
+        self.names().any(|n| n == name)
+    }
+
+    fn block(&self, name: &str) -> Option<&'static BlockSchema> {
+        self.blocks.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    }
+}
+
+/// The block schema of a provider family; `None` for a family berth does
+/// not know (configuring it reports that).
+pub fn block_schema(name: &str) -> Option<&'static BlockSchema> {
+    static EMPTY: BlockSchema = BlockSchema { args: &[], blocks: &[] };
+    match name {
+        "aws" => Some(&aws::BLOCK),
+        "dns" => Some(&dns::config::BLOCK),
+        "berth" => Some(&EMPTY),
+        _ => None,
+    }
+}
+
+/// Holds a written provider block to its family's [`BlockSchema`]: every
+/// argument or block it does not know is an error at its location, with a
+/// "did you mean" when a known name is close.
+pub fn check_block(decl: &crate::config::ProviderDecl) -> crate::diag::Diagnostics {
+    let mut diags = crate::diag::Diagnostics::new();
+    if let Some(schema) = block_schema(&decl.name) {
+        check_body(&decl.body, schema, &format!("provider `{}`", decl.key), &mut diags);
+    }
+    diags
+}
+
+fn check_body(body: &crate::config::BodyDecl, schema: &BlockSchema, what: &str, diags: &mut crate::diag::Diagnostics) {
+    use crate::diag::{Diagnostic, suggest};
+    for (name, a) in &body.attrs {
+        if !schema.knows(name) {
+            let mut d = Diagnostic::error(format!("unsupported argument `{name}` in {what}")).at(a.key_span.clone());
+            if let Some(h) = suggest(name, schema.names()) {
+                d = d.hint(format!("did you mean `{h}`?"));
+            }
+            diags.push(d);
+        }
+    }
+    for b in &body.blocks {
+        match schema.block(&b.kind) {
+            Some(inner) => check_body(&b.body, inner, &format!("the `{}` block of {what}", b.kind), diags),
+            None => {
+                let mut d = Diagnostic::error(format!("unsupported block `{}` in {what}", b.kind)).at(b.span.clone());
+                if let Some(h) = suggest(&b.kind, schema.blocks.iter().map(|(n, _)| *n)) {
+                    d = d.hint(format!("did you mean `{h}`?"));
+                } else if schema.args.contains(&b.kind.as_str()) {
+                    d = d.hint(format!("`{}` is an argument: `{} = ...`", b.kind, b.kind));
+                }
+                diags.push(d);
+            }
+        }
+    }
+}
+
+/// Where an error about `path` (`region`, `assume_role.role_arn`) points in
+/// a written provider block: the argument's value, else the nearest
+/// enclosing block that exists.
+fn attribute_span(body: &crate::config::BodyDecl, path: &str) -> Option<crate::diag::Span> {
+    let (first, rest) = match path.split_once('.') {
+        Some((f, r)) => (f, Some(r)),
+        None => (path, None),
+    };
+    if let Some(a) = body.attrs.get(first) {
+        return a.expr.span().or_else(|| a.key_span.clone());
+    }
+    let b = body.blocks.iter().find(|b| b.kind == first)?;
+    rest.and_then(|r| attribute_span(&b.body, r)).or_else(|| b.span.clone())
+}
+
 /// Builds a configured provider instance from its evaluated `provider` block
 /// (an empty object when the configuration has none).
 pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
@@ -436,6 +527,11 @@ pub async fn setup(
         let name = key.split('.').next().unwrap_or(&key).to_string();
         let (value, span) = match root.providers.get(&key) {
             Some(decl) => {
+                let unknown = check_block(decl);
+                if !unknown.is_empty() {
+                    diags.extend(unknown);
+                    continue;
+                }
                 let path = Vec::new();
                 let ctx = Ctx::new(&world, &path, &root.dir);
                 let mut m = crate::value::Map::new();
@@ -488,7 +584,14 @@ pub async fn setup(
             Ok(p) => {
                 registry.providers.insert(key, p);
             }
-            Err(e) => diags.push(Diagnostic::error(format!("provider `{key}`: {}", e.message)).at(span)),
+            Err(e) => {
+                // Point at the argument the error is about when it is written.
+                let at = e
+                    .attribute
+                    .as_deref()
+                    .and_then(|a| root.providers.get(&key).and_then(|d| attribute_span(&d.body, a)));
+                diags.push(Diagnostic::error(format!("provider `{key}`: {}", e.message)).at(at.or(span)))
+            }
         }
     }
     if diags.has_errors() { Err(diags) } else { Ok(registry) }

@@ -23,6 +23,7 @@
 use super::journal::{self, JournalEntry};
 use super::lock::LockInfo;
 use super::{Backend, State, StateError, check_workspace_name, valid_workspace};
+use crate::aws_sdk::{self, AssumeRole, SdkSettings};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -51,6 +52,14 @@ pub struct S3Settings {
     pub endpoint_url: Option<String>,
     pub profile: Option<String>,
     pub workspace_key_prefix: String,
+    /// Retries after the first attempt; `None`: the provider's default
+    /// ([`aws_sdk::DEFAULT_MAX_RETRIES`]).
+    pub max_retries: Option<u32>,
+    /// Where the AssumeRole call goes, when not the SDK's default.
+    pub sts_endpoint: Option<String>,
+    /// `assume_role { ... }`: the role whose credentials read and write the
+    /// state, as in Terraform's S3 backend. Boxed: settings travel by value.
+    pub assume_role: Option<Box<AssumeRole>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -66,14 +75,32 @@ pub enum SettingsError {
 }
 
 impl S3Settings {
-    pub const KEYS: &'static [&'static str] =
-        &["bucket", "key", "region", "endpoint_url", "profile", "workspace_key_prefix"];
+    /// Every setting. `assume_role.NAME` is `NAME` in the block's
+    /// `assume_role { ... }` (and `--backend-config assume_role.NAME=VALUE`).
+    pub const KEYS: &'static [&'static str] = &[
+        "bucket",
+        "key",
+        "region",
+        "endpoint_url",
+        "profile",
+        "workspace_key_prefix",
+        "max_retries",
+        "sts_endpoint",
+        "assume_role.role_arn",
+        "assume_role.session_name",
+        "assume_role.external_id",
+        "assume_role.duration",
+        "assume_role.policy",
+    ];
 
     /// Builds settings from `name = value` pairs; a later pair overrides an
     /// earlier one, so `--backend-config` values go last.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<S3Settings, SettingsError> {
         let (mut bucket, mut key, mut region, mut endpoint_url, mut profile, mut prefix) =
             (None, None, None, None, None, None);
+        let (mut max_retries, mut sts_endpoint) = (None, None);
+        let (mut role_arn, mut session_name, mut external_id, mut duration, mut policy) =
+            (None, None, None, None, None);
         for (name, value) in pairs {
             let slot = match name.as_str() {
                 "bucket" => &mut bucket,
@@ -82,11 +109,65 @@ impl S3Settings {
                 "endpoint_url" => &mut endpoint_url,
                 "profile" => &mut profile,
                 "workspace_key_prefix" => &mut prefix,
+                "max_retries" => &mut max_retries,
+                "sts_endpoint" => &mut sts_endpoint,
+                "assume_role.role_arn" => &mut role_arn,
+                "assume_role.session_name" => &mut session_name,
+                "assume_role.external_id" => &mut external_id,
+                "assume_role.duration" => &mut duration,
+                "assume_role.policy" => &mut policy,
                 _ => return Err(SettingsError::Unknown(name)),
             };
             *slot = Some(value);
         }
         let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let limit = aws_sdk::MAX_RETRIES_LIMIT;
+        let max_retries = match nonempty(max_retries) {
+            None => None,
+            Some(n) => match n.trim().parse::<u32>() {
+                Ok(v) if v <= limit => Some(v),
+                _ => {
+                    let reason = format!("must be a whole number from 0 to {limit}, not `{n}`");
+                    return Err(SettingsError::Invalid { name: "max_retries", reason });
+                }
+            },
+        };
+        let invalid = |name: &'static str| move |reason: String| SettingsError::Invalid { name, reason };
+        // An empty role ARN assumes nothing, as in Terraform.
+        let assume_role = match nonempty(role_arn) {
+            None => {
+                if [&session_name, &external_id, &duration, &policy]
+                    .iter()
+                    .any(|v| v.as_ref().is_some_and(|s| !s.is_empty()))
+                {
+                    return Err(SettingsError::Missing("assume_role.role_arn"));
+                }
+                None
+            }
+            Some(role_arn) => {
+                aws_sdk::check_role_arn(&role_arn).map_err(invalid("assume_role.role_arn"))?;
+                let session_name = nonempty(session_name);
+                if let Some(n) = &session_name {
+                    aws_sdk::check_session_name(n).map_err(invalid("assume_role.session_name"))?;
+                }
+                let external_id = nonempty(external_id);
+                if let Some(id) = &external_id {
+                    aws_sdk::check_external_id(id).map_err(invalid("assume_role.external_id"))?;
+                }
+                let duration = match nonempty(duration) {
+                    None => None,
+                    Some(d) => Some(aws_sdk::parse_duration(&d).map_err(invalid("assume_role.duration"))?),
+                };
+                Some(Box::new(AssumeRole {
+                    role_arn,
+                    session_name,
+                    external_id,
+                    duration,
+                    policy: nonempty(policy),
+                    ..AssumeRole::default()
+                }))
+            }
+        };
         let bucket = nonempty(bucket).ok_or(SettingsError::Missing("bucket"))?;
         let key = nonempty(key).ok_or(SettingsError::Missing("key"))?;
         if key.starts_with('/') || key.ends_with('/') {
@@ -106,7 +187,23 @@ impl S3Settings {
             endpoint_url: nonempty(endpoint_url),
             profile: nonempty(profile),
             workspace_key_prefix,
+            max_retries,
+            sts_endpoint: nonempty(sts_endpoint),
+            assume_role,
         })
+    }
+
+    /// What the shared loader needs. `endpoint_url` is S3's alone (a MinIO
+    /// endpoint is no STS endpoint), so it is applied to the S3 client only.
+    fn sdk_settings(&self) -> SdkSettings {
+        SdkSettings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            sts_endpoint: self.sts_endpoint.clone(),
+            assume_role: self.assume_role.as_deref().cloned(),
+            max_retries: self.max_retries,
+            ..SdkSettings::default()
+        }
     }
 
     /// The state key of a workspace.
@@ -120,31 +217,26 @@ impl S3Settings {
 }
 
 /// Builds an S3 client from the settings and the standard AWS chain
-/// (environment, profile, SSO, instance metadata) for what they leave open.
+/// (environment, profile, SSO, instance metadata) for what they leave open,
+/// through the loader the `aws` provider uses too: the same `assume_role`
+/// and the same retry policy (`max_retries`, default 8, no retry quota).
 pub async fn client(s: &S3Settings) -> Result<Client, StateError> {
-    use aws_config::BehaviorVersion;
-    use aws_config::retry::RetryConfig;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(4));
-    if let Some(region) = &s.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(profile) = &s.profile {
-        loader = loader.profile_name(profile);
-    }
-    let sdk = loader.load().await;
-    if sdk.region().is_none() {
-        return Err(StateError::Other(
+    let sdk = aws_sdk::load(&s.sdk_settings()).await.map_err(|e| match e {
+        aws_sdk::LoadError::NoRegion => StateError::Other(
             "no AWS region for the s3 backend: set `region` in the `backend \"s3\"` block, pass \
              `--backend-config region=NAME`, or set `AWS_REGION`"
                 .into(),
-        ));
-    }
+        ),
+        e @ aws_sdk::LoadError::AssumeRole { .. } => StateError::Other(format!("the s3 backend: {e}")),
+    })?;
     let endpoint = s
         .endpoint_url
         .clone()
         .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|v| !v.is_empty()))
         .or_else(|| sdk.endpoint_url().map(str::to_string));
-    let mut conf = aws_sdk_s3::config::Builder::from(&sdk).interceptor(crate::providers::api_stats::CountCalls);
+    let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .interceptor(crate::providers::api_stats::CountCalls)
+        .retry_partition(aws_sdk::retry_partition("s3"));
     if let Some(url) = endpoint {
         // Emulators and self-hosted stores serve buckets under the path,
         // not as subdomains.
@@ -1102,6 +1194,37 @@ mod tests {
             S3Settings::from_pairs(pairs(&[("bucket", "b"), ("key", "dir/")])),
             Err(SettingsError::Invalid { name: "key", .. })
         ));
+    }
+
+    #[test]
+    fn assume_role_and_retries_are_settings() {
+        let base = [("bucket", "b"), ("key", "k")];
+        let with = |extra: &[(&str, &str)]| S3Settings::from_pairs(pairs(&[&base[..], extra].concat()));
+        let s = with(&[
+            ("assume_role.role_arn", "arn:aws:iam::123456789012:role/state"),
+            ("assume_role.external_id", "the-external-id"),
+            ("assume_role.duration", "30m"),
+            ("max_retries", "3"),
+        ])
+        .unwrap();
+        let role = s.assume_role.as_ref().expect("a role");
+        assert_eq!(role.duration, Some(Duration::from_secs(1800)));
+        assert_eq!(s.max_retries, Some(3));
+        assert!(!format!("{s:?}").contains("the-external-id"), "Debug must hide the external id");
+        assert!(with(&[("assume_role.role_arn", "")]).unwrap().assume_role.is_none());
+        assert_eq!(with(&[("assume_role.session_name", "ci")]), Err(SettingsError::Missing("assume_role.role_arn")));
+        assert!(matches!(
+            with(&[("assume_role.role_arn", "deploy")]),
+            Err(SettingsError::Invalid { name: "assume_role.role_arn", .. })
+        ));
+        let e = with(&[("assume_role.role_arn", "arn:aws:iam::123456789012:role/s"), ("assume_role.external_id", "no way!")])
+            .unwrap_err();
+        assert!(!e.to_string().contains("no way"), "{e}");
+        assert!(matches!(with(&[("max_retries", "many")]), Err(SettingsError::Invalid { name: "max_retries", .. })));
+        // The shared loader gets the backend's retry policy, not S3's endpoint.
+        let s = with(&[("endpoint_url", "http://127.0.0.1:9000"), ("max_retries", "2")]).unwrap();
+        let sdk = s.sdk_settings();
+        assert_eq!((sdk.max_retries, sdk.endpoint_url), (Some(2), None));
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! [`CountCalls`](crate::providers::api_stats::CountCalls) interceptor, so
 //! tests and benchmarks can hold berth to the physical minimum of API calls.
 //!
+//! The provider block is checked in [`provider_config`] and loaded through
+//! [`crate::aws_sdk`], which the S3 state backend shares: `assume_role`
+//! there makes every call here act in the role's account. `default_tags`
+//! and `ignore_tags` are applied around the members ([`provider_tags`]), so
+//! no resource type needs to know about them.
+//!
 //! Throttling (`RequestLimitExceeded`, `Throttling`, HTTP 503) is left to the
 //! SDK's standard retry mode, which backs off exponentially with full jitter,
 //! with more attempts than the SDK's default and no retry quota
@@ -22,42 +28,28 @@ pub mod data;
 pub mod ec2;
 pub mod instance;
 pub mod network;
+pub mod provider_config;
+pub mod provider_tags;
 pub mod retry;
 pub mod route53;
 pub mod security_group;
 
 use crate::addr::Mode;
 use crate::providers::{
-    ApplyOp, ApplySink, OpContext, Planned, Provider, ProviderError, ProviderResult, Refreshed, Schema,
+    ApplyOp, ApplyOutcome, ApplySink, ChangeKind, OpContext, Planned, Provider, ProviderError, ProviderResult,
+    Refreshed, Schema,
 };
 use crate::value::Value;
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_types::retry::RetryConfig;
+use aws_config::SdkConfig;
+use provider_config::ProviderArgs;
+use provider_tags::{ProviderTags, TAGS_ALL};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The services whose endpoint can be overridden in `endpoints { ... }`.
-pub const ENDPOINT_SERVICES: &[&str] = &["ec2", "route53", "s3"];
-
-/// Retries after the first attempt when the configuration says nothing.
-/// Higher than the SDK's default of 2: a large apply meets throttling, and
-/// giving up half-way costs more than waiting.
-const DEFAULT_MAX_RETRIES: u32 = 8;
-
-/// The retry quota of a service's clients: none. The SDK's standard mode
-/// also bounds retries with a token bucket of 500 per service that every
-/// retry after the first of a call drains for good (5 for throttling, 10 for
-/// a 503 or a dropped connection); it stops retry storms in long-lived
-/// services, but in a large apply under sustained throttling it runs dry and
-/// calls fail half-way with attempts left (Terraform's AWS provider met the
-/// same: "retry quota exceeded"). berth is a bounded batch: `max_retries`
-/// and the exponential backoff are the bounds. `name` is the service.
-pub fn retry_partition(name: &'static str) -> aws_sdk_ec2::config::retry::RetryPartition {
-    use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
-    RetryPartition::custom(name).token_bucket(TokenBucket::unlimited()).build()
-}
+pub use crate::aws_sdk::{DEFAULT_MAX_RETRIES, retry_partition};
+pub use provider_config::{BLOCK, ENDPOINT_SERVICES};
 
 /// The configured `aws` provider. See the module documentation.
 pub struct AwsProvider {
@@ -66,20 +58,12 @@ pub struct AwsProvider {
     endpoint_url: Option<String>,
     /// `endpoints { ... }` from the provider block: per service.
     endpoints: BTreeMap<String, String>,
+    /// `default_tags` and `ignore_tags`.
+    tags: ProviderTags,
+    /// The schemas of the types that take `tags`, with `tags_all` exported.
+    tagged: BTreeMap<&'static str, Schema>,
     ec2: Arc<ec2::Ec2>,
     route53: Arc<route53::Route53>,
-}
-
-/// The provider block's arguments, checked.
-#[derive(Debug, Default)]
-struct ProviderArgs {
-    region: Option<String>,
-    profile: Option<String>,
-    endpoint_url: Option<String>,
-    endpoints: BTreeMap<String, String>,
-    access_key: Option<String>,
-    secret_key: Option<String>,
-    max_retries: Option<u32>,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -89,130 +73,30 @@ impl std::fmt::Debug for AwsProvider {
             .field("region", &self.region())
             .field("endpoint_url", &self.endpoint_url)
             .field("endpoints", &self.endpoints)
+            .field("tags", &self.tags)
             .finish_non_exhaustive()
     }
 }
 
-fn opt_string(config: &Value, name: &str) -> ProviderResult<Option<String>> {
-    match config.get(name).map(Value::unmarked) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Unknown) => {
-            Err(ProviderError::attr(name, format!("`{name}` of the `aws` provider must be known before planning")))
-        }
-        Some(other) => Err(ProviderError::attr(
-            name,
-            format!("`{name}` of the `aws` provider must be a string, not {}", other.type_name()),
-        )),
-    }
-}
-
-impl ProviderArgs {
-    fn parse(config: &Value) -> ProviderResult<ProviderArgs> {
-        if !matches!(config.unmarked(), Value::Map(_) | Value::Null) {
-            return Err(ProviderError::new("the `aws` provider block must be an object"));
-        }
-        let mut args = ProviderArgs {
-            region: opt_string(config, "region")?,
-            profile: opt_string(config, "profile")?,
-            endpoint_url: opt_string(config, "endpoint_url")?,
-            access_key: opt_string(config, "access_key")?,
-            secret_key: opt_string(config, "secret_key")?,
-            ..ProviderArgs::default()
-        };
-        // `endpoints { ec2 = ... }` arrives as a list of one object (a block);
-        // `endpoints = { ... }` as an object. Both mean the same.
-        let blocks: Vec<&Value> = match config.get("endpoints").map(Value::unmarked) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::List(l)) => l.iter().collect(),
-            Some(m @ Value::Map(_)) => vec![m],
-            Some(other) => {
-                return Err(ProviderError::attr(
-                    "endpoints",
-                    format!("`endpoints` must be a block, not {}", other.type_name()),
-                ));
-            }
-        };
-        for block in blocks {
-            let Some(map) = block.as_map() else {
-                return Err(ProviderError::attr("endpoints", "`endpoints` must be a block of `service = url`"));
-            };
-            for key in map.keys() {
-                if !ENDPOINT_SERVICES.contains(&key.as_str()) {
-                    return Err(ProviderError::attr(
-                        "endpoints",
-                        format!(
-                            "unknown service `{key}` in `endpoints` (berth knows: {})",
-                            ENDPOINT_SERVICES.join(", ")
-                        ),
-                    ));
-                }
-                if let Some(url) = opt_string(block, key)? {
-                    args.endpoints.insert(key.clone(), url);
-                }
-            }
-        }
-        match config.get("max_retries").map(Value::unmarked) {
-            None | Some(Value::Null) => {}
-            Some(Value::Number(n)) if *n >= 0.0 && n.fract() == 0.0 && *n <= 100.0 => {
-                args.max_retries = Some(*n as u32)
-            }
-            Some(other) => {
-                return Err(ProviderError::attr(
-                    "max_retries",
-                    format!("`max_retries` must be a whole number from 0 to 100, not {other}"),
-                ));
-            }
-        }
-        match (&args.access_key, &args.secret_key) {
-            (Some(_), None) => {
-                return Err(ProviderError::attr("secret_key", "`access_key` is set but `secret_key` is not"));
-            }
-            (None, Some(_)) => {
-                return Err(ProviderError::attr("access_key", "`secret_key` is set but `access_key` is not"));
-            }
-            _ => {}
-        }
-        Ok(args)
-    }
-}
-
 impl AwsProvider {
-    /// Resolves the provider block into an SDK configuration. Credentials
-    /// come from `access_key`/`secret_key` when set, otherwise from the
-    /// standard chain (environment, profile, SSO, instance metadata).
+    /// Resolves the provider block into an SDK configuration (through
+    /// [`crate::aws_sdk::load`], shared with the S3 state backend).
+    /// Credentials come from `access_key`/`secret_key` when set, otherwise
+    /// from the standard chain (environment, profile, SSO, instance
+    /// metadata); with `assume_role`, those sign the AssumeRole call and the
+    /// role's credentials sign everything else.
     pub async fn from_config(config: &Value) -> ProviderResult<AwsProvider> {
         let args = ProviderArgs::parse(config)?;
-        let max_retries = args.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
-        let retry =
-            RetryConfig::standard().with_max_attempts(max_retries + 1).with_max_backoff(Duration::from_secs(20));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
-        if let Some(region) = &args.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(profile) = &args.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(url) = &args.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        if let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                ak.clone(),
-                sk.clone(),
-                None,
-                None,
-                "berth-provider-block",
-            ));
-        }
-        let sdk = loader.load().await;
-        let Some(region) = sdk.region().map(|r| r.to_string()) else {
-            return Err(ProviderError::attr(
+        let sdk = crate::aws_sdk::load(&args.sdk).await.map_err(|e| match e {
+            crate::aws_sdk::LoadError::NoRegion => ProviderError::attr(
                 "region",
                 "no AWS region: set `region` in the `aws` provider block, or `AWS_REGION`",
-            ));
-        };
+            ),
+            e @ crate::aws_sdk::LoadError::AssumeRole { .. } => {
+                ProviderError::attr("assume_role.role_arn", e.to_string())
+            }
+        })?;
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let mut ec2_conf = aws_sdk_ec2::config::Builder::from(&sdk)
             .interceptor(crate::providers::api_stats::CountCalls)
             .retry_partition(retry_partition("ec2"));
@@ -221,9 +105,39 @@ impl AwsProvider {
         }
         let ec2 = Arc::new(ec2::Ec2::new(aws_sdk_ec2::Client::from_conf(ec2_conf.build()), &region));
         let settings = route53::Route53Settings::from_provider_config(config)?;
-        let r53_endpoint = endpoint_for(&args.endpoints, args.endpoint_url.as_deref(), &sdk, "route53");
+        let endpoint_url = args.sdk.endpoint_url;
+        let r53_endpoint = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "route53");
         let route53 = Arc::new(route53::Route53::new(&sdk, r53_endpoint).with_settings(settings));
-        Ok(AwsProvider { sdk, endpoint_url: args.endpoint_url, endpoints: args.endpoints, ec2, route53 })
+        let mut p = AwsProvider {
+            sdk,
+            endpoint_url,
+            endpoints: args.endpoints,
+            tags: args.tags,
+            tagged: BTreeMap::new(),
+            ec2,
+            route53,
+        };
+        p.tagged = p.tagged_schemas();
+        Ok(p)
+    }
+
+    /// The schemas of the managed types that take `tags`, each with
+    /// `tags_all` added as an exported attribute.
+    fn tagged_schemas(&self) -> BTreeMap<&'static str, Schema> {
+        let mut out = BTreeMap::new();
+        for m in self.members() {
+            for t in m.type_names(Mode::Managed) {
+                if let Some(s) = m.schema(Mode::Managed, t).filter(|s| s.is_argument("tags")) {
+                    out.insert(t, s.clone().with_exported(&[TAGS_ALL]));
+                }
+            }
+        }
+        out
+    }
+
+    /// The provider's `default_tags` and `ignore_tags`.
+    pub fn provider_tags(&self) -> &ProviderTags {
+        &self.tags
     }
 
     /// The resolved SDK configuration, for members built elsewhere (Route53).
@@ -295,9 +209,60 @@ fn no_type(type_: &str) -> ProviderError {
     ProviderError::new(format!("the `aws` provider has no type `{type_}`"))
 }
 
+/// A member's apply of a batch, with the outcomes translated to the
+/// provider's tags on their way to the engine as they land.
+async fn apply_tagged(tags: &ProviderTags, member: &dyn Provider, type_: &str, ops: Vec<ApplyOp>, sink: ApplySink) {
+    // What each operation started from, in the provider's terms: the keys
+    // the resource block sets stay visible in `tags` of the result.
+    let starts: Vec<Value> = ops
+        .iter()
+        .map(|op| match &op.kind {
+            ChangeKind::Create { planned } | ChangeKind::Update { planned, .. } => planned.clone(),
+            ChangeKind::Delete { prior } => prior.clone(),
+        })
+        .collect();
+    let ops = ops
+        .into_iter()
+        .map(|op| {
+            let kind = match op.kind {
+                ChangeKind::Create { planned } => ChangeKind::Create { planned: tags.member_state(&planned) },
+                ChangeKind::Update { prior, planned } => {
+                    ChangeKind::Update { prior: tags.member_state(&prior), planned: tags.member_state(&planned) }
+                }
+                ChangeKind::Delete { prior } => ChangeKind::Delete { prior: tags.member_state(&prior) },
+            };
+            ApplyOp { ctx: op.ctx, kind }
+        })
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, ApplyOutcome)>();
+    let forward = async {
+        while let Some((i, outcome)) = rx.recv().await {
+            let start = starts.get(i);
+            let state = outcome.state.map(|s| {
+                // The provider's terms of the plan: `tags` as configured.
+                let prior = start.map(|p| {
+                    let mut p = p.clone();
+                    if let Value::Map(m) = &mut p {
+                        m.remove(TAGS_ALL);
+                    }
+                    p
+                });
+                tags.state(s, prior.as_ref())
+            });
+            let _ = sink.send((i, ApplyOutcome { state, error: outcome.error }));
+        }
+    };
+    tokio::join!(member.apply(type_, ops, tx), forward);
+}
+
 #[async_trait]
 impl Provider for AwsProvider {
     fn schema(&self, mode: Mode, type_: &str) -> Option<&Schema> {
+        if mode == Mode::Managed
+            && let Some(s) = self.tagged.get(type_)
+        {
+            return Some(s);
+        }
         self.member(type_)?.schema(mode, type_)
     }
 
@@ -313,10 +278,20 @@ impl Provider for AwsProvider {
     }
 
     async fn refresh(&self, type_: &str, items: Vec<(OpContext, Value)>) -> Vec<Refreshed> {
-        match self.member(type_) {
-            Some(m) => m.refresh(type_, items).await,
-            None => items.iter().map(|_| Err(no_type(type_))).collect(),
+        let Some(m) = self.member(type_) else {
+            return items.iter().map(|_| Err(no_type(type_))).collect();
+        };
+        if !self.tagged.contains_key(type_) {
+            return m.refresh(type_, items).await;
         }
+        let priors: Vec<Value> = items.iter().map(|(_, v)| v.clone()).collect();
+        let items = items.into_iter().map(|(c, v)| (c, self.tags.member_state(&v))).collect();
+        let results = m.refresh(type_, items).await;
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.map(|found| found.map(|v| self.tags.state(v, priors.get(i)))))
+            .collect()
     }
 
     async fn plan(
@@ -326,26 +301,37 @@ impl Provider for AwsProvider {
         prior: Option<&Value>,
         config: &Value,
     ) -> ProviderResult<Planned> {
-        self.member(type_).ok_or_else(|| no_type(type_))?.plan(ctx, type_, prior, config).await
+        let m = self.member(type_).ok_or_else(|| no_type(type_))?;
+        if !self.tagged.contains_key(type_) {
+            return m.plan(ctx, type_, prior, config).await;
+        }
+        let prior = prior.map(|p| self.tags.member_state(p));
+        let mut planned = m.plan(ctx, type_, prior.as_ref(), &self.tags.member_config(config)).await?;
+        planned.after = self.tags.planned(planned.after, config);
+        Ok(planned)
     }
 
     async fn apply(&self, type_: &str, ops: Vec<ApplyOp>, sink: ApplySink) {
         match self.member(type_) {
+            Some(m) if self.tagged.contains_key(type_) => apply_tagged(&self.tags, m, type_, ops, sink).await,
             Some(m) => m.apply(type_, ops, sink).await,
             None => {
                 for i in 0..ops.len() {
-                    let _ = sink.send((i, crate::providers::ApplyOutcome::failed(None, no_type(type_))));
+                    let _ = sink.send((i, ApplyOutcome::failed(None, no_type(type_))));
                 }
             }
         }
     }
 
     async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value> {
-        self.member(type_).ok_or_else(|| no_type(type_))?.read(ctx, type_, config).await
+        let v = self.member(type_).ok_or_else(|| no_type(type_))?.read(ctx, type_, config).await?;
+        Ok(self.tags.data(v))
     }
 
     async fn adopt(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Option<Value>> {
-        self.member(type_).ok_or_else(|| no_type(type_))?.adopt(ctx, type_, config).await
+        let m = self.member(type_).ok_or_else(|| no_type(type_))?;
+        let found = m.adopt(ctx, type_, config).await?;
+        Ok(if self.tagged.contains_key(type_) { found.map(|v| self.tags.state(v, None)) } else { found })
     }
 }
 
@@ -353,20 +339,6 @@ impl Provider for AwsProvider {
 mod tests {
     use super::*;
     use crate::value::obj;
-
-    #[test]
-    fn provider_block_errors_name_the_attribute() {
-        let e = ProviderArgs::parse(&obj([("max_retries", Value::str("many"))])).unwrap_err();
-        assert_eq!(e.attribute.as_deref(), Some("max_retries"));
-        let e = ProviderArgs::parse(&obj([("access_key", Value::str("AK"))])).unwrap_err();
-        assert_eq!(e.attribute.as_deref(), Some("secret_key"));
-        let e =
-            ProviderArgs::parse(&obj([("endpoints", Value::List(vec![obj([("lambda", Value::str("http://x"))])]))]))
-                .unwrap_err();
-        assert!(e.message.contains("`lambda`"), "{}", e.message);
-        let e = ProviderArgs::parse(&obj([("region", Value::Number(1.0))])).unwrap_err();
-        assert_eq!(e.attribute.as_deref(), Some("region"));
-    }
 
     #[tokio::test]
     async fn endpoints_resolve_per_service_then_global() {
@@ -389,5 +361,23 @@ mod tests {
         let retry = p.sdk_config().retry_config().expect("a retry config");
         assert_eq!(retry.mode(), aws_smithy_types::retry::RetryMode::Standard);
         assert_eq!(retry.max_attempts(), DEFAULT_MAX_RETRIES + 1);
+    }
+
+    #[tokio::test]
+    async fn taggable_types_export_tags_all() {
+        let p = AwsProvider::from_config(&obj([
+            ("region", Value::str("eu-west-1")),
+            ("access_key", Value::str("testing")),
+            ("secret_key", Value::str("testing")),
+        ]))
+        .await
+        .unwrap();
+        for t in ["aws_vpc", "aws_subnet", "aws_instance", "aws_security_group", "aws_route53_zone", "aws_key_pair"] {
+            let s = p.schema(Mode::Managed, t).unwrap();
+            assert!(s.attribute(TAGS_ALL).is_some() && !s.is_argument(TAGS_ALL), "{t}");
+        }
+        for t in ["aws_route53_record", "aws_route_table_association"] {
+            assert!(p.schema(Mode::Managed, t).unwrap().attribute(TAGS_ALL).is_none(), "{t}");
+        }
     }
 }

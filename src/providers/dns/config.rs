@@ -14,6 +14,15 @@ use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use std::fmt;
 use std::time::Duration;
 
+/// The names the `dns` provider block takes, held to it before it is
+/// evaluated so a misspelt one is an error at its location.
+pub static BLOCK: crate::providers::BlockSchema =
+    crate::providers::BlockSchema { args: &[], blocks: &[("update", &UPDATE_BLOCK)] };
+static UPDATE_BLOCK: crate::providers::BlockSchema = crate::providers::BlockSchema {
+    args: &["server", "port", "key_name", "key_algorithm", "key_secret", "transport", "timeout", "retries"],
+    blocks: &[],
+};
+
 const DEFAULT_PORT: u16 = 53;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RETRIES: u32 = 3;

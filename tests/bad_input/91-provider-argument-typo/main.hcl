@@ -1,0 +1,7 @@
+provider "aws" {
+  regoin = "eu-west-1"
+}
+
+resource "berth_data" "a" {
+  input = "x"
+}
