@@ -249,7 +249,7 @@ async fn apply_tagged(tags: &ProviderTags, member: &dyn Provider, type_: &str, o
                 });
                 tags.state(s, prior.as_ref())
             });
-            let _ = sink.send((i, ApplyOutcome { state, error: outcome.error }));
+            let _ = sink.send((i, ApplyOutcome { state, ..outcome }));
         }
     };
     tokio::join!(member.apply(type_, ops, tx), forward);
