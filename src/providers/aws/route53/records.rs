@@ -361,14 +361,17 @@ pub(super) struct Item {
     pub owner: Option<Owner>,
 }
 
-/// Items as sent, with the change id Route53 gave them (empty when there
-/// is nothing to wait for) or why they failed.
-pub(super) type Submitted = Vec<(Vec<Item>, Result<String, ProviderError>)>;
+/// What became of a request: the change id Route53 gave it (empty when
+/// there is nothing to wait for), or why it failed.
+pub(super) type Sent = Result<String, ProviderError>;
+
+/// Items as sent, with what became of them.
+pub(super) type Submitted = Vec<(Vec<Item>, Sent)>;
 
 /// What [`Route53::settle`] decided, by position in the refused request:
 /// items finished (a change id to wait for, or the failure), and the
 /// changes to send again for the others.
-type Settled = (Vec<(usize, Result<String, ProviderError>)>, Vec<(usize, Vec<Change>)>);
+type Settled = (Vec<(usize, Sent)>, Vec<(usize, Vec<Change>)>);
 
 /// Rounds of settling one request may take: each settles every change a
 /// refusal named, so more than a few means the zone keeps changing under it.
@@ -377,12 +380,8 @@ const MAX_SETTLE_ROUNDS: u32 = 4;
 /// Applies [`Settled`] to the items of a refused request: the finished ones
 /// with their result, and the rest (those settled with new changes, and
 /// those no refusal named) to send again.
-fn split_settled(
-    items: Vec<Item>,
-    done: Vec<(usize, Result<String, ProviderError>)>,
-    again: Vec<(usize, Vec<Change>)>,
-) -> (Vec<(Item, Result<String, ProviderError>)>, Vec<Item>) {
-    let mut done: BTreeMap<usize, Result<String, ProviderError>> = done.into_iter().collect();
+fn split_settled(items: Vec<Item>, (done, again): Settled) -> (Vec<(Item, Sent)>, Vec<Item>) {
+    let mut done: BTreeMap<usize, Sent> = done.into_iter().collect();
     let mut again: BTreeMap<usize, Vec<Change>> = again.into_iter().collect();
     let mut finished = Vec::new();
     let mut rest = Vec::new();
@@ -844,10 +843,10 @@ impl Route53 {
             }
             if round < MAX_SETTLE_ROUNDS
                 && let Some(refused) = batch::refusals(&e.messages)
-                && let Some((done, again)) = self.settle(zone, items.iter().collect(), &refused).await
+                && let Some(settled) = self.settle(zone, items.iter().collect(), &refused).await
             {
                 tracing::debug!(zone, refused = refused.len(), "change batch refused; settling the changes at fault");
-                let (done, again) = split_settled(items, done, again);
+                let (done, again) = split_settled(items, settled);
                 let mut out: Submitted = done.into_iter().map(|(item, r)| (vec![item], r)).collect();
                 let weighted = again.into_iter().map(|i| {
                     let w = Weight::of_changes(&i.changes);
