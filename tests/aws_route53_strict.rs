@@ -485,3 +485,35 @@ async fn calls_are_paced_under_the_account_rate() {
     let throttled = env.aws.stats().decided(Decision::Throttled) - before;
     assert!(throttled <= 1, "{throttled} calls throttled in {:?}: {}", started.elapsed(), env.aws.report());
 }
+
+#[tokio::test]
+async fn record_changes_whose_answers_were_lost_are_recognised_on_their_retry() {
+    let _serial = SERIAL.lock().await;
+    let aws = Aws::builder().rules(|r| r.lose_answers_of(&["ChangeResourceRecordSets"])).start();
+    let env = Env::start(aws).await;
+    let p = &env.r53;
+    let vpc = env.vpc("10.20.0.0/16").await;
+    let zone = zone_id(&env.zone("aws_route53_zone.z", "lost-rr.internal", &vpc).await);
+    let (a, b) = (env.ctx("aws_route53_record.a"), env.ctx("aws_route53_record.b"));
+    let (pa, pb) = (
+        plan(p, RECORD_TYPE, &a, None, &record(&zone, "a", &["10.20.0.1"])).await,
+        plan(p, RECORD_TYPE, &b, None, &record(&zone, "b", &["10.20.0.2"])).await,
+    );
+    // CREATE: the retry meets both records and their owners.
+    let out = apply(p, RECORD_TYPE, vec![create(&a, &pa), create(&b, &pb)]).await;
+    let mut states = out.into_iter().map(|o| ok_state(o).unwrap());
+    let (sa, sb) = (states.next().unwrap(), states.next().unwrap());
+    // UPSERT: the retry writes the same again.
+    let pa = plan(p, RECORD_TYPE, &a, Some(&sa), &record(&zone, "a", &["10.20.0.3"])).await;
+    let sa = ok_state(apply(p, RECORD_TYPE, vec![update(&a, sa, &pa)]).await.remove(0)).unwrap();
+    assert_eq!(env.get(&zone, "a.lost-rr.internal", RrType::A).await, Some((300, vec!["10.20.0.3".into()])));
+    // DELETE: the retry finds them gone.
+    for o in apply(p, RECORD_TYPE, vec![delete(&a, sa), delete(&b, sb)]).await {
+        assert_eq!(ok_state(o), None);
+    }
+    for name in ["a.lost-rr.internal", "b.lost-rr.internal"] {
+        assert_eq!(env.get(&zone, name, RrType::A).await, None, "{name}");
+        assert_eq!(env.get(&zone, &format!("_berth-owner-a.{name}"), RrType::Txt).await, None, "{name}");
+    }
+    assert!(env.aws.stats().decided(Decision::AnswerLost) >= 3, "{}", env.aws.report());
+}
