@@ -9,10 +9,9 @@
 //! ownership TXT record (see the registry module):
 //! - creating N single-value records is 2N elements, so up to 500 records
 //!   fit the element limit of one request;
-//! - an owner value is 68 characters plus the resource address
-//!   (`"berth lineage=<36-char uuid> address=aws_route53_record.r[12] type=A"`),
-//!   so the 32,000-character limit binds first: about 300 new A records per
-//!   request (fewer with long addresses). 500 new A records take two requests;
+//! - an owner value is about 15 characters plus the resource address
+//!   (`berth:3f0c1a2b:aws_route53_record.r[12]`, quoted), so 500 new A
+//!   records and their owners stay under 32,000 characters: one request;
 //! - switching records to new values (the common case: hosts replaced) is an
 //!   UPSERT of the record only, because the owner record is already right:
 //!   2 elements per single-value record, so 500 records switch in one request.

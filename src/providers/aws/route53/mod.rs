@@ -11,6 +11,11 @@
 //!   ownership TXT record ([`registry`]) so berth never overwrites or deletes
 //!   a record it does not own.
 //!
+//! Every request goes through a client-side token bucket ([`pace`]) that
+//! keeps the process under Route53's per-account request rate, and waiting
+//! for INSYNC is bounded: a change still PENDING at `route53_sync_timeout`
+//! is a warning, never a failure.
+//!
 //! The provider keeps three small caches for the life of one run: zone names
 //! by id (they never change), zone listings (shared by the many `plan` calls
 //! of one zone, dropped after an apply touches the zone or after a minute),
@@ -50,7 +55,8 @@ pub struct Route53Settings {
     /// Wait until changes are INSYNC (propagated to every Route53 server)
     /// before reporting them done. `route53_wait_for_sync`, default true.
     pub wait_for_sync: bool,
-    /// How long to wait for INSYNC. `route53_sync_timeout`, default 10m.
+    /// How long to wait for INSYNC before warning and going on.
+    /// `route53_sync_timeout`, default 10m.
     pub sync_timeout: Duration,
     /// The first pause between GetChange polls; it doubles up to 10 s.
     pub poll_interval: Duration,

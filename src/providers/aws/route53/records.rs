@@ -11,9 +11,11 @@
 //!   them by zone and sends one ChangeResourceRecordSets request per zone,
 //!   split only at the API's limits. An update of `records` or `ttl` is an
 //!   UPSERT, never a DELETE and a CREATE, so a name switched to a new host
-//!   always resolves. A request Route53 rejects as a whole is split in halves
-//!   until the changes at fault are found, so one bad record does not fail
-//!   the other 499.
+//!   always resolves. A request Route53 refuses as a whole names the changes
+//!   at fault: they are settled against a fresh listing and the rest is sent
+//!   again, so one bad record does not fail the other 499 (a refusal that
+//!   names no change falls back to splitting the request in halves). A
+//!   DELETE repeats the set exactly as listed, whatever the state says.
 //! - **Refresh** reads one listing per zone and reports the values found, so
 //!   a record edited outside berth shows as drift and one deleted outside is
 //!   created again.

@@ -10,8 +10,11 @@
 //! alone instead of showing as drift to undo.
 //!
 //! A zone is created with a caller reference derived from the state's
-//! lineage, the address and the generation, which is how [`Route53::adopt_zone`]
-//! recognises a zone an interrupted run created. Deleting a zone that still
+//! lineage, the address, the generation and the create attempt's token
+//! (Route53 never takes a reference twice, even once its zone is deleted),
+//! which is how [`Route53::adopt_zone`] recognises a zone an interrupted run
+//! created, and how a retry meeting `HostedZoneAlreadyExists` for its own
+//! reference finds the zone its lost attempt made. Deleting a zone that still
 //! holds records fails with the names of some of them, unless
 //! `force_destroy` is set: then every record but the apex SOA and NS is
 //! deleted first, in as few change requests as the limits allow.
