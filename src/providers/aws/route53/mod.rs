@@ -254,14 +254,8 @@ impl Route53 {
         if let Some(e) = endpoint {
             b = b.endpoint_url(e);
         }
-        // Paced below the account's request rate (see [`pace`]). The SDK
-        // configuration names no HTTP client unless one was given: then the
-        // SDK's own default (hyper with rustls) is built here, to wrap.
-        let http = sdk_config.http_client().unwrap_or_else(|| {
-            use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build_https()
-        });
-        b = b.http_client(pace::Paced(http));
+        // Paced below the account's request rate (see [`pace`]).
+        b = b.http_client(pace::Paced(sdk_config.http_client().unwrap_or_else(pace::default_client)));
         Route53 {
             client: aws_sdk_route53::Client::from_conf(b.build()),
             region: sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),

@@ -64,6 +64,23 @@ impl Bucket {
 /// The process's Route53 bucket.
 pub static ROUTE53: LazyLock<Bucket> = LazyLock::new(|| Bucket::new(RATE, BURST));
 
+/// The client the SDK would build for itself (hyper, rustls with aws-lc,
+/// proxies from the environment), built here because the SDK configuration
+/// names none unless one was given, and pacing has to wrap one.
+pub fn default_client() -> SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            conn.set_sleep_impl(c.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
+}
+
 /// An HTTP client that takes a token from [`ROUTE53`] before every request
 /// it sends: every attempt, the SDK's retries included, is paced, whatever
 /// the call site.

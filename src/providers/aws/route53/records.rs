@@ -723,6 +723,19 @@ impl Route53 {
     }
 
     pub(super) async fn apply_records(&self, ops: Vec<ApplyOp>, sink: ApplySink) {
+        // Deletes are built from the sets as listed: one fresh scan of each
+        // zone they touch, shared by all of them (a listing cached by the
+        // plan may predate a record made since, which would then stay).
+        let deleting: std::collections::BTreeSet<String> = ops
+            .iter()
+            .filter_map(|op| match &op.kind {
+                ChangeKind::Delete { prior } => prior.get_str("zone_id").map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        for zone in deleting {
+            self.forget_listing(&zone);
+        }
         let mut by_zone: BTreeMap<String, Vec<Item>> = BTreeMap::new();
         for (index, op) in ops.into_iter().enumerate() {
             match self.prepare(index, op).await {
