@@ -24,8 +24,8 @@ use super::names;
 use super::records::Item;
 use super::{ApiError, Field, Route53, bare_id, bool_field, field, required, str_field};
 use crate::providers::{
-    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderResult,
-    Refreshed, Schema, apply_each, plan_from_schema,
+    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderErrorKind,
+    ProviderResult, Refreshed, Schema, apply_each, plan_from_schema,
 };
 use crate::value::{Map, Value};
 use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
@@ -563,16 +563,21 @@ impl Route53 {
                 // Route53 never accepts a caller reference twice: a retry
                 // that meets its own reference is the answer to an attempt
                 // that landed but whose answer was lost. Find that zone.
-                let found = match e.is("HostedZoneAlreadyExists") {
-                    true => self.zone_by_reference_and_name(&reference, &names::normalize(&name)).await.ok().flatten(),
-                    false => None,
-                };
-                match found {
-                    Some(id) => {
+                if !e.is("HostedZoneAlreadyExists") {
+                    return ApplyOutcome::failed(None, e.into());
+                }
+                match self.zone_by_reference_and_name(&reference, &names::normalize(&name)).await {
+                    Ok(Some(id)) => {
                         tracing::debug!(zone = %id, "CreateHostedZone met its own caller reference: an earlier attempt landed");
                         (id, Vec::new())
                     }
-                    None => return ApplyOutcome::failed(None, e.into()),
+                    Ok(None) => return ApplyOutcome::failed(None, e.into()),
+                    // The zone exists but could not be found just now: the
+                    // next run looks for it by the same reference.
+                    Err(_) => {
+                        let e = ProviderError::from(e).with_kind(ProviderErrorKind::Indeterminate);
+                        return ApplyOutcome::failed(None, e);
+                    }
                 }
             }
         };
