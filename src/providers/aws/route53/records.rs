@@ -376,8 +376,9 @@ pub(super) type Submitted = Vec<(Vec<Item>, Sent)>;
 type Settled = (Vec<(usize, Sent)>, Vec<(usize, Vec<Change>)>);
 
 /// Rounds of settling one request may take: each settles every change a
-/// refusal named, so more than a few means the zone keeps changing under it.
-const MAX_SETTLE_ROUNDS: u32 = 4;
+/// refusal named and every change already in effect, so more than a few
+/// means the zone keeps changing under it.
+const MAX_SETTLE_ROUNDS: u32 = 6;
 
 /// Applies [`Settled`] to the items of a refused request: the finished ones
 /// with their result, and the rest (those settled with new changes, and
@@ -951,6 +952,34 @@ impl Route53 {
                     let e = ProviderError::new(format!("Route53 refused the change of record {}: {why}", item.label))
                         .with_kind(ProviderErrorKind::Invalid);
                     failed.insert(i, e);
+                }
+            }
+        }
+        // The changes no refusal named: those already in effect are settled
+        // the same way, so an attempt that landed whole (its answer lost) is
+        // settled in one round, whether Route53 names every change it
+        // refuses or, like some emulators, only the first.
+        let named: std::collections::BTreeSet<(usize, usize)> = refused.iter().filter_map(at).collect();
+        for (i, item) in items.iter().enumerate() {
+            if failed.contains_key(&i) {
+                continue;
+            }
+            for (j, c) in item.changes.iter().enumerate() {
+                let Some(want) = c.resource_record_set() else { continue };
+                if named.contains(&(i, j)) {
+                    continue;
+                }
+                let have = listing.get(&names::from_api(want.name()), want.r#type().as_str());
+                let settled = match (c.action(), have) {
+                    (ChangeAction::Delete, None) => Some(None),
+                    (ChangeAction::Create, Some(h)) if same_record_set(h, want) => {
+                        Some(Change::builder().action(ChangeAction::Upsert).resource_record_set(want.clone()).build().ok())
+                    }
+                    _ => None,
+                };
+                if let Some(new) = settled {
+                    let slot = changes.entry(i).or_insert_with(|| item.changes.iter().cloned().map(Some).collect());
+                    slot[j] = new;
                 }
             }
         }
