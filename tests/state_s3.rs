@@ -699,3 +699,41 @@ async fn locks_exclude_wait_and_name_their_holder() {
     assert_eq!(a.lock_holder().await.unwrap(), None);
     assert!(a.force_unlock("x").await.unwrap_err().to_string().contains("no lock held"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_write_whose_answer_was_lost_is_recognised_as_its_own() {
+    use support::faultproxy::{Call, Fault, FaultProxy, Faults, LandThenDrop};
+    let lib = Lib::start().await;
+    // The PUT of the state object reaches S3, and its answer is dropped:
+    // the SDK's retry meets the object its first attempt wrote, and its
+    // condition (`If-None-Match: *`, then `If-Match` on the old ETag) fails.
+    let state_put =
+        |c: &Call| c.method == "PUT" && c.path.split('?').next() == Some(format!("/{BUCKET}/{KEY}").as_str());
+    let faults = Faults::none().with_land_then_drop(LandThenDrop::new(2, state_put));
+    let proxy = tokio::task::spawn_blocking({
+        let upstream = lib.moto.endpoint.clone();
+        move || FaultProxy::start(&upstream, faults)
+    })
+    .await
+    .unwrap();
+    let b = S3Backend::with_client(settings(), "default", client(&proxy.endpoint));
+    let mut s = State::new();
+    s.put(resource(0));
+    b.write(&s).await.expect("the first write (If-None-Match) is recognised");
+    s.serial += 1;
+    s.put(resource(1));
+    b.write(&s).await.expect("the next write (If-Match) is recognised");
+    assert_eq!(proxy.stats().count(Fault::Landed), 2, "both answers were lost");
+    assert_eq!(lib.backend().load().await.unwrap(), Some(s.clone()));
+
+    // Another writer's state is still refused: the content differs.
+    let other = lib.backend();
+    let mut theirs = other.load().await.unwrap().unwrap();
+    theirs.serial += 1;
+    theirs.put(resource(2));
+    other.write(&theirs).await.unwrap();
+    s.serial += 1;
+    let e = b.write(&s).await.unwrap_err().to_string();
+    assert!(e.contains("changed since this run read it"), "{e}");
+    drop(proxy);
+}

@@ -5,6 +5,7 @@
 //! state or configuration moved since ("stale"), or one that errored.
 //! [`planner`] builds plans, [`render`] shows them.
 
+pub mod checks;
 pub mod planner;
 pub mod render;
 

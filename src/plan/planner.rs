@@ -235,6 +235,7 @@ impl Planner<'_> {
                     changes.push(self.delete_change(r, Some("no longer in the configuration".into())));
                 }
             }
+            super::checks::run(self.config, &mut changes, &mut diags);
         }
 
         // Root outputs.

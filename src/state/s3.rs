@@ -873,6 +873,19 @@ impl Backend for S3Backend {
                 self.seen().etag = put.etag;
                 put.version_id.is_some_and(|v| v != "null")
             }
+            // The condition fails against our own write when an attempt
+            // landed and its answer was lost: the SDK's retry then meets the
+            // object that attempt wrote. The same bytes mean it is ours (as
+            // for a journal object); the version copy is kept as usual,
+            // since this path cannot tell whether the bucket versions.
+            Err(PutError::Precondition)
+                if let Some((bytes, etag)) = self.get(&self.key).await?
+                    && bytes == body =>
+            {
+                tracing::debug!(state = %self.describe(), "the state write met itself: an earlier attempt landed");
+                self.seen().etag = etag;
+                false
+            }
             Err(PutError::Precondition) => {
                 return Err(StateError::Other(format!(
                     "the state `{}` changed since this run read it (another writer, or a lock forced open): \

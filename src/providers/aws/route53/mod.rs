@@ -11,6 +11,11 @@
 //!   ownership TXT record ([`registry`]) so berth never overwrites or deletes
 //!   a record it does not own.
 //!
+//! Every request goes through a client-side token bucket ([`pace`]) that
+//! keeps the process under Route53's per-account request rate, and waiting
+//! for INSYNC is bounded: a change still PENDING at `route53_sync_timeout`
+//! is a warning, never a failure.
+//!
 //! The provider keeps three small caches for the life of one run: zone names
 //! by id (they never change), zone listings (shared by the many `plan` calls
 //! of one zone, dropped after an apply touches the zone or after a minute),
@@ -19,6 +24,7 @@
 
 mod batch;
 mod names;
+mod pace;
 mod rdata;
 mod records;
 mod registry;
@@ -27,11 +33,13 @@ mod zones;
 use crate::addr::Mode;
 use crate::providers::api_stats::CountCalls;
 use crate::providers::{
-    ApplyOp, ApplySink, OpContext, Planned, Provider, ProviderError, ProviderResult, Refreshed, Schema,
+    ApplyOp, ApplySink, OpContext, Planned, Provider, ProviderError, ProviderErrorKind, ProviderResult, Refreshed,
+    Schema,
 };
 use crate::value::Value;
 use async_trait::async_trait;
 use aws_sdk_route53::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError;
 use aws_sdk_route53::types::{ChangeStatus, ResourceRecordSet, RrType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +55,8 @@ pub struct Route53Settings {
     /// Wait until changes are INSYNC (propagated to every Route53 server)
     /// before reporting them done. `route53_wait_for_sync`, default true.
     pub wait_for_sync: bool,
-    /// How long to wait for INSYNC. `route53_sync_timeout`, default 10m.
+    /// How long to wait for INSYNC before warning and going on.
+    /// `route53_sync_timeout`, default 10m.
     pub sync_timeout: Duration,
     /// The first pause between GetChange polls; it doubles up to 10 s.
     pub poll_interval: Duration,
@@ -105,6 +114,11 @@ pub struct ApiError {
     pub target: String,
     pub code: Option<String>,
     pub detail: String,
+    /// What the failure means for the engine; see [`ApiError::kind_of`].
+    pub kind: ProviderErrorKind,
+    /// The per-change messages of an `InvalidChangeBatch`, one for each
+    /// change Route53 refused (see [`batch::refusals`]).
+    pub messages: Vec<String>,
 }
 
 impl ApiError {
@@ -118,7 +132,47 @@ impl ApiError {
             (Some(c), None) => c.to_string(),
             _ => DisplayErrorContext(&err).to_string(),
         };
-        ApiError { op, target: target.to_string(), code, detail }
+        let kind = Self::kind_of(&err);
+        let messages = err.message().map(|m| vec![m.to_string()]).unwrap_or_default();
+        ApiError { op, target: target.to_string(), code, detail, kind, messages }
+    }
+
+    /// A refused ChangeResourceRecordSets, with every message Route53 gave
+    /// for the changes it refused (a list of them, or one bracketed line).
+    fn from_change(target: &str, err: SdkError<ChangeResourceRecordSetsError>) -> ApiError {
+        let listed: Vec<String> = match err.as_service_error() {
+            Some(ChangeResourceRecordSetsError::InvalidChangeBatch(e)) => e.messages().to_vec(),
+            _ => Vec::new(),
+        };
+        let mut e = ApiError::new("ChangeResourceRecordSets", target, err);
+        e.messages.extend(listed);
+        e
+    }
+
+    /// What a failed call means. A request that may have reached Route53
+    /// (no answer, a timeout, a 5xx) is `Indeterminate`: a create that
+    /// fails so may exist. Codes from the Route53 API reference.
+    fn kind_of<E: ProvideErrorMetadata>(err: &SdkError<E>) -> ProviderErrorKind {
+        match err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                ProviderErrorKind::Indeterminate
+            }
+            SdkError::ServiceError(s) => match err.code() {
+                Some("Throttling" | "ThrottlingException" | "PriorRequestNotComplete") => ProviderErrorKind::Throttled,
+                Some("NoSuchHostedZone" | "NoSuchChange" | "VPCAssociationNotFound") => ProviderErrorKind::NotFound,
+                Some(
+                    "HostedZoneAlreadyExists" | "ConflictingDomainExists" | "HostedZoneNotEmpty" | "LastVPCAssociation"
+                    | "ConflictingTypes",
+                ) => ProviderErrorKind::Conflict,
+                Some(
+                    "InvalidChangeBatch" | "InvalidInput" | "InvalidDomainName" | "InvalidVPCId" | "InvalidArgument"
+                    | "TooManyTagKeys",
+                ) => ProviderErrorKind::Invalid,
+                _ if s.raw().status().is_server_error() => ProviderErrorKind::Indeterminate,
+                _ => ProviderErrorKind::Other,
+            },
+            _ => ProviderErrorKind::Other,
+        }
     }
 
     fn is(&self, code: &str) -> bool {
@@ -128,7 +182,8 @@ impl ApiError {
 
 impl From<ApiError> for ProviderError {
     fn from(e: ApiError) -> Self {
-        ProviderError::new(e.to_string())
+        let kind = e.kind;
+        ProviderError::new(e.to_string()).with_kind(kind)
     }
 }
 
@@ -199,6 +254,8 @@ impl Route53 {
         if let Some(e) = endpoint {
             b = b.endpoint_url(e);
         }
+        // Paced below the account's request rate (see [`pace`]).
+        b = b.http_client(pace::Paced(sdk_config.http_client().unwrap_or_else(pace::default_client)));
         Route53 {
             client: aws_sdk_route53::Client::from_conf(b.build()),
             region: sdk_config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
@@ -290,13 +347,18 @@ impl Route53 {
     }
 
     /// Waits until every change in `ids` is INSYNC, polling them in one
-    /// loop. Returns the ids that did not get there, with the reason.
-    async fn wait_for_sync(&self, ids: Vec<String>) -> HashMap<String, ProviderError> {
-        let mut failed = HashMap::new();
+    /// loop with a pause that doubles up to 10 s, for at most
+    /// `route53_sync_timeout`. Route53 answers PENDING until a change has
+    /// reached every one of its DNS servers, usually within a minute.
+    /// Returns, for the changes that did not get there (or whose status
+    /// could not be read), what to warn about: the change was accepted and
+    /// will complete, so this is never a failure of what made it.
+    async fn wait_for_sync(&self, ids: Vec<String>) -> HashMap<String, String> {
+        let mut slow = HashMap::new();
         if !self.settings.wait_for_sync {
-            return failed;
+            return slow;
         }
-        let mut pending: Vec<String> = ids;
+        let mut pending: Vec<String> = ids.into_iter().filter(|i| !i.is_empty()).collect();
         pending.sort();
         pending.dedup();
         let deadline = Instant::now() + self.settings.sync_timeout;
@@ -308,7 +370,11 @@ impl Route53 {
                     Ok(out) if out.change_info().is_some_and(|c| *c.status() == ChangeStatus::Insync) => {}
                     Ok(_) => still.push(id),
                     Err(e) => {
-                        failed.insert(id.clone(), ApiError::new("GetChange", &id, e).into());
+                        let e = ApiError::new("GetChange", &id, e);
+                        slow.insert(
+                            id.clone(),
+                            format!("Route53 accepted change `{id}`, but its status could not be read ({}); it may still be propagating", e.detail),
+                        );
                     }
                 }
             }
@@ -318,13 +384,13 @@ impl Route53 {
             }
             if Instant::now() + pause > deadline {
                 for id in pending {
-                    failed.insert(
+                    slow.insert(
                         id.clone(),
-                        ProviderError::new(format!(
-                            "Route53 change `{id}` was accepted but not INSYNC after {}; it may still \
+                        format!(
+                            "Route53 accepted change `{id}`, but it was not INSYNC after {}; it will still \
                              complete (set `route53_sync_timeout` to wait longer)",
                             humantime::format_duration(self.settings.sync_timeout)
-                        )),
+                        ),
                     );
                 }
                 break;
@@ -332,7 +398,7 @@ impl Route53 {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(10));
         }
-        failed
+        slow
     }
 }
 

@@ -11,21 +11,23 @@
 //!   them by zone and sends one ChangeResourceRecordSets request per zone,
 //!   split only at the API's limits. An update of `records` or `ttl` is an
 //!   UPSERT, never a DELETE and a CREATE, so a name switched to a new host
-//!   always resolves. A request Route53 rejects as a whole is split in halves
-//!   until the changes at fault are found, so one bad record does not fail
-//!   the other 499.
+//!   always resolves. A request Route53 refuses as a whole names the changes
+//!   at fault: they are settled against a fresh listing and the rest is sent
+//!   again, so one bad record does not fail the other 499 (a refusal that
+//!   names no change falls back to splitting the request in halves). A
+//!   DELETE repeats the set exactly as listed, whatever the state says.
 //! - **Refresh** reads one listing per zone and reports the values found, so
 //!   a record edited outside berth shows as drift and one deleted outside is
 //!   created again.
 
-use super::batch::{self, Weight};
+use super::batch::{self, Refusal, Weight};
 use super::names;
 use super::rdata::{self, RecordType};
 use super::registry::{Claim, OWNER_TTL, Owner};
 use super::{ApiError, Field, Route53, ZoneListing, bare_id, bool_field, field, lock, report, required, str_field};
 use crate::providers::{
-    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderResult,
-    Refreshed, Schema,
+    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderErrorKind,
+    ProviderResult, Refreshed, Schema,
 };
 use crate::value::{Map, Value};
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet};
@@ -356,10 +358,48 @@ pub(super) struct Item {
     /// The state to report if it is refused (Route53 applies all of a
     /// request or none of it, so this is the state before).
     pub fail: Option<Value>,
+    /// Who owns the record, for settling a refused CREATE (`None`: the
+    /// change is not a managed record's, as when a zone is emptied).
+    pub owner: Option<Owner>,
 }
 
-/// Items as sent, with the change id Route53 gave them or its refusal.
-pub(super) type Submitted = Vec<(Vec<Item>, Result<String, ApiError>)>;
+/// What became of a request: the change id Route53 gave it (empty when
+/// there is nothing to wait for), or why it failed.
+pub(super) type Sent = Result<String, ProviderError>;
+
+/// Items as sent, with what became of them.
+pub(super) type Submitted = Vec<(Vec<Item>, Sent)>;
+
+/// What [`Route53::settle`] decided, by position in the refused request:
+/// items finished (a change id to wait for, or the failure), and the
+/// changes to send again for the others.
+type Settled = (Vec<(usize, Sent)>, Vec<(usize, Vec<Change>)>);
+
+/// Rounds of settling one request may take: each settles every change a
+/// refusal named and every change already in effect, so more than a few
+/// means the zone keeps changing under it.
+const MAX_SETTLE_ROUNDS: u32 = 6;
+
+/// Applies [`Settled`] to the items of a refused request: the finished ones
+/// with their result, and the rest (those settled with new changes, and
+/// those no refusal named) to send again.
+fn split_settled(items: Vec<Item>, (done, again): Settled) -> (Vec<(Item, Sent)>, Vec<Item>) {
+    let mut done: BTreeMap<usize, Sent> = done.into_iter().collect();
+    let mut again: BTreeMap<usize, Vec<Change>> = again.into_iter().collect();
+    let mut finished = Vec::new();
+    let mut rest = Vec::new();
+    for (i, mut item) in items.into_iter().enumerate() {
+        if let Some(r) = done.remove(&i) {
+            finished.push((item, r));
+            continue;
+        }
+        if let Some(c) = again.remove(&i) {
+            item.changes = c;
+        }
+        rest.push(item);
+    }
+    (finished, rest)
+}
 
 enum Prepared {
     Send(String, Item),
@@ -569,8 +609,9 @@ impl Route53 {
 
     async fn prepare(&self, index: usize, op: ApplyOp) -> Prepared {
         let addr = op.ctx.addr.to_string();
-        let item = |spec: &RecordSpec, changes, deletes, ok, fail| {
-            Prepared::Send(spec.zone_id.clone(), Item { index, label: spec.label(), changes, deletes, ok, fail })
+        let item = |spec: &RecordSpec, me: &Owner, changes, deletes, ok, fail| {
+            let owner = Some(me.clone());
+            Prepared::Send(spec.zone_id.clone(), Item { index, label: spec.label(), changes, deletes, ok, fail, owner })
         };
         match op.kind {
             ChangeKind::Create { planned } => {
@@ -586,7 +627,7 @@ impl Route53 {
                 let changes = rrset_change(mode.record, &spec.fqdn, spec.rtype, spec.ttl, &spec.values)
                     .and_then(|r| Ok(vec![r, owner_change(mode.owner, &spec, &me)?]));
                 match changes {
-                    Ok(c) => item(&spec, c, false, Some(spec.state(Value::String(me.value()))), None),
+                    Ok(c) => item(&spec, &me, c, false, Some(spec.state(Value::String(me.value()))), None),
                     Err(e) => Prepared::Done(ApplyOutcome::failed(None, e)),
                 }
             }
@@ -615,6 +656,7 @@ impl Route53 {
                         Err(e) => return Prepared::Done(ApplyOutcome::failed(Some(prior), e)),
                     }
                 }
+                // An owner in an older format is written again in today's.
                 if prior.get_str("owner") != Some(me.value().as_str()) {
                     match owner_change(ChangeAction::Upsert, &spec, &me) {
                         Ok(c) => changes.push(c),
@@ -625,7 +667,7 @@ impl Route53 {
                 if changes.is_empty() {
                     return Prepared::Done(ApplyOutcome::ok(Some(state)));
                 }
-                item(&spec, changes, false, Some(state), Some(prior))
+                item(&spec, &me, changes, false, Some(state), Some(prior))
             }
             ChangeKind::Delete { prior } => {
                 let spec = match RecordSpec::from_state(&prior) {
@@ -633,30 +675,68 @@ impl Route53 {
                     Err(e) => return Prepared::Done(ApplyOutcome::failed(Some(prior), e)),
                 };
                 let me = Owner::new(&op.ctx.lineage, &addr, spec.rtype.as_str());
-                let record = rrset_change(ChangeAction::Delete, &spec.fqdn, spec.rtype, spec.ttl, &spec.values);
-                let changes = match Claim::of(prior.get_str("owner"), &me) {
-                    Claim::Ours => record.and_then(|r| Ok(vec![r, owner_change(ChangeAction::Delete, &spec, &me)?])),
-                    Claim::Unowned | Claim::Unreadable(_) => record.map(|r| vec![r]),
-                    Claim::SameLineage(o) | Claim::OtherState(o) => {
-                        // Someone else has taken the record over since: it is
-                        // theirs to delete. Forget it.
-                        tracing::warn!(
-                            record = %spec.label(),
-                            owner = %o.address,
-                            "record is now owned elsewhere; removing it from the state without deleting it"
-                        );
-                        return Prepared::Done(ApplyOutcome::ok(None));
-                    }
-                };
-                match changes {
-                    Ok(c) => item(&spec, c, true, None, Some(prior)),
+                match self.delete_changes(&spec, &me, &prior).await {
+                    Ok(None) => Prepared::Done(ApplyOutcome::ok(None)),
+                    Ok(Some(c)) => item(&spec, &me, c, true, None, Some(prior)),
                     Err(e) => Prepared::Done(ApplyOutcome::failed(Some(prior), e)),
                 }
             }
         }
     }
 
+    /// The DELETEs that remove a record and its owner record, built from
+    /// the sets as Route53 lists them: a DELETE must repeat the set exactly,
+    /// and a set edited outside berth (another TTL, value order, case or
+    /// escaping) or an owner written by an older berth (another value shape)
+    /// would refuse one built from the state. `None` when nothing is left to
+    /// delete. A record now owned elsewhere is theirs: it is forgotten.
+    async fn delete_changes(&self, spec: &RecordSpec, me: &Owner, prior: &Value) -> ProviderResult<Option<Vec<Change>>> {
+        let listing = match self.listing(&spec.zone_id, false).await {
+            Ok(l) => l,
+            // The zone is gone, and its records with it.
+            Err(e) if e.is("NoSuchHostedZone") => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let owner = owner_record(&listing, &spec.fqdn, spec.rtype);
+        // The owner as listed decides; the recorded one when none is listed.
+        let claim = Claim::of(owner.as_ref().map(|o| o.value.as_str()).or(prior.get_str("owner")), me);
+        if let Claim::SameLineage(o) | Claim::OtherState(o) = &claim {
+            tracing::warn!(
+                record = %spec.label(),
+                owner = %o.address,
+                "record is now owned elsewhere; removing it from the state without deleting it"
+            );
+            return Ok(None);
+        }
+        let delete = |set: &ResourceRecordSet| {
+            built(Change::builder().action(ChangeAction::Delete).resource_record_set(set.clone()).build())
+        };
+        let mut changes = Vec::new();
+        if let Some(set) = listing.get(&spec.fqdn, spec.rtype.as_str()) {
+            changes.push(delete(set)?);
+        }
+        if claim == Claim::Ours
+            && let Some(set) = listing.get(&spec.owner_name(), "TXT")
+        {
+            changes.push(delete(set)?);
+        }
+        Ok((!changes.is_empty()).then_some(changes))
+    }
+
     pub(super) async fn apply_records(&self, ops: Vec<ApplyOp>, sink: ApplySink) {
+        // Deletes are built from the sets as listed: one fresh scan of each
+        // zone they touch, shared by all of them (a listing cached by the
+        // plan may predate a record made since, which would then stay).
+        let deleting: std::collections::BTreeSet<String> = ops
+            .iter()
+            .filter_map(|op| match &op.kind {
+                ChangeKind::Delete { prior } => prior.get_str("zone_id").map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        for zone in deleting {
+            self.forget_listing(&zone);
+        }
         let mut by_zone: BTreeMap<String, Vec<Item>> = BTreeMap::new();
         for (index, op) in ops.into_iter().enumerate() {
             match self.prepare(index, op).await {
@@ -672,17 +752,16 @@ impl Route53 {
             .into_iter()
             .flatten()
             .collect();
-        let failed = self.wait_for_sync(sent.iter().map(|(id, _)| id.clone()).collect()).await;
+        // Route53 accepted every change here: one slow to propagate is a
+        // warning, never a failure (a failed create would be replaced).
+        let slow = self.wait_for_sync(sent.iter().map(|(id, _)| id.clone()).collect()).await;
         for (id, items) in sent {
             for item in items {
-                match failed.get(&id) {
-                    None => report(&sink, item.index, ApplyOutcome::ok(item.ok)),
-                    Some(e) => report(
-                        &sink,
-                        item.index,
-                        ApplyOutcome::failed(item.ok, ProviderError::new(format!("record {}: {e}", item.label))),
-                    ),
+                let mut outcome = ApplyOutcome::ok(item.ok);
+                if let Some(w) = slow.get(&id) {
+                    outcome = outcome.with_warning(format!("record {}: {w}", item.label));
                 }
+                report(&sink, item.index, outcome);
             }
         }
     }
@@ -730,8 +809,11 @@ impl Route53 {
                     }
                     Err(e) => {
                         for item in items {
-                            let msg = format!("cannot change record {}: {e}", item.label);
-                            report(sink, item.index, ApplyOutcome::failed(item.fail, ProviderError::new(msg)));
+                            let mut e = e.clone();
+                            if !e.message.contains(&item.label) {
+                                e.message = format!("cannot change record {}: {}", item.label, e.message);
+                            }
+                            report(sink, item.index, ApplyOutcome::failed(item.fail, e));
                         }
                     }
                 }
@@ -741,101 +823,216 @@ impl Route53 {
         waiting
     }
 
-    /// Sends one request. Route53 applies a request whole or not at all, so
-    /// when it refuses the batch, the halves are sent apart, recursively,
-    /// until the items at fault stand alone; the rest go through.
+    /// Sends one request and settles what Route53 refuses.
     ///
-    /// A refusal can also be the request meeting itself: an attempt landed,
-    /// its answer was lost (a dropped connection), and the SDK's retry of
-    /// the CREATE found the record there. When every change of a refused
-    /// request is already in effect, it is settled: its record sets are sent
-    /// again as UPSERTs (which change nothing) for a change id to wait on.
+    /// A request is all or nothing, and a refusal names each change at
+    /// fault (see [`batch::refusals`]). Those are settled against a fresh
+    /// listing of the zone ([`Self::settle`]): a change already in effect
+    /// (an earlier attempt landed and its answer was lost; a record deleted
+    /// since) is done; a DELETE whose values were edited outside berth is
+    /// sent again with the values as listed; a CREATE meeting berth's own
+    /// record becomes an UPSERT; a CREATE meeting a record berth does not
+    /// own fails alone, with the owner named. The rest of the request is
+    /// sent again. When a refusal names no change, the request is split in
+    /// halves until the changes at fault stand alone.
     pub(super) fn submit<'a>(&'a self, zone: &'a str, items: Vec<Item>) -> BoxFuture<'a, Submitted> {
-        self.submit_split(zone, items, true)
+        self.submit_round(zone, items, 0)
     }
 
-    /// When every change is already in effect, the result of the request
-    /// that made it so: a change id (or none, when there is nothing left to
-    /// wait for). `None` when some change is not in effect.
-    async fn settle_landed(&self, zone: &str, changes: &[Change]) -> Option<Result<String, ApiError>> {
-        let listing = self.listing(zone, true).await.ok()?;
-        let in_effect = changes.iter().all(|c| {
-            let Some(want) = c.resource_record_set() else { return false };
-            let have = listing.get(&names::from_api(want.name()), want.r#type().as_str());
-            match c.action() {
-                ChangeAction::Delete => have.is_none(),
-                _ => have.is_some_and(|h| same_record_set(h, want)),
-            }
-        });
-        if !in_effect {
-            return None;
-        }
-        let upserts: Vec<Change> = changes
-            .iter()
-            .filter(|c| *c.action() != ChangeAction::Delete)
-            .filter_map(|c| Change::builder().action(ChangeAction::Upsert).set_resource_record_set(c.resource_record_set().cloned()).build().ok())
-            .collect();
-        if upserts.is_empty() {
-            return Some(Ok(String::new()));
-        }
-        let batch = ChangeBatch::builder().set_changes(Some(upserts)).build().ok()?;
-        let sent = self.client.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await;
-        Some(
-            sent.map(|out| out.change_info().map(|c| bare_id(c.id())).unwrap_or_default())
-                .map_err(|e| ApiError::new("ChangeResourceRecordSets", zone, e)),
-        )
-    }
-
-    /// [`Self::submit`]; `whole` for the request as first sent (only the
-    /// whole of it can have landed before), not for its halves.
-    fn submit_split<'a>(&'a self, zone: &'a str, items: Vec<Item>, whole: bool) -> BoxFuture<'a, Submitted> {
+    fn submit_round<'a>(&'a self, zone: &'a str, items: Vec<Item>, round: u32) -> BoxFuture<'a, Submitted> {
         Box::pin(async move {
+            if items.is_empty() {
+                return Vec::new();
+            }
             let changes: Vec<Change> = items.iter().flat_map(|i| i.changes.iter().cloned()).collect();
             let batch = match ChangeBatch::builder().set_changes(Some(changes)).build() {
                 Ok(b) => b,
-                Err(e) => {
-                    let err = ApiError {
-                        op: "ChangeResourceRecordSets",
-                        target: zone.to_string(),
-                        code: None,
-                        detail: e.to_string(),
-                    };
-                    return vec![(items, Err(err))];
-                }
+                Err(e) => return vec![(items, Err(ProviderError::new(format!("cannot build a Route53 request: {e}"))))],
             };
             let sent = self.client.change_resource_record_sets().hosted_zone_id(zone).change_batch(batch).send().await;
-            match sent {
-                Ok(out) => vec![(items, Ok(out.change_info().map(|c| bare_id(c.id())).unwrap_or_default()))],
-                Err(e) => {
-                    let e = ApiError::new("ChangeResourceRecordSets", zone, e);
-                    let refused = e.is("InvalidChangeBatch") || e.is("InvalidInput");
-                    if whole && refused {
-                        let changes: Vec<Change> = items.iter().flat_map(|i| i.changes.iter().cloned()).collect();
-                        if let Some(settled) = self.settle_landed(zone, &changes).await {
-                            tracing::debug!(
-                                zone,
-                                "change batch refused, but every change is already in effect: an earlier attempt landed"
-                            );
-                            return vec![(items, settled)];
-                        }
+            let e = match sent {
+                Ok(out) => return vec![(items, Ok(out.change_info().map(|c| bare_id(c.id())).unwrap_or_default()))],
+                Err(e) => ApiError::from_change(zone, e),
+            };
+            if !(e.is("InvalidChangeBatch") || e.is("InvalidInput")) {
+                return vec![(items, Err(e.into()))];
+            }
+            if round < MAX_SETTLE_ROUNDS
+                && let Some(refused) = batch::refusals(&e.messages)
+                && let Some(settled) = self.settle(zone, items.iter().collect(), &refused).await
+            {
+                tracing::debug!(zone, refused = refused.len(), "change batch refused; settling the changes at fault");
+                let (done, again) = split_settled(items, settled);
+                let mut out: Submitted = done.into_iter().map(|(item, r)| (vec![item], r)).collect();
+                let weighted = again.into_iter().map(|i| {
+                    let w = Weight::of_changes(&i.changes);
+                    (i, w)
+                });
+                let (requests, too_big) = batch::pack(weighted.collect());
+                for (item, _) in too_big {
+                    let msg = format!("record {} is too big for one Route53 request", item.label);
+                    out.push((vec![item], Err(ProviderError::attr("records", msg).with_kind(ProviderErrorKind::Invalid))));
+                }
+                for request in requests {
+                    out.extend(self.submit_round(zone, request, round + 1).await);
+                }
+                return out;
+            }
+            if items.len() > 1 {
+                tracing::debug!(zone, items = items.len(), "change batch refused; splitting it to find the culprit");
+                let mut left = items;
+                let right = left.split_off(left.len() / 2);
+                let mut out = self.submit_round(zone, left, round + 1).await;
+                out.extend(self.submit_round(zone, right, round + 1).await);
+                return out;
+            }
+            vec![(items, Err(e.into()))]
+        })
+    }
+
+    /// Settles the refused changes of `items` against a fresh listing.
+    /// Returns, by position in `items`, the items that are finished (done,
+    /// or failed with their reason) and the changes to send again for the
+    /// others; `None` when a refusal names a change none of `items` holds
+    /// (the caller then cannot tell the culprits) or the zone cannot be read.
+    async fn settle(&self, zone: &str, items: Vec<&Item>, refused: &[Refusal]) -> Option<Settled> {
+        let at = |r: &Refusal| -> Option<(usize, usize)> {
+            let name = names::from_api(&r.name);
+            items.iter().enumerate().find_map(|(i, item)| {
+                item.changes.iter().position(|c| {
+                    let Some(set) = c.resource_record_set() else { return false };
+                    names::from_api(set.name()) == name
+                        && r.rtype.as_deref().is_none_or(|t| t.eq_ignore_ascii_case(set.r#type().as_str()))
+                        && r.action.as_ref().is_none_or(|a| a == c.action())
+                }).map(|j| (i, j))
+            })
+        };
+        let located: Vec<((usize, usize), &Refusal)> =
+            refused.iter().map(|r| at(r).map(|p| (p, r))).collect::<Option<_>>()?;
+        self.forget_listing(zone);
+        let listing = self.listing(zone, true).await.ok()?;
+        let mut failed: BTreeMap<usize, ProviderError> = BTreeMap::new();
+        let mut changes: BTreeMap<usize, Vec<Option<Change>>> = BTreeMap::new();
+        for ((i, j), r) in located {
+            let item = items[i];
+            let slot = changes.entry(i).or_insert_with(|| item.changes.iter().cloned().map(Some).collect());
+            let Some(want) = item.changes[j].resource_record_set() else { continue };
+            let fqdn = names::from_api(want.name());
+            let have = listing.get(&fqdn, want.r#type().as_str());
+            match (item.changes[j].action(), &r.why, have) {
+                // Gone already: the DELETE is done.
+                (ChangeAction::Delete, _, None) => slot[j] = None,
+                // Edited outside berth since it was read: delete it as listed.
+                (ChangeAction::Delete, _, Some(h)) if !same_record_set(h, want) => {
+                    slot[j] = Change::builder().action(ChangeAction::Delete).resource_record_set(h.clone()).build().ok();
+                }
+                // Gone again since: send the CREATE as it was.
+                (ChangeAction::Create, _, None) => {}
+                (ChangeAction::Create, _, Some(h)) => match self.claim_of(&listing, item, want, h) {
+                    // Ours (an earlier attempt landed, or a record this
+                    // address owns): write it over, which changes nothing
+                    // when it is already right.
+                    None => {
+                        slot[j] = Change::builder()
+                            .action(ChangeAction::Upsert)
+                            .resource_record_set(want.clone())
+                            .build()
+                            .ok();
                     }
-                    if items.len() > 1 && refused {
-                        tracing::debug!(
-                            zone,
-                            items = items.len(),
-                            "change batch refused; splitting it to find the culprit"
-                        );
-                        let mut left = items;
-                        let right = left.split_off(left.len() / 2);
-                        let mut out = self.submit_split(zone, left, false).await;
-                        out.extend(self.submit_split(zone, right, false).await);
-                        out
-                    } else {
-                        vec![(items, Err(e))]
+                    Some(e) => {
+                        failed.insert(i, e);
                     }
+                },
+                // Refused for a reason settling cannot remove.
+                _ => {
+                    let why = match &r.why {
+                        batch::Why::Other(m) => m.clone(),
+                        w => format!("{w:?}"),
+                    };
+                    let e = ProviderError::new(format!("Route53 refused the change of record {}: {why}", item.label))
+                        .with_kind(ProviderErrorKind::Invalid);
+                    failed.insert(i, e);
                 }
             }
-        })
+        }
+        // The changes no refusal named: those already in effect are settled
+        // the same way, so an attempt that landed whole (its answer lost) is
+        // settled in one round, whether Route53 names every change it
+        // refuses or, like some emulators, only the first.
+        let named: std::collections::BTreeSet<(usize, usize)> = refused.iter().filter_map(at).collect();
+        for (i, item) in items.iter().enumerate() {
+            if failed.contains_key(&i) {
+                continue;
+            }
+            for (j, c) in item.changes.iter().enumerate() {
+                let Some(want) = c.resource_record_set() else { continue };
+                if named.contains(&(i, j)) {
+                    continue;
+                }
+                let have = listing.get(&names::from_api(want.name()), want.r#type().as_str());
+                let settled = match (c.action(), have) {
+                    (ChangeAction::Delete, None) => Some(None),
+                    (ChangeAction::Create, Some(h)) if same_record_set(h, want) => {
+                        Some(Change::builder().action(ChangeAction::Upsert).resource_record_set(want.clone()).build().ok())
+                    }
+                    _ => None,
+                };
+                if let Some(new) = settled {
+                    let slot = changes.entry(i).or_insert_with(|| item.changes.iter().cloned().map(Some).collect());
+                    slot[j] = new;
+                }
+            }
+        }
+        let mut done = Vec::new();
+        let mut again = Vec::new();
+        for (i, slot) in changes {
+            if let Some(e) = failed.remove(&i) {
+                done.push((i, Err(e)));
+                continue;
+            }
+            let left: Vec<Change> = slot.into_iter().flatten().collect();
+            if left.is_empty() { done.push((i, Ok(String::new()))) } else { again.push((i, left)) }
+        }
+        Some((done, again))
+    }
+
+    /// Whether the set `have`, found where `item` wants to CREATE `want`,
+    /// is berth's to write over: `None` when it is (identical, or owned by
+    /// this item's address), else the error to fail the item with.
+    fn claim_of(
+        &self,
+        listing: &ZoneListing,
+        item: &Item,
+        want: &ResourceRecordSet,
+        have: &ResourceRecordSet,
+    ) -> Option<ProviderError> {
+        if same_record_set(have, want) {
+            return None;
+        }
+        let me = item.owner.as_ref()?;
+        let fqdn = names::from_api(want.name());
+        let owner_value = if want.r#type().as_str() == "TXT" && fqdn.starts_with(names::OWNER_PREFIX) {
+            // The owner record itself: its own value says who owns it.
+            Some(have.resource_records().iter().map(|r| rdata::decode_txt(r.value())).collect::<Vec<_>>().join(" "))
+        } else {
+            let t = RecordType::parse(want.r#type().as_str())?;
+            owner_record(listing, &fqdn, t).map(|o| o.value)
+        };
+        match Claim::of(owner_value.as_deref(), me) {
+            Claim::Ours => None,
+            claim => Some(
+                ProviderError::attr(
+                    "name",
+                    format!(
+                        "record {} was created outside this run after it was planned, and {}; \
+                         set allow_overwrite = true to take it over",
+                        item.label,
+                        claim.describe()
+                    ),
+                )
+                .with_kind(ProviderErrorKind::Conflict),
+            ),
+        }
     }
 
     pub(super) async fn refresh_records(&self, items: Vec<(OpContext, Value)>) -> Vec<Refreshed> {

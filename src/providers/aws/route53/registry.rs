@@ -51,8 +51,19 @@ impl Owner {
 
     /// Parses an unquoted owner value; `None` when it is not one of berth's.
     /// The address may itself hold `:` or spaces (`x.y["a:b"]`), so it is
-    /// everything after the lineage.
+    /// everything after the lineage. The longer form berth wrote before
+    /// (`berth lineage=<lineage> address=<address> type=<type>`) still
+    /// reads, so the records it marked are still berth's to update and
+    /// delete.
     pub fn parse(value: &str) -> Option<Owner> {
+        if let Some(rest) = value.strip_prefix("berth lineage=") {
+            let (lineage, rest) = rest.split_once(" address=")?;
+            let (address, rtype) = rest.rsplit_once(" type=")?;
+            if lineage.is_empty() || address.is_empty() || lineage.contains(' ') {
+                return None;
+            }
+            return Some(Owner::new(lineage, address, rtype));
+        }
         let rest = value.strip_prefix("berth:")?;
         let (lineage, address) = rest.split_once(':')?;
         if lineage.is_empty() || address.is_empty() || lineage.contains(' ') {
@@ -120,6 +131,9 @@ mod tests {
         assert_eq!(o.value(), "berth:3f0c1a2b:aws_route53_record.r[\"a: b\"]");
         assert_eq!(Owner::parse(&o.value()), Some(o));
         assert_eq!(Owner::parse("heritage=external-dns"), None);
+        // The long form of earlier versions.
+        let old = Owner::parse("berth lineage=3f0c1a2b-9999-4444-8888-000000000000 address=aws_route53_record.r type=A");
+        assert_eq!(old.map(|o| o.value()), Some("berth:3f0c1a2b:aws_route53_record.r".to_string()));
     }
 
     #[test]

@@ -10,8 +10,11 @@
 //! alone instead of showing as drift to undo.
 //!
 //! A zone is created with a caller reference derived from the state's
-//! lineage, the address and the generation, which is how [`Route53::adopt_zone`]
-//! recognises a zone an interrupted run created. Deleting a zone that still
+//! lineage, the address, the generation and the create attempt's token
+//! (Route53 never takes a reference twice, even once its zone is deleted),
+//! which is how [`Route53::adopt_zone`] recognises a zone an interrupted run
+//! created, and how a retry meeting `HostedZoneAlreadyExists` for its own
+//! reference finds the zone its lost attempt made. Deleting a zone that still
 //! holds records fails with the names of some of them, unless
 //! `force_destroy` is set: then every record but the apex SOA and NS is
 //! deleted first, in as few change requests as the limits allow.
@@ -21,8 +24,8 @@ use super::names;
 use super::records::Item;
 use super::{ApiError, Field, Route53, bare_id, bool_field, field, required, str_field};
 use crate::providers::{
-    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderResult,
-    Refreshed, Schema, apply_each, plan_from_schema,
+    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderErrorKind,
+    ProviderResult, Refreshed, Schema, apply_each, plan_from_schema,
 };
 use crate::value::{Map, Value};
 use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
@@ -38,6 +41,17 @@ pub const ASSOCIATION_TYPE: &str = "aws_route53_zone_association";
 const DEFAULT_COMMENT: &str = "Managed by berth";
 /// ListTagsForResources takes at most 10 ids per call.
 const TAG_BATCH: usize = 10;
+/// ChangeTagsForResource takes at most 10 tags to add and 10 keys to remove
+/// per call (Route53 API reference: `AddTags`, `RemoveTagKeys`).
+const TAG_CHANGES: usize = 10;
+
+/// An outcome with a warning for each change that was slow to propagate.
+fn with_warnings(mut outcome: ApplyOutcome, what: &str, slow: std::collections::HashMap<String, String>) -> ApplyOutcome {
+    for w in slow.into_values() {
+        outcome = outcome.with_warning(format!("`{what}`: {w}"));
+    }
+    outcome
+}
 
 pub(super) static ZONE: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
@@ -528,26 +542,45 @@ impl Route53 {
         };
         let force_destroy = args.force_destroy.known().unwrap_or(false);
         let config = HostedZoneConfig::builder().comment(comment).private_zone(!vpcs.is_empty()).build();
-        let mut req = self
-            .client
-            .create_hosted_zone()
-            .name(&name)
-            .caller_reference(caller_reference(ctx))
-            .hosted_zone_config(config);
+        let reference = caller_reference(ctx);
+        let mut req =
+            self.client.create_hosted_zone().name(&name).caller_reference(&reference).hosted_zone_config(config);
         if let Some(v) = vpcs.first() {
             req = req.vpc(v.sdk());
         }
-        let out = match req.send().await {
-            Ok(o) => o,
-            Err(e) => return ApplyOutcome::failed(None, ApiError::new("CreateHostedZone", &name, e).into()),
+        let (zone_id, mut changes) = match req.send().await {
+            Ok(out) => match out.hosted_zone().map(|z| bare_id(z.id())) {
+                Some(id) => (id, out.change_info().map(|c| bare_id(c.id())).into_iter().collect::<Vec<_>>()),
+                None => {
+                    return ApplyOutcome::failed(
+                        None,
+                        ProviderError::new(format!("CreateHostedZone for `{name}` returned no zone")),
+                    );
+                }
+            },
+            Err(e) => {
+                let e = ApiError::new("CreateHostedZone", &name, e);
+                // Route53 never accepts a caller reference twice: a retry
+                // that meets its own reference is the answer to an attempt
+                // that landed but whose answer was lost. Find that zone.
+                if !e.is("HostedZoneAlreadyExists") {
+                    return ApplyOutcome::failed(None, e.into());
+                }
+                match self.zone_by_reference_and_name(&reference, &names::normalize(&name)).await {
+                    Ok(Some(id)) => {
+                        tracing::debug!(zone = %id, "CreateHostedZone met its own caller reference: an earlier attempt landed");
+                        (id, Vec::new())
+                    }
+                    Ok(None) => return ApplyOutcome::failed(None, e.into()),
+                    // The zone exists but could not be found just now: the
+                    // next run looks for it by the same reference.
+                    Err(_) => {
+                        let e = ProviderError::from(e).with_kind(ProviderErrorKind::Indeterminate);
+                        return ApplyOutcome::failed(None, e);
+                    }
+                }
+            }
         };
-        let Some(zone_id) = out.hosted_zone().map(|z| bare_id(z.id())) else {
-            return ApplyOutcome::failed(
-                None,
-                ProviderError::new(format!("CreateHostedZone for `{name}` returned no zone")),
-            );
-        };
-        let mut changes: Vec<String> = out.change_info().map(|c| bare_id(c.id())).into_iter().collect();
         // From here on the zone exists: every failure reports what is there.
         let partial = |e: ProviderError| {
             let mut m = Map::new();
@@ -568,11 +601,11 @@ impl Route53 {
         if let Err(e) = self.change_tags(&zone_id, &BTreeMap::new(), &tags).await {
             return partial(e.into());
         }
-        if let Some(e) = self.wait_for_sync(changes).await.into_values().next() {
-            return partial(e);
-        }
+        // The zone is made; a change slow to propagate is only a warning:
+        // a zone is never replaced because Route53 was slow.
+        let slow = self.wait_for_sync(changes).await;
         match self.read_zone(&zone_id, &vpcs, force_destroy).await {
-            Ok(state) => ApplyOutcome::ok(Some(state)),
+            Ok(state) => with_warnings(ApplyOutcome::ok(Some(state)), &name, slow),
             Err(e) => partial(e.into()),
         }
     }
@@ -627,12 +660,10 @@ impl Route53 {
             let now = self.read_zone(&zone_id, &new_vpcs, force_destroy).await.unwrap_or(prior);
             return ApplyOutcome::failed(Some(now), e.into());
         }
-        let sync_error = self.wait_for_sync(changes).await.into_values().next();
+        let slow = self.wait_for_sync(changes).await;
+        let name = prior.get_str("name").unwrap_or_default().to_string();
         match self.read_zone(&zone_id, &new_vpcs, force_destroy).await {
-            Ok(state) => match sync_error {
-                None => ApplyOutcome::ok(Some(state)),
-                Some(e) => ApplyOutcome::failed(Some(state), e),
-            },
+            Ok(state) => with_warnings(ApplyOutcome::ok(Some(state)), &name, slow),
             Err(e) => fail(prior, e.into()),
         }
     }
@@ -698,7 +729,8 @@ impl Route53 {
                 .map_err(|e| ProviderError::new(format!("cannot build a Route53 request: {e}")))?;
             let w = Weight::of_change(&change);
             let label = format!("`{}` {}", names::from_api(set.name()), set.r#type().as_str());
-            items.push((Item { index: 0, label, changes: vec![change], deletes: true, ok: None, fail: None }, w));
+            let item = Item { index: 0, label, changes: vec![change], deletes: true, ok: None, fail: None, owner: None };
+            items.push((item, w));
         }
         let (requests, too_big) = batch::pack(items);
         if let Some((item, _)) = too_big.first() {
@@ -719,17 +751,36 @@ impl Route53 {
         Ok(())
     }
 
-    /// Returns the change id to wait for.
+    /// Returns the change id to wait for (`None` when there is none).
+    ///
+    /// A retry whose earlier attempt landed (its answer lost) meets the
+    /// association it made: Route53 answers `ConflictingDomainExists` (the
+    /// VPC is already associated with a zone of this name, this one) or
+    /// `InvalidVPCId`/`InvalidInput` naming the association. Read back: a
+    /// VPC associated with this zone is the success it looks like.
     async fn associate(&self, zone_id: &str, vpc: &VpcRef) -> Result<Option<String>, ApiError> {
-        let out = self
-            .client
-            .associate_vpc_with_hosted_zone()
-            .hosted_zone_id(zone_id)
-            .vpc(vpc.sdk())
-            .send()
-            .await
-            .map_err(|e| ApiError::new("AssociateVPCWithHostedZone", &format!("{zone_id}:{}", vpc.id), e))?;
-        Ok(out.change_info().map(|c| bare_id(c.id())))
+        let target = format!("{zone_id}:{}", vpc.id);
+        let sent = self.client.associate_vpc_with_hosted_zone().hosted_zone_id(zone_id).vpc(vpc.sdk()).send().await;
+        match sent.map_err(|e| ApiError::new("AssociateVPCWithHostedZone", &target, e)) {
+            Ok(out) => Ok(out.change_info().map(|c| bare_id(c.id()))),
+            Err(e) if e.is("ConflictingDomainExists") || e.is("InvalidVPCId") || e.is("InvalidInput") => {
+                let got = self.get_zone(zone_id).await?;
+                if got.vpcs().iter().any(|v| v.vpc_id() == Some(vpc.id.as_str())) {
+                    tracing::debug!(zone = zone_id, vpc = %vpc.id, "the VPC is already associated: an earlier attempt landed");
+                    return Ok(None);
+                }
+                let mut e = e;
+                if e.is("ConflictingDomainExists") {
+                    e.detail = format!(
+                        "{}: VPC `{}` is already associated with another private zone of this name \
+                         (Route53 allows one private zone of a name per VPC)",
+                        e.detail, vpc.id
+                    );
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn disassociate(&self, zone_id: &str, vpc: &VpcRef) -> Result<Option<String>, ApiError> {
@@ -756,19 +807,23 @@ impl Route53 {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
         let remove: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-        if add.is_empty() && remove.is_empty() {
-            return Ok(());
+        // At most TAG_CHANGES of each per call: as many calls as the longer needs.
+        let (mut add, mut remove) = (add.chunks(TAG_CHANGES), remove.chunks(TAG_CHANGES));
+        loop {
+            let (a, r) = (add.next(), remove.next());
+            if a.is_none() && r.is_none() {
+                return Ok(());
+            }
+            self.client
+                .change_tags_for_resource()
+                .resource_type(TagResourceType::Hostedzone)
+                .resource_id(zone_id)
+                .set_add_tags(a.map(<[Tag]>::to_vec))
+                .set_remove_tag_keys(r.map(<[String]>::to_vec))
+                .send()
+                .await
+                .map_err(|e| ApiError::new("ChangeTagsForResource", zone_id, e))?;
         }
-        self.client
-            .change_tags_for_resource()
-            .resource_type(TagResourceType::Hostedzone)
-            .resource_id(zone_id)
-            .set_add_tags((!add.is_empty()).then_some(add))
-            .set_remove_tag_keys((!remove.is_empty()).then_some(remove))
-            .send()
-            .await
-            .map_err(|e| ApiError::new("ChangeTagsForResource", zone_id, e))?;
-        Ok(())
     }
 
     /// Finds the zone an interrupted create of `ctx` made, by its caller
@@ -906,10 +961,8 @@ impl Route53 {
                 m.insert("id".into(), Value::String(format!("{zone}:{vpc_id}")));
                 m.insert("vpc_region".into(), Value::str(&vpc.region));
                 let state = Value::Map(m);
-                match self.wait_for_sync(change.into_iter().collect()).await.into_values().next() {
-                    None => ApplyOutcome::ok(Some(state)),
-                    Some(e) => ApplyOutcome::failed(Some(state), e),
-                }
+                let slow = self.wait_for_sync(change.into_iter().collect()).await;
+                with_warnings(ApplyOutcome::ok(Some(state)), zone, slow)
             }
             // Every argument forces a new association: nothing to update.
             ChangeKind::Update { planned, .. } => ApplyOutcome::ok(Some(planned)),
