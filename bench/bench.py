@@ -47,10 +47,12 @@ API_OPS = ["apply", "noop_plan", "destroy"]
 
 # Route53 takes at most 1000 ResourceRecord elements per
 # ChangeResourceRecordSets request, and lists at most 300 record sets a page;
-# EC2 describes at most 1000 instances a page.
+# EC2 takes at most 200 filter values per Describe call ("The maximum number
+# of filter values specified on a single call is 200"), so berth looks
+# instances up 200 IDs a call.
 R53_CHANGE_LIMIT = 1000
 R53_LIST_PAGE = 300
-EC2_PAGE = 1000
+EC2_FILTER_VALUES = 200
 # "A small constant for the rest" of a no-op plan's calls (the VPC, the
 # subnet, the zone, the AMI lookup): fixed here, before any run, so the
 # measurement cannot move it.
@@ -448,7 +450,7 @@ def api_expectations(n):
     """The physical minimum of the APIs for N hosts and N records in one zone."""
     record_sets = 2 * n + 2  # each record, its ownership TXT, and the zone's SOA and NS
     return {
-        "noop_describe_instances": math.ceil(n / EC2_PAGE),
+        "noop_describe_instances": math.ceil(n / EC2_FILTER_VALUES),
         "noop_list_record_pages": math.ceil(record_sets / R53_LIST_PAGE),
         "noop_other_max": NOOP_OTHER_CALLS_MAX,
         "apply_change_batches": math.ceil(2 * n / R53_CHANGE_LIMIT),
