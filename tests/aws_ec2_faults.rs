@@ -450,6 +450,33 @@ async fn failed_rule_change_keeps_the_old_rules() {
     assert!(p.requires_replace.is_empty(), "{:?}", p.requires_replace);
 }
 
+// ------------------------------------------------------------ tokens
+
+/// CreateRouteTable presents the create attempt's token: the same for a
+/// resend of the attempt (the SDK's, or the next run's after a crash),
+/// another for another attempt. So AWS answers a resend with the table the
+/// attempt made.
+#[tokio::test(flavor = "multi_thread")]
+async fn route_table_creates_present_the_attempts_token() {
+    let env = env_with(Recorder::default(), Faults::none(), DEADLINE).await;
+    let vpc = env.create("aws_vpc", "aws_vpc.v", &obj([("cidr_block", s("10.4.0.0/16"))])).await;
+    let cfg = obj([("vpc_id", s(vpc.get_str("id").unwrap()))]);
+    let addr = "aws_route_table.rt";
+    let attempt = env.ctx(addr);
+    let planned = env.p.plan(&attempt, "aws_route_table", None, &cfg).await.unwrap().after;
+    for ctx in [attempt.clone(), attempt, env.ctx(addr)] {
+        let op = ApplyOp { ctx, kind: ChangeKind::Create { planned: planned.clone() } };
+        let o = env.apply("aws_route_table", vec![op]).await.remove(0);
+        assert!(o.error.is_none(), "{:?}", o.error);
+    }
+    let tokens: Vec<String> =
+        env.rec.calls("CreateRouteTable").iter().map(|c| c.param("ClientToken").unwrap_or_default().to_string()).collect();
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens[0], tokens[1], "one attempt, one token");
+    assert_ne!(tokens[0], tokens[2], "another attempt, another token");
+    assert_eq!(tokens[0].len(), 64);
+}
+
 // ------------------------------------------------------------ lost answers
 
 /// Each create (and attach, associate, authorize, route) whose request
