@@ -247,7 +247,7 @@ impl Prng {
 
 struct Shared {
     strict: Strict,
-    faults: Faults,
+    faults: Mutex<Faults>,
     rng: Mutex<Prng>,
     /// What is left of [`Faults::first`].
     first: Mutex<Vec<Fault>>,
@@ -255,6 +255,8 @@ struct Shared {
     /// Faults in a row per invocation id.
     streaks: Mutex<BTreeMap<String, u32>>,
     request_ids: AtomicU64,
+    /// While set, nothing is faulted (the strict rules still apply).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// The running proxy; stopped when dropped.
@@ -288,9 +290,10 @@ impl FaultProxy {
             strict: Strict::new(upstream, rules),
             rng: Mutex::new(Prng(seed)),
             first: Mutex::new(faults.first.clone()),
-            faults,
+            faults: Mutex::new(faults),
             stats: Mutex::default(),
             streaks: Mutex::default(),
+            paused: Default::default(),
             request_ids: AtomicU64::new(0),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -327,6 +330,18 @@ impl FaultProxy {
     /// The strict layer's rules.
     pub fn rules(&self) -> &Rules {
         &self.shared.strict.rules
+    }
+
+    /// Injects other faults from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.first.lock().unwrap() = faults.first.clone();
+        *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// Stops or resumes injecting faults; the strict rules keep applying,
+    /// with what they remember.
+    pub fn pause_faults(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
     }
 
     /// Forgets the strict layer's state and every count, as when moto is reset.
@@ -432,10 +447,14 @@ fn error_response(call: &Call, status: u16, code: &str, message: &str, request_i
 impl Shared {
     /// Picks the fault for one request, or `None` to forward it.
     fn decide(&self, call: &Call) -> Option<Fault> {
-        if self.faults.permanent.iter().any(|p| (p.matches)(call)) {
+        if self.paused.load(Ordering::SeqCst) {
+            return None;
+        }
+        let faults = self.faults.lock().unwrap().clone();
+        if faults.permanent.iter().any(|p| (p.matches)(call)) {
             return Some(Fault::Permanent);
         }
-        for rule in &self.faults.land_then_drop {
+        for rule in &faults.land_then_drop {
             let take = |n: u32| n.checked_sub(1);
             let id = call.invocation.clone().unwrap_or_default();
             if (rule.matches)(call)
@@ -446,7 +465,7 @@ impl Shared {
                 return Some(Fault::Landed);
             }
         }
-        let f = &self.faults;
+        let f = &faults;
         let x = self.rng.lock().unwrap().next_f64();
         let mut fault = if x < f.throttle {
             Some(Fault::Throttle)
@@ -522,7 +541,8 @@ async fn handle(
             Err(Box::new(Dropped))
         }
         Some(Fault::Permanent) => {
-            let rule = s.faults.permanent.iter().find(|p| (p.matches)(&call)).expect("a matching rule");
+            let faults = s.faults.lock().unwrap().clone();
+            let rule = faults.permanent.iter().find(|p| (p.matches)(&call)).expect("a matching rule");
             Ok(error_response(&call, rule.status, &rule.code, &rule.message, &request_id))
         }
     }
