@@ -1,6 +1,7 @@
-//! The AWS provider's EC2 and VPC types against a real moto server, driven
-//! through the `Provider` trait the way the engine drives it: plan, apply a
-//! batch, refresh a batch, plan again.
+//! The AWS provider's EC2 and VPC types against a real moto server behind
+//! the strict AWS layer (`support::aws`), driven through the `Provider` trait
+//! the way the engine drives it: plan, apply a batch, refresh a batch, plan
+//! again.
 
 mod support;
 
@@ -10,7 +11,7 @@ use berth::providers::aws::AwsProvider;
 use berth::providers::aws::instance::{RESIZE_NOTE, STOPPED_NOTE};
 use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Provider, api_stats};
 use berth::value::{Value, obj};
-use support::moto::Moto;
+use support::aws::Aws;
 
 /// The refresh-cost test reads a process-wide call counter: it takes this
 /// lock for writing, every other test for reading, so no other test's calls
@@ -21,7 +22,7 @@ const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbv5gNJcQU6GwJ+dfxZUCKtwWHtb/K9ncklbTa4A5j8 berth-example";
 
 struct Env {
-    moto: Moto,
+    moto: Aws,
     p: AwsProvider,
     lineage: String,
 }
@@ -39,7 +40,7 @@ fn lineage_filter(lineage: &str) -> Filter {
 }
 
 async fn env() -> Env {
-    let moto = Moto::start();
+    let moto = Aws::start();
     let p = AwsProvider::from_config(&obj([
         ("region", s("us-east-1")),
         ("endpoint_url", s(&moto.endpoint)),
@@ -532,8 +533,10 @@ async fn ami_replaces_tags_and_type_update_in_place() {
 async fn refresh_of_300_instances_is_two_describe_calls() {
     let env = env().await;
     let ami = moto_ami(&env).await;
-    let out = env
-        .ec2()
+    // Launched on moto directly: instances that have run for a while, not
+    // ones still booting behind the strict layer.
+    let moto = aws_sdk_ec2::Client::new(&env.moto.moto_sdk_config().await);
+    let out = moto
         .run_instances()
         .image_id(&ami)
         .instance_type(InstanceType::T3Micro)

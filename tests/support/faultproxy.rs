@@ -13,15 +13,18 @@
 //! its own write when the retry meets it. Everything injected is counted, so
 //! a test can show that faults really happened.
 //!
-//! Nothing here imitates AWS beyond error bodies: every answer that is not a
-//! fault comes from moto.
+//! Faults are decided first. What is not faulted goes through the strict
+//! AWS layer ([`super::strict`]) to moto: [`FaultProxy::start`] runs with
+//! every strict rule off (answers come from moto as they are), and
+//! [`FaultProxy::start_layered`] with the rules given, which is how
+//! [`super::aws::Aws`] serves every AWS suite.
 //!
 //! The seed is printed; `BERTH_FAULT_SEED=N` repeats a run's decisions (the
 //! order of concurrent requests still varies from run to run).
 
-use hyper::body::Bytes;
+use super::strict::{Decision, Outcome, Rules, Strict};
 use hyper::service::{make_service_fn, service_fn};
-use hyper::{Body, Client, Request, Response, Server, StatusCode};
+use hyper::{Body, Request, Response, Server, StatusCode};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::TcpListener;
@@ -91,10 +94,9 @@ pub enum Fault {
     /// The connection closed before the request reached moto.
     DropBefore,
     /// The connection closed after moto had carried out the request, before
-    /// its answer reached berth. Only ever done to reads: moto does not
-    /// honour RunInstances' `ClientToken` as AWS does, so a retried launch
-    /// whose first attempt landed would start a second instance on moto and
-    /// not on AWS, and the test would be testing moto.
+    /// its answer reached berth. Only ever done to reads by chance; writes
+    /// lose their answers through [`LandThenDrop`] rules, or the strict
+    /// layer's [`Rule::LostCreateAnswers`](super::strict::Rule).
     DropAfter,
     /// A rule's permanent error.
     Permanent,
@@ -114,7 +116,12 @@ pub struct Permanent {
 }
 
 impl Permanent {
-    pub fn new(code: &str, status: u16, message: &str, matches: impl Fn(&Call) -> bool + Send + Sync + 'static) -> Self {
+    pub fn new(
+        code: &str,
+        status: u16,
+        message: &str,
+        matches: impl Fn(&Call) -> bool + Send + Sync + 'static,
+    ) -> Self {
         Permanent { matches: Arc::new(matches), code: code.into(), message: message.into(), status }
     }
 }
@@ -205,6 +212,10 @@ pub struct Stats {
     pub faults: BTreeMap<Fault, u64>,
     /// Faults by `service action`, for failure messages.
     pub by_action: BTreeMap<String, u64>,
+    /// The strict layer's decisions by kind.
+    pub strict: BTreeMap<Decision, u64>,
+    /// The strict layer's decisions by `decision action`.
+    pub strict_by_action: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -214,13 +225,17 @@ impl Stats {
     pub fn total_faults(&self) -> u64 {
         self.faults.values().sum()
     }
+    /// How often the strict layer made decision `d`.
+    pub fn decided(&self, d: Decision) -> u64 {
+        self.strict.get(&d).copied().unwrap_or(0)
+    }
 }
 
 /// SplitMix64: small, seedable, and the same on every platform.
-struct Prng(u64);
+pub struct Prng(pub u64);
 
 impl Prng {
-    fn next_f64(&mut self) -> f64 {
+    pub fn next_f64(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -231,16 +246,17 @@ impl Prng {
 }
 
 struct Shared {
-    upstream: String,
-    faults: Faults,
+    strict: Strict,
+    faults: Mutex<Faults>,
     rng: Mutex<Prng>,
     /// What is left of [`Faults::first`].
     first: Mutex<Vec<Fault>>,
     stats: Mutex<Stats>,
     /// Faults in a row per invocation id.
     streaks: Mutex<BTreeMap<String, u32>>,
-    client: Client<hyper::client::HttpConnector>,
     request_ids: AtomicU64,
+    /// While set, nothing is faulted (the strict rules still apply).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// The running proxy; stopped when dropped.
@@ -254,18 +270,30 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Starts a proxy in front of `upstream` (moto's endpoint), on its own
-    /// runtime so it serves while the test blocks on a berth process.
+    /// runtime so it serves while the test blocks on a berth process, with
+    /// every strict rule off.
     pub fn start(upstream: &str, faults: Faults) -> FaultProxy {
+        FaultProxy::start_layered(upstream, faults, Rules::none())
+    }
+
+    /// Starts a proxy whose unfaulted requests go through the strict layer
+    /// with `rules`.
+    pub fn start_layered(upstream: &str, faults: Faults, rules: Rules) -> FaultProxy {
         let seed = faults.seed;
-        eprintln!("fault proxy: seed {seed} (BERTH_FAULT_SEED={seed} repeats its decisions)");
+        if faults.throttle + faults.unavailable + faults.drop > 0.0 || !faults.first.is_empty() {
+            eprintln!("fault proxy: seed {seed} (BERTH_FAULT_SEED={seed} repeats its decisions)");
+        }
+        if !rules.on.is_empty() {
+            eprintln!("strict AWS layer: {} (BERTH_STRICT_SEED={} repeats its delays)", rules.describe(), rules.seed);
+        }
         let shared = Arc::new(Shared {
-            upstream: upstream.trim_end_matches('/').to_string(),
+            strict: Strict::new(upstream, rules),
             rng: Mutex::new(Prng(seed)),
             first: Mutex::new(faults.first.clone()),
-            faults,
+            faults: Mutex::new(faults),
             stats: Mutex::default(),
             streaks: Mutex::default(),
-            client: Client::new(),
+            paused: Default::default(),
             request_ids: AtomicU64::new(0),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -292,7 +320,34 @@ impl FaultProxy {
     }
 
     pub fn stats(&self) -> Stats {
-        self.shared.stats.lock().unwrap().clone()
+        let mut stats = self.shared.stats.lock().unwrap().clone();
+        let strict = self.shared.strict.stats();
+        stats.strict = strict.decisions;
+        stats.strict_by_action = strict.by_action;
+        stats
+    }
+
+    /// The strict layer's rules.
+    pub fn rules(&self) -> &Rules {
+        &self.shared.strict.rules
+    }
+
+    /// Injects other faults from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.first.lock().unwrap() = faults.first.clone();
+        *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// Stops or resumes injecting faults; the strict rules keep applying,
+    /// with what they remember.
+    pub fn pause_faults(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Forgets the strict layer's state and every count, as when moto is reset.
+    pub fn reset(&self) {
+        self.shared.strict.reset();
+        *self.shared.stats.lock().unwrap() = Stats::default();
     }
 }
 
@@ -349,12 +404,8 @@ fn classify(method: &str, path: &str, body: &str, invocation: Option<String>) ->
     if let Some(rest) = path.strip_prefix("/2013-04-01/") {
         call.service = Service::Route53;
         // `hostedzone/Z123/rrset/` -> `hostedzone/rrset`: the words, not the ids.
-        let words: Vec<&str> = rest
-            .split(['/', '?'])
-            .enumerate()
-            .filter(|(i, w)| !w.is_empty() && i % 2 == 0)
-            .map(|(_, w)| w)
-            .collect();
+        let words: Vec<&str> =
+            rest.split(['/', '?']).enumerate().filter(|(i, w)| !w.is_empty() && i % 2 == 0).map(|(_, w)| w).collect();
         call.action = format!("{method} {}", words.join("/"));
     } else if method == "POST" && body.contains("Action=") {
         call.service = Service::Ec2;
@@ -396,10 +447,14 @@ fn error_response(call: &Call, status: u16, code: &str, message: &str, request_i
 impl Shared {
     /// Picks the fault for one request, or `None` to forward it.
     fn decide(&self, call: &Call) -> Option<Fault> {
-        if self.faults.permanent.iter().any(|p| (p.matches)(call)) {
+        if self.paused.load(Ordering::SeqCst) {
+            return None;
+        }
+        let faults = self.faults.lock().unwrap().clone();
+        if faults.permanent.iter().any(|p| (p.matches)(call)) {
             return Some(Fault::Permanent);
         }
-        for rule in &self.faults.land_then_drop {
+        for rule in &faults.land_then_drop {
             let take = |n: u32| n.checked_sub(1);
             let id = call.invocation.clone().unwrap_or_default();
             if (rule.matches)(call)
@@ -410,7 +465,7 @@ impl Shared {
                 return Some(Fault::Landed);
             }
         }
-        let f = &self.faults;
+        let f = &faults;
         let x = self.rng.lock().unwrap().next_f64();
         let mut fault = if x < f.throttle {
             Some(Fault::Throttle)
@@ -453,46 +508,25 @@ impl Shared {
             }
         }
     }
-
-    async fn forward(&self, parts: &hyper::http::request::Parts, body: Bytes) -> Result<Response<Body>, hyper::Error> {
-        let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut req = Request::builder().method(parts.method.clone()).uri(format!("{}{pq}", self.upstream));
-        for (k, v) in &parts.headers {
-            let hop_by_hop = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
-            if !hop_by_hop.contains(&k.as_str()) {
-                req = req.header(k, v);
-            }
-        }
-        let req = req.body(Body::from(body)).expect("a valid upstream request");
-        let resp = self.client.request(req).await?;
-        // Read the whole answer: moto has finished the request only then.
-        let (parts, body) = resp.into_parts();
-        let bytes = hyper::body::to_bytes(body).await?;
-        let mut resp = Response::from_parts(parts, Body::from(bytes));
-        for h in ["connection", "keep-alive", "transfer-encoding"] {
-            resp.headers_mut().remove(h);
-        }
-        Ok(resp)
-    }
 }
 
-async fn handle(s: Arc<Shared>, req: Request<Body>) -> Result<Response<Body>, Box<dyn std::error::Error + Send + Sync>> {
+async fn handle(
+    s: Arc<Shared>,
+    req: Request<Body>,
+) -> Result<Response<Body>, Box<dyn std::error::Error + Send + Sync>> {
     let (parts, body) = req.into_parts();
     let body = hyper::body::to_bytes(body).await?;
-    let invocation =
-        parts.headers.get("amz-sdk-invocation-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let invocation = parts.headers.get("amz-sdk-invocation-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let call = classify(parts.method.as_str(), path, &String::from_utf8_lossy(&body), invocation);
     let fault = s.decide(&call);
     s.count(&call, fault);
     let request_id = format!("fault-proxy-{}", s.request_ids.fetch_add(1, Ordering::Relaxed));
     match fault {
-        None => Ok(s.forward(&parts, body).await.unwrap_or_else(|e| {
-            Response::builder()
-                .status(StatusCode::BAD_GATEWAY)
-                .body(Body::from(format!("fault proxy: moto did not answer: {e}")))
-                .expect("a valid response")
-        })),
+        None => match s.strict.handle(&call, &parts, body).await {
+            Outcome::Answer(reply) => Ok(reply.into_response()),
+            Outcome::Drop => Err(Box::new(Dropped)),
+        },
         Some(Fault::Throttle) => Ok(match call.service {
             Service::Route53 => error_response(&call, 400, "Throttling", "Rate exceeded", &request_id),
             _ => error_response(&call, 503, "RequestLimitExceeded", "Request limit exceeded.", &request_id),
@@ -503,11 +537,12 @@ async fn handle(s: Arc<Shared>, req: Request<Body>) -> Result<Response<Body>, Bo
             .expect("a valid response")),
         Some(Fault::DropBefore) => Err(Box::new(Dropped)),
         Some(Fault::DropAfter | Fault::Landed) => {
-            let _ = s.forward(&parts, body).await;
+            let _ = s.strict.handle(&call, &parts, body).await;
             Err(Box::new(Dropped))
         }
         Some(Fault::Permanent) => {
-            let rule = s.faults.permanent.iter().find(|p| (p.matches)(&call)).expect("a matching rule");
+            let faults = s.faults.lock().unwrap().clone();
+            let rule = faults.permanent.iter().find(|p| (p.matches)(&call)).expect("a matching rule");
             Ok(error_response(&call, rule.status, &rule.code, &rule.message, &request_id))
         }
     }

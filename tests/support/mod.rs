@@ -1,8 +1,11 @@
 //! Shared test harness: real tools started on loopback.
 #![allow(dead_code)]
 
+pub mod aws;
 pub mod bind;
 pub mod cli;
 pub mod faultproxy;
 pub mod moto;
+pub mod strict;
 pub mod venv;
+pub mod xml;

@@ -78,30 +78,54 @@ impl Drop for Moto {
 impl Moto {
     /// An SDK configuration pointed at this moto, with test credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await
+        sdk_config_at(&self.endpoint).await
     }
 
     /// Runs `berth` in `w` (under `chdir` when given) against this moto:
     /// `--var aws_endpoint=...` and test credentials.
     pub fn berth(&self, w: &super::cli::Work, chdir: Option<&str>, args: &[&str]) -> super::cli::Run {
-        let var = format!("aws_endpoint={}", self.endpoint);
-        let mut all: Vec<&str> = Vec::new();
-        if let Some(d) = chdir {
-            all.extend(["-C", d]);
-        }
-        all.extend(args);
-        all.extend(["--var", &var]);
-        w.cmd(&all)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run berth")
-            .into()
+        berth_at(&self.endpoint, w, chdir, args)
     }
+
+    /// Empties moto (`POST /moto-api/reset`), without the seconds a fresh
+    /// server takes to start.
+    pub fn reset(&self) {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to moto");
+        write!(s, "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .expect("send the reset");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "moto did not reset: {answer}\n{}", self.log());
+    }
+}
+
+/// Runs `berth` in `w` (under `chdir` when given) against `endpoint`:
+/// `--var aws_endpoint=...` and test credentials.
+pub fn berth_at(endpoint: &str, w: &super::cli::Work, chdir: Option<&str>, args: &[&str]) -> super::cli::Run {
+    let var = format!("aws_endpoint={endpoint}");
+    let mut all: Vec<&str> = Vec::new();
+    if let Some(d) = chdir {
+        all.extend(["-C", d]);
+    }
+    all.extend(args);
+    all.extend(["--var", &var]);
+    w.cmd(&all)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run berth")
+        .into()
+}
+
+/// An SDK configuration pointed at `endpoint`, with test credentials.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await
 }
