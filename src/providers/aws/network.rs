@@ -1085,11 +1085,22 @@ async fn apply_key_pair(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure
                 }
                 Err(e) => return Err(common::about("public_key", sdk_error(&action(), &e)).into()),
             };
-            let mut m = planned.as_map().cloned().unwrap_or_default();
-            m.insert("id".into(), Value::str(name));
-            m.insert("fingerprint".into(), Value::str(fingerprint));
-            m.insert("key_pair_id".into(), Value::str(key_pair_id));
-            Ok(Some(Value::Map(m)))
+            // Read back until the key is visible, as for every other type: a
+            // refresh that does not see it yet would plan it again.
+            let read = || async {
+                let found = describe_key_pairs(ec2, vec![filter("key-name", [name])]).await?;
+                Ok(found.first().map(|k| key_pair_state(k, &planned)))
+            };
+            match read_back(ec2, "key pair", name, read).await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    let mut m = planned.as_map().cloned().unwrap_or_default();
+                    m.insert("id".into(), Value::str(name));
+                    m.insert("fingerprint".into(), Value::str(fingerprint));
+                    m.insert("key_pair_id".into(), Value::str(key_pair_id));
+                    Err(Failure::with(Value::Map(m), e))
+                }
+            }
         }
         ChangeKind::Update { prior, planned } => {
             let steps = async {
