@@ -822,6 +822,44 @@ async fn groups_of_an_instance_launched_with_an_interface_read_back() {
     env.assert_no_op("aws_instance", addr, &host, &cfg).await;
 }
 
+// ------------------------------------------------------------ adoption
+
+/// berth dies right after RunInstances: the next run's adoption lists the
+/// address's instances, and the first listing after a launch may leave the
+/// new instance out (the strict layer does, as EC2 may). It looks again
+/// before concluding that the create made nothing, which would launch a
+/// second instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn adoption_looks_again_for_an_instance_not_listed_yet() {
+    let rec = Recorder::default();
+    let armed = Armed::default();
+    // Nothing reads the launch back in the "killed" run.
+    let blind = {
+        let armed = armed.clone();
+        rec.refuse(u32::MAX, "UnauthorizedOperation", 403, move |c: &Call| {
+            armed.on() && c.action == "DescribeInstances"
+        })
+    };
+    let env = env_with(rec, Faults::none().with_permanent(blind), std::time::Duration::from_secs(10)).await;
+    let ami = env.ami().await;
+    let addr = "aws_instance.web";
+    let attempt = env.ctx(addr);
+    let planned = env.p.plan(&attempt, "aws_instance", None, &instance_config(&ami)).await.unwrap().after;
+    armed.arm();
+    let op = ApplyOp { ctx: attempt.clone(), kind: ChangeKind::Create { planned } };
+    let o = env.apply("aws_instance", vec![op]).await.remove(0);
+    assert!(o.error.is_some(), "the read-back was refused");
+    let launched = o.state.and_then(|s| s.get_str("id").map(str::to_string)).expect("the launch is known");
+    env.rec.clear();
+    // The next run: reads work again.
+    armed.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    let found = env.p.adopt(&attempt, "aws_instance", &Value::Null).await.unwrap().expect("adopted");
+    assert_eq!(found.get_str("id"), Some(launched.as_str()));
+    let stats = env._proxy.stats();
+    assert!(stats.decided(Decision::NotYetVisible) >= 1, "the first listing left it out: {:?}", stats.strict_by_action);
+    assert!(env.rec.calls("DescribeInstances").len() >= 2, "{:?}", env.rec.actions());
+}
+
 // ------------------------------------------------------------ waiting
 
 /// Instances boot `pending`, with no public address; berth polls, further

@@ -464,10 +464,30 @@ impl Provider for Ec2 {
         // The configuration stands in for the prior state: it supplies what
         // AWS cannot report back (user_data, public_key, rule grouping).
         let template = Value::Map(normalize(type_, config)?);
-        match type_ {
-            "aws_security_group" => security_group::adopt(self, ctx, &template).await,
-            "aws_instance" => instance::adopt(self, ctx, &template).await,
-            _ => network::adopt(self, ctx, type_, &template).await,
+        // The interrupted create may have made an object that listings do
+        // not show yet (EC2 is eventually consistent, and the next run may
+        // start at once): concluding it made none would create a second.
+        // So an object not found is looked for again, for a bounded time.
+        let backoff = self.eventual.lost_answer();
+        let start = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            let found = match type_ {
+                "aws_security_group" => security_group::adopt(self, ctx, &template).await?,
+                "aws_instance" => instance::adopt(self, ctx, &template).await?,
+                _ => network::adopt(self, ctx, type_, &template).await?,
+            };
+            // An association carries no tags: without its configuration
+            // there is nothing to look for.
+            if found.is_some() || type_ == "aws_route_table_association" {
+                return Ok(found);
+            }
+            let delay = backoff.delay(attempt);
+            if start.elapsed() + delay > backoff.deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 }
