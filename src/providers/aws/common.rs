@@ -85,13 +85,17 @@ pub fn about(attr: &str, mut e: ProviderError) -> ProviderError {
 
 /// Whether a request that failed this way may nevertheless have been carried
 /// out: its answer never arrived (a dropped connection, a timeout, an answer
-/// cut short) or the service failed inside (HTTP 500). A throttling answer,
-/// a 503 and every 4xx say the request was refused.
-pub fn may_have_landed<E>(err: &SdkError<E, HttpResponse>) -> bool {
+/// cut short) or the service failed inside (HTTP 500 `InternalError`). A
+/// throttling answer, a 503, a 500 for want of capacity
+/// (`InsufficientInstanceCapacity` and its kin) and every 4xx say the
+/// request was refused.
+pub fn may_have_landed<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::DispatchFailure(d) => !d.is_user(),
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(s) => s.raw().status().as_u16() == 500,
+        SdkError::ServiceError(s) => {
+            s.raw().status().as_u16() == 500 && !err.code().is_some_and(|c| c.starts_with("Insufficient"))
+        }
         _ => false,
     }
 }
@@ -544,6 +548,7 @@ mod tests {
         let timeout: E = SdkError::timeout_error("too slow");
         assert!(may_have_landed(&dropped) && may_have_landed(&timeout));
         assert!(may_have_landed(&service("InternalError", 500)));
+        assert!(!may_have_landed(&service("InsufficientInstanceCapacity", 500)));
         assert!(!may_have_landed(&service("RequestLimitExceeded", 503)));
         assert!(!may_have_landed(&service("InvalidParameterValue", 400)));
         use ProviderErrorKind::*;
