@@ -510,6 +510,17 @@ impl Shared {
     }
 }
 
+/// Hands a request to the strict layer (and moto) in a task of its own: when
+/// the client goes away (berth killed mid-call), hyper drops this service
+/// future, but a request that reached moto must still be carried through,
+/// as on AWS (its client token remembered, its new objects recorded).
+async fn pass(s: &Arc<Shared>, call: Call, parts: hyper::http::request::Parts, body: hyper::body::Bytes) -> Outcome {
+    let s = s.clone();
+    tokio::spawn(async move { s.strict.handle(&call, &parts, body).await })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 async fn handle(
     s: Arc<Shared>,
     req: Request<Body>,
@@ -523,7 +534,7 @@ async fn handle(
     s.count(&call, fault);
     let request_id = format!("fault-proxy-{}", s.request_ids.fetch_add(1, Ordering::Relaxed));
     match fault {
-        None => match s.strict.handle(&call, &parts, body).await {
+        None => match pass(&s, call, parts, body).await {
             Outcome::Answer(reply) => Ok(reply.into_response()),
             Outcome::Drop => Err(Box::new(Dropped)),
         },
@@ -537,7 +548,7 @@ async fn handle(
             .expect("a valid response")),
         Some(Fault::DropBefore) => Err(Box::new(Dropped)),
         Some(Fault::DropAfter | Fault::Landed) => {
-            let _ = s.strict.handle(&call, &parts, body).await;
+            let _ = pass(&s, call, parts, body).await;
             Err(Box::new(Dropped))
         }
         Some(Fault::Permanent) => {
