@@ -10,9 +10,6 @@
 //! are gone (`IdempotentInstanceTerminated`); the strict layer does too, and
 //! the tests also check what it implies: every create presents its own
 //! token, every retry of one create the same one.
-//!
-//! `BERTH_BIN` names the binary to run instead of cargo's `target/debug/berth`
-//! (worktrees sharing one target directory overwrite that one path).
 
 mod support;
 
@@ -177,7 +174,8 @@ impl Lab {
     }
 
     fn run(&self, endpoint: &str, args: &[&str]) -> Run {
-        cmd(&self.w, args)
+        self.w
+            .cmd(args)
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -252,18 +250,6 @@ impl Lab {
         assert_eq!(distinct.len(), out.len(), "a client token was presented by two creates: {out:?}");
         out
     }
-}
-
-/// The berth binary under test.
-fn berth_bin() -> std::path::PathBuf {
-    std::env::var_os("BERTH_BIN").map(Into::into).unwrap_or_else(support::cli::bin)
-}
-
-/// `berth ARGS` in `w`, as [`Work::cmd`] runs it, with [`berth_bin`].
-fn cmd(w: &Work, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(berth_bin());
-    c.current_dir(w.path()).args(args).env("NO_COLOR", "1").env_remove("BERTH_WORKSPACE");
-    c
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -430,7 +416,7 @@ fn too_many_tags_is_a_validation_error_at_its_place() {
             tags.join("\n")
         ),
     );
-    let r: Run = cmd(&w, &["validate"]).output().expect("run berth").into();
+    let r = w.run(&["validate"]);
     r.assert_code(1);
     let out = format!("{}{}", r.stdout, r.stderr);
     assert!(out.contains("main.hcl:"), "the error names its place:\n{out}");
