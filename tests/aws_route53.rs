@@ -1,6 +1,7 @@
-//! The Route53 provider against a real moto server: a private zone on a VPC,
-//! records that follow hosts, drift, the ownership registry, batching and
-//! the API-call counts it promises.
+//! The Route53 provider against a real moto server behind the strict AWS
+//! layer (`support::aws`): a private zone on a VPC, records that follow
+//! hosts, drift, the ownership registry, batching and the API-call counts it
+//! promises.
 //!
 //! API counts are process-wide, so the tests that talk to moto run one at a
 //! time (`SERIAL`).
@@ -17,13 +18,17 @@ use berth::addr::Mode;
 use berth::providers::aws::route53::{ASSOCIATION_TYPE, RECORD_TYPE, Route53, ZONE_TYPE};
 use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Planned, Provider, api_stats};
 use berth::value::{Value, obj};
-use support::moto::Moto;
+use support::aws::Aws;
+use support::strict::{Rule, Rules};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Env {
-    _moto: Moto,
+    _aws: Aws,
     r53: Route53,
+    /// Route53 through the layer, for changes made by hand.
+    by_hand: aws_sdk_route53::Client,
+    /// moto itself, for reading what exists.
     raw: aws_sdk_route53::Client,
     ec2: aws_sdk_ec2::Client,
     lineage: String,
@@ -31,16 +36,28 @@ struct Env {
 
 impl Env {
     async fn start() -> Env {
-        let moto = Moto::start();
+        Env::start_with(|r| r).await
+    }
+
+    /// The tests that count berth's calls count attempts: a throttled call
+    /// is retried, and its retry counted. They run without the rate limit
+    /// (shown by `strict_layer::rate_limits` and `faults::converges_under_aws_rate_limits`).
+    async fn counting() -> Env {
+        Env::start_with(|r| r.without(Rule::RateLimits)).await
+    }
+
+    async fn start_with(rules: impl FnOnce(Rules) -> Rules) -> Env {
+        let aws = Aws::builder().rules(rules).start();
         let sdk = sdk_config().await;
-        let r53 = Route53::new(&sdk, Some(moto.endpoint.clone()));
-        let raw = aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(&sdk).endpoint_url(&moto.endpoint).build(),
-        );
+        let r53 = Route53::new(&sdk, Some(aws.endpoint.clone()));
+        let client = |endpoint: &str| {
+            aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(&sdk).endpoint_url(endpoint).build())
+        };
+        let (by_hand, raw) = (client(&aws.endpoint), client(&aws.moto_endpoint));
         let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&sdk).endpoint_url(&moto.endpoint).build(),
+            aws_sdk_ec2::config::Builder::from(&sdk).endpoint_url(&aws.endpoint).build(),
         );
-        Env { _moto: moto, r53, raw, ec2, lineage: uuid::Uuid::new_v4().to_string() }
+        Env { _aws: aws, r53, by_hand, raw, ec2, lineage: uuid::Uuid::new_v4().to_string() }
     }
 
     fn ctx(&self, addr: &str) -> OpContext {
@@ -79,7 +96,7 @@ impl Env {
             set = set.resource_records(ResourceRecord::builder().value(*v).build().unwrap());
         }
         let change = Change::builder().action(action).resource_record_set(set.build().unwrap()).build().unwrap();
-        self.raw
+        self.by_hand
             .change_resource_record_sets()
             .hosted_zone_id(zone)
             .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
@@ -214,7 +231,7 @@ async fn zone_vpcs(env: &Env, zone_id: &str) -> Vec<String> {
 #[tokio::test]
 async fn private_zone_records_follow_hosts_and_respect_ownership() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start().await;
+    let env = Env::counting().await;
     let p = &env.r53;
     let vpc1 = env.vpc("10.0.0.0/16").await;
     let vpc2 = env.vpc("10.1.0.0/16").await;
@@ -463,7 +480,7 @@ async fn private_zone_records_follow_hosts_and_respect_ownership() {
 #[tokio::test]
 async fn five_hundred_records_cost_the_minimum_of_requests() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start().await;
+    let env = Env::counting().await;
     let p = &env.r53;
     let vpc = env.vpc("10.2.0.0/16").await;
     let zctx = env.ctx("aws_route53_zone.bulk");

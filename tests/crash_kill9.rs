@@ -1,6 +1,8 @@
 //! "Kill -9 anywhere" (issue #8): berth is SIGKILLed while it applies,
 //! replaces or destroys a fleet of 30 hosts and their 30 private DNS records
-//! on moto (`tests/fixtures/fleet`). After each kill the state must load; the
+//! on moto behind the strict AWS layer (`support::aws`: client tokens that
+//! outlive their instances, caller references that are never reusable, new
+//! objects not visible at once, instances that boot; `tests/fixtures/fleet`). After each kill the state must load; the
 //! next `berth apply` must converge to the configuration with exactly one
 //! instance per `berth:address` tag, no orphan record, the state and the
 //! inventory naming the live hosts and no journal left; a plan must then
@@ -20,7 +22,8 @@
 //! drawn from a splitmix64 PRNG as fractions of what a clean run of the
 //! phase costs, measured first on a calibration run (itself checked like a
 //! point without a kill). Each point starts from an empty moto (reset, not
-//! restarted) and a fresh working directory.
+//! restarted), a strict layer that forgot everything, and a fresh working
+//! directory.
 //!
 //! Two variants:
 //! - `cargo test --test crash_kill9`: the quick one (under a minute): the
@@ -46,8 +49,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::aws::Aws;
 use support::cli::{Run, Work};
-use support::moto::Moto;
 
 const HOSTS: usize = 30;
 /// The fixture's default `ami_name`.
@@ -208,14 +211,14 @@ fn env_u64(name: &str) -> Option<u64> {
     Some(parsed.unwrap_or_else(|_| panic!("{name}={v} is not a number")))
 }
 
-/// A fleet working directory against one moto.
+/// A fleet working directory against one moto behind the strict layer.
 struct Fleet<'m> {
-    moto: &'m Moto,
+    moto: &'m Aws,
     work: Work,
 }
 
 impl<'m> Fleet<'m> {
-    fn new(moto: &'m Moto) -> Fleet<'m> {
+    fn new(moto: &'m Aws) -> Fleet<'m> {
         let work = Work::new();
         let src = support::venv::repo_root().join("tests/fixtures/fleet/main.hcl");
         work.write("main.hcl", &std::fs::read_to_string(src).expect("read the fleet fixture"));
@@ -449,7 +452,7 @@ async fn records(r53: &aws_sdk_route53::Client, zone: &str) -> BTreeSet<(String,
 /// The fleet on moto is exactly the configuration with hosts on `ami`, and
 /// the state and the inventory say so.
 async fn assert_converged(f: &Fleet<'_>, ami: &str) {
-    let conf = f.moto.sdk_config().await;
+    let conf = f.moto.moto_sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
     let r53 = aws_sdk_route53::Client::new(&conf);
     let state = f.state();
@@ -537,7 +540,7 @@ async fn assert_converged(f: &Fleet<'_>, ami: &str) {
 
 /// Nothing of berth's is left on moto.
 async fn assert_gone(f: &Fleet<'_>) {
-    let conf = f.moto.sdk_config().await;
+    let conf = f.moto.moto_sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&conf);
     let r53 = aws_sdk_route53::Client::new(&conf);
     let live: Vec<String> = live_instances(&ec2).await.into_iter().map(|i| format!("{} {:?}", i.id, i.address)).collect();
@@ -570,21 +573,15 @@ async fn recover_and_check(f: &Fleet<'_>, ami: &str) {
     assert_gone(f).await;
 }
 
-/// Empties moto (`POST /moto-api/reset`): every point starts from nothing,
-/// without the seconds a fresh server takes to start.
-fn reset(moto: &Moto) {
-    use std::io::{Read, Write};
-    let addr = moto.endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to moto");
-    write!(s, "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .expect("send the reset");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 200"), "moto did not reset: {answer}\n{}", moto.log());
+/// Empties moto (`POST /moto-api/reset`) and the strict layer's memory:
+/// every point starts from nothing, without the seconds a fresh server takes
+/// to start.
+fn reset(moto: &Aws) {
+    moto.reset();
 }
 
 /// Runs one point on an empty moto: set-up, the killed run, the checks.
-async fn run_point(moto: &Moto, p: Point) -> (bool, String) {
+async fn run_point(moto: &Aws, p: Point) -> (bool, String) {
     reset(moto);
     let f = Fleet::new(moto);
     if p.phase != Phase::Create {
@@ -598,7 +595,7 @@ async fn run_point(moto: &Moto, p: Point) -> (bool, String) {
 
 /// Clean runs of every phase on one moto: their costs, and the checks of a
 /// point without a kill.
-async fn calibrate(moto: &Moto) -> BTreeMap<Phase, Cost> {
+async fn calibrate(moto: &Aws) -> BTreeMap<Phase, Cost> {
     reset(moto);
     let f = Fleet::new(moto);
     let mut costs = BTreeMap::new();
@@ -636,7 +633,7 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs one point, catching its failure. Returns whether it was killed.
-fn run_caught(moto: &Moto, label: &str, p: &Point, costs: &BTreeMap<Phase, Cost>, failures: &mut Vec<String>) -> bool {
+fn run_caught(moto: &Aws, label: &str, p: &Point, costs: &BTreeMap<Phase, Cost>, failures: &mut Vec<String>) -> bool {
     let what = describe(p, costs);
     println!("{label}: {what}");
     let started = Instant::now();
@@ -662,7 +659,7 @@ fn suite(default_seed: u64, default_points: usize) {
     let only = env_u64("BERTH_CRASH_ONLY").map(|k| k as usize);
     let at = std::env::var("BERTH_CRASH_AT").ok().filter(|a| !a.is_empty());
     let t = Instant::now();
-    let moto = Moto::start();
+    let moto = Aws::start();
     let mut failures = Vec::new();
     let (mut run, mut killed) = (0, 0);
     let mut one = |label: &str, p: &Point, costs: &BTreeMap<Phase, Cost>, failures: &mut Vec<String>| {

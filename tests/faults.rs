@@ -2,7 +2,10 @@
 //! (`tests/fixtures/fleet`: a VPC, subnet, security group, private zone, N
 //! hosts and a private record per host) applied through
 //! [`FaultProxy`](support::faultproxy), a fault-injecting HTTP proxy on
-//! loopback in front of a real moto.
+//! loopback in front of a real moto. What the faults let through goes
+//! through the strict AWS layer ([`support::strict`]) with every rule on, so
+//! a retry meets what AWS would answer it (the first launch for a repeated
+//! client token, `InvalidChangeBatch` for a record created twice, ...).
 //!
 //! - `throttled_apply_converges`: a share of the requests is answered with
 //!   the service's throttling error (EC2 `RequestLimitExceeded`/503, Route53
@@ -23,6 +26,11 @@
 //! - `sustained_throttling_does_not_exhaust_the_retry_quota`: 200 calls
 //!   through berth's EC2 client with 60% of attempts faulted all succeed
 //!   (the SDK's retry quota would have stopped some).
+//! - `every_create_answer_lost_once`: the first answer of every create is
+//!   lost after it landed (the strict layer's `LostCreateAnswers`); the
+//!   apply must still converge without duplicates, and destroy leave nothing.
+//! - `converges_under_aws_rate_limits`: 30 hosts and records under AWS's own
+//!   rate limits (EC2's token buckets, Route53's five requests a second).
 //!
 //! Both throttled applies are followed by a destroy through the same faults
 //! that must leave nothing behind.
@@ -36,9 +44,10 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
+use support::aws::Aws;
 use support::cli::{Run, Work};
-use support::faultproxy::{Call, Fault, FaultProxy, Faults, LandThenDrop, Permanent, Service, Stats};
-use support::moto::Moto;
+use support::faultproxy::{Call, Fault, Faults, LandThenDrop, Permanent, Service, Stats};
+use support::strict::{CREATES, Decision, Ec2Rates};
 
 const FLEET: &str = include_str!("fixtures/fleet/main.hcl");
 
@@ -61,7 +70,7 @@ fn fleet(hosts: usize) -> (Work, String) {
     (w, format!("hosts={hosts}"))
 }
 
-/// What moto holds, read directly (not through the proxy).
+/// What moto holds, read directly (not through the proxy and the layer).
 struct World {
     /// Live (not terminated) instances per `berth:address` tag: their
     /// private addresses.
@@ -73,8 +82,8 @@ struct World {
     zones: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
-async fn world(moto: &Moto) -> World {
-    let sdk = moto.sdk_config().await;
+async fn world(aws: &Aws) -> World {
+    let sdk = aws.moto_sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let r53 = aws_sdk_route53::Client::new(&sdk);
     let mut instances: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -150,26 +159,28 @@ fn retry_lines(stderr: &str) -> Vec<&str> {
 }
 
 fn report(stats: &Stats) -> String {
-    format!("forwarded {}, faults {:?}, by action {:?}", stats.forwarded, stats.faults, stats.by_action)
+    format!(
+        "forwarded {}, faults {:?}, by action {:?}, strict layer {:?}",
+        stats.forwarded, stats.faults, stats.by_action, stats.strict_by_action
+    )
 }
 
 /// Applies `hosts` hosts through a proxy faulting `share` of the requests,
 /// and checks that it converged.
 async fn throttled_apply(hosts: usize, share: f64) {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint, Faults::flaky(share));
+    let aws = Aws::builder().faults(Faults::flaky(share)).start();
     let (w, var) = fleet(hosts);
     let start = Instant::now();
-    let r = berth(&w, &proxy.endpoint, &["apply", "--auto-approve", "--var", &var]);
+    let r = berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]);
     let elapsed = start.elapsed();
-    let stats = proxy.stats();
+    let stats = aws.stats();
     keep_log(&format!("throttled-{hosts}"), &r);
     eprintln!("apply of {hosts} hosts through {share:.0}% faults: {elapsed:?}; {}", report(&stats), share = share * 100.0);
     assert_eq!(
         r.code,
         0,
         "the apply must converge through the faults (seed {})\n{}\nstdout:\n{}\nstderr (last lines):\n{}",
-        proxy.seed,
+        aws.proxy.seed,
         report(&stats),
         r.stdout,
         tail(&r.stderr, 60)
@@ -195,20 +206,22 @@ async fn throttled_apply(hosts: usize, share: f64) {
     }
     assert!(r.stderr.contains("; retrying after"), "the SDK's own retry lines are in the debug log too");
     // Without faults, nothing is left to do.
-    let r = berth(&w, &moto.endpoint, &["plan", "--detailed-exitcode", "--var", &var]);
+    aws.pause_faults(true);
+    let r = berth(&w, &aws.endpoint, &["plan", "--detailed-exitcode", "--var", &var]);
+    aws.pause_faults(false);
     r.assert_code(0);
-    assert_converged(&world(&moto).await, hosts);
+    assert_converged(&world(&aws).await, hosts);
     let inventory: serde_json::Value = serde_json::from_str(&w.read("inventory/hosts.json")).expect("inventory JSON");
     assert!(inventory.to_string().matches("10.40.").count() >= hosts, "inventory lists the hosts: {inventory}");
 
     // Tearing down through the same faults leaves nothing behind.
-    let before = proxy.stats().total_faults();
-    let r = berth(&w, &proxy.endpoint, &["destroy", "--auto-approve", "--var", &var]);
+    let before = aws.stats().total_faults();
+    let r = berth(&w, &aws.endpoint, &["destroy", "--auto-approve", "--var", &var]);
     keep_log(&format!("throttled-{hosts}-destroy"), &r);
-    let stats = proxy.stats();
+    let stats = aws.stats();
     eprintln!("destroy: {} more faults; {}", stats.total_faults() - before, report(&stats));
-    assert_eq!(r.code, 0, "destroy through the faults (seed {})\nstderr (last lines):\n{}", proxy.seed, tail(&r.stderr, 60));
-    let seen = world(&moto).await;
+    assert_eq!(r.code, 0, "destroy through the faults (seed {})\nstderr (last lines):\n{}", aws.proxy.seed, tail(&r.stderr, 60));
+    let seen = world(&aws).await;
     assert!(seen.instances.is_empty(), "live instances left: {:?}", seen.instances);
     assert_eq!((seen.vpcs, seen.subnets, seen.groups), (0, 0, 0), "network objects left");
     assert!(seen.zones.is_empty(), "zones left: {:?}", seen.zones);
@@ -246,18 +259,17 @@ fn launches(addr: &'static str) -> impl Fn(&Call) -> bool + Send + Sync {
 #[tokio::test(flavor = "multi_thread")]
 async fn permanent_error_stops_only_dependents() {
     let hosts = 5;
-    let moto = Moto::start();
     let refuse = Permanent::new(
         "UnauthorizedOperation",
         403,
         "You are not authorized to perform this operation.",
         launches("aws_instance.host[2]"),
     );
-    let proxy = FaultProxy::start(&moto.endpoint, Faults::flaky(0.1).with_permanent(refuse));
+    let aws = Aws::builder().faults(Faults::flaky(0.1).with_permanent(refuse)).start();
     let (w, var) = fleet(hosts);
-    let r = berth(&w, &proxy.endpoint, &["apply", "--auto-approve", "--var", &var]);
+    let r = berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]);
     keep_log("permanent-host", &r);
-    let stats = proxy.stats();
+    let stats = aws.stats();
     r.assert_code(1);
     assert!(stats.count(Fault::Permanent) >= 1, "{}", report(&stats));
     // The refusal is not retried: it is not throttling.
@@ -281,7 +293,7 @@ async fn permanent_error_stops_only_dependents() {
         assert!(state.iter().any(|s| s == a), "{a} in state: {state:?}");
     }
     // And so has moto.
-    let seen = world(&moto).await;
+    let seen = world(&aws).await;
     assert!(!seen.instances.contains_key(&host(2)), "{:?}", seen.instances);
     assert_eq!(seen.instances.len(), hosts - 1, "{:?}", seen.instances);
     let records = &seen.zones["fleet.internal."];
@@ -293,24 +305,24 @@ async fn permanent_error_stops_only_dependents() {
     }
 
     // Without the fault, the next apply finishes the job.
-    berth(&w, &moto.endpoint, &["apply", "--auto-approve", "--var", &var]).assert_ok();
-    berth(&w, &moto.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
-    assert_converged(&world(&moto).await, hosts);
+    aws.pause_faults(true);
+    berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]).assert_ok();
+    berth(&w, &aws.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
+    assert_converged(&world(&aws).await, hosts);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn permanent_error_in_a_shared_dependency() {
     let hosts = 3;
-    let moto = Moto::start();
     let refuse = Permanent::new(
         "InvalidParameterValue",
         400,
         "Value (fleet-hosts) for parameter GroupName is invalid.",
         |c: &Call| c.service == Service::Ec2 && c.action == "CreateSecurityGroup",
     );
-    let proxy = FaultProxy::start(&moto.endpoint, Faults::none().with_permanent(refuse));
+    let aws = Aws::builder().faults(Faults::none().with_permanent(refuse)).start();
     let (w, var) = fleet(hosts);
-    let r = berth(&w, &proxy.endpoint, &["apply", "--auto-approve", "--var", &var]);
+    let r = berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]);
     r.assert_code(1);
     assert!(
         r.stderr.lines().any(|l| l.contains("aws_security_group.hosts") && l.contains("InvalidParameterValue")),
@@ -325,14 +337,15 @@ async fn permanent_error_in_a_shared_dependency() {
         !state.iter().any(|s| s.starts_with("aws_security_group.") || s.contains(".host[")),
         "nothing that needs the group was created: {state:?}"
     );
-    let seen = world(&moto).await;
+    let seen = world(&aws).await;
     assert!(seen.instances.is_empty(), "{:?}", seen.instances);
     assert_eq!((seen.vpcs, seen.subnets, seen.groups), (1, 1, 0));
     assert_eq!(seen.zones.get("fleet.internal.").map(|r| r.len()), Some(0));
 
-    berth(&w, &moto.endpoint, &["apply", "--auto-approve", "--var", &var]).assert_ok();
-    berth(&w, &moto.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
-    assert_converged(&world(&moto).await, hosts);
+    aws.pause_faults(true);
+    berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]).assert_ok();
+    berth(&w, &aws.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
+    assert_converged(&world(&aws).await, hosts);
 }
 
 /// A long run under sustained throttling: 200 calls through berth's own EC2
@@ -346,13 +359,12 @@ async fn permanent_error_in_a_shared_dependency() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sustained_throttling_does_not_exhaust_the_retry_quota() {
     use futures::StreamExt;
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint, Faults::flaky(0.6));
+    let aws = Aws::builder().faults(Faults::flaky(0.6)).start();
     let provider = berth::providers::aws::AwsProvider::from_config(&berth::value::obj([
         ("region", berth::value::Value::str("us-east-1")),
         ("access_key", berth::value::Value::str("testing")),
         ("secret_key", berth::value::Value::str("testing")),
-        ("endpoint_url", berth::value::Value::str(&proxy.endpoint)),
+        ("endpoint_url", berth::value::Value::str(&aws.endpoint)),
     ]))
     .await
     .expect("the provider");
@@ -367,7 +379,7 @@ async fn sustained_throttling_does_not_exhaust_the_retry_quota() {
         .buffer_unordered(32)
         .collect()
         .await;
-    let stats = proxy.stats();
+    let stats = aws.stats();
     eprintln!("{calls} calls in {:?}: {}", start.elapsed(), report(&stats));
     let failed: Vec<String> = results
         .iter()
@@ -378,21 +390,19 @@ async fn sustained_throttling_does_not_exhaust_the_retry_quota() {
         failed.is_empty(),
         "{} of {calls} calls gave up (seed {}); the first: {}",
         failed.len(),
-        proxy.seed,
+        aws.proxy.seed,
         failed.first().map(String::as_str).unwrap_or_default()
     );
     assert!(stats.total_faults() as f64 > calls as f64 * 0.5, "{}", report(&stats));
 }
 
 /// A write lands and its answer is lost; the SDK sends it again and the
-/// retry meets the write's own result. Done here to the writes whose retry
-/// moto answers as AWS does: a Route53 change batch that CREATEs records
-/// (`InvalidChangeBatch`: it already exists) and CreateSecurityGroup
+/// retry meets the write's own result: a Route53 change batch that CREATEs
+/// records (`InvalidChangeBatch`: it already exists) and CreateSecurityGroup
 /// (`InvalidGroup.Duplicate`). berth must recognise its own work, not fail.
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_that_landed_before_the_connection_dropped_are_recognised() {
     let hosts = 3;
-    let moto = Moto::start();
     let faults = Faults::none()
         .with_land_then_drop(LandThenDrop::new(1, |c: &Call| {
             c.service == Service::Route53 && c.action == "POST hostedzone/rrset"
@@ -400,30 +410,84 @@ async fn writes_that_landed_before_the_connection_dropped_are_recognised() {
         .with_land_then_drop(LandThenDrop::new(1, |c: &Call| {
             c.service == Service::Ec2 && c.action == "CreateSecurityGroup"
         }));
-    let proxy = FaultProxy::start(&moto.endpoint, faults);
+    let aws = Aws::builder().faults(faults).start();
     let (w, var) = fleet(hosts);
-    let r = berth(&w, &proxy.endpoint, &["apply", "--auto-approve", "--var", &var]);
+    let r = berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]);
     keep_log("landed", &r);
-    let stats = proxy.stats();
+    let stats = aws.stats();
     assert_eq!(stats.count(Fault::Landed), 2, "{}", report(&stats));
     assert_eq!(r.code, 0, "the apply must recognise its own writes\n{}", tail(&r.stderr, 40));
-    berth(&w, &moto.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
-    assert_converged(&world(&moto).await, hosts);
+    aws.pause_faults(true);
+    berth(&w, &aws.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
+    aws.pause_faults(false);
+    assert_converged(&world(&aws).await, hosts);
 
     // And deletes: their retries find the object already gone (EC2 and
-    // DeleteHostedZone answer NotFound as AWS does; moto accepts a retried
-    // record DELETE that AWS would refuse, so that case is not exercised).
+    // DeleteHostedZone answer NotFound, and a record DELETE
+    // `InvalidChangeBatch`: not found).
     let deletes = |c: &Call| {
         (c.service == Service::Ec2 && c.action.starts_with("Delete"))
             || (c.service == Service::Route53 && matches!(c.action.as_str(), "POST hostedzone/rrset" | "DELETE hostedzone"))
     };
-    let proxy = FaultProxy::start(&moto.endpoint, Faults::none().with_land_then_drop(LandThenDrop::new(10, deletes)));
-    let r = berth(&w, &proxy.endpoint, &["destroy", "--auto-approve", "--var", &var]);
+    aws.proxy.set_faults(Faults::none().with_land_then_drop(LandThenDrop::new(10, deletes)));
+    let before = aws.stats().count(Fault::Landed);
+    let r = berth(&w, &aws.endpoint, &["destroy", "--auto-approve", "--var", &var]);
     keep_log("landed-destroy", &r);
-    let stats = proxy.stats();
-    assert!(stats.count(Fault::Landed) >= 4, "{}", report(&stats));
+    let stats = aws.stats();
+    assert!(stats.count(Fault::Landed) - before >= 4, "{}", report(&stats));
     assert_eq!(r.code, 0, "the destroy must recognise its own deletes\n{}", tail(&r.stderr, 40));
-    let seen = world(&moto).await;
+    let seen = world(&aws).await;
     assert!(seen.instances.is_empty() && seen.zones.is_empty(), "left: {:?} {:?}", seen.instances, seen.zones);
     assert_eq!((seen.vpcs, seen.subnets, seen.groups), (0, 0, 0), "network objects left");
+}
+
+/// Every create's first answer is lost after the create landed (the strict
+/// layer's `LostCreateAnswers`): the SDK's retry meets what AWS answers a
+/// repeated create. RunInstances (with its client token) gets the first
+/// launch back; CreateSecurityGroup finds the name taken, a record CREATE
+/// finds the record, CreateHostedZone finds its caller reference used; a
+/// CreateVpc or CreateSubnet without a token makes a second object or
+/// conflicts with the first. The apply must converge with one of each, and
+/// the destroy leave nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_create_answer_lost_once() {
+    let hosts = 3;
+    let aws = Aws::builder().rules(|r| r.lose_answers_of(CREATES)).start();
+    let (w, var) = fleet(hosts);
+    let r = berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]);
+    keep_log("lost-answers", &r);
+    let stats = aws.stats();
+    eprintln!("{}", report(&stats));
+    assert!(stats.decided(Decision::AnswerLost) >= 6, "{}", report(&stats));
+    assert_eq!(r.code, 0, "the apply must converge when create answers are lost\n{}", tail(&r.stderr, 40));
+    berth(&w, &aws.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
+    assert_converged(&world(&aws).await, hosts);
+    let r = berth(&w, &aws.endpoint, &["destroy", "--auto-approve", "--var", &var]);
+    assert_eq!(r.code, 0, "destroy\n{}", tail(&r.stderr, 40));
+    let seen = world(&aws).await;
+    assert!(seen.instances.is_empty() && seen.zones.is_empty(), "left: {:?} {:?}", seen.instances, seen.zones);
+    assert_eq!((seen.vpcs, seen.subnets, seen.groups), (0, 0, 0), "network objects left");
+}
+
+/// 30 hosts and their records under AWS's real rate limits: EC2's token
+/// buckets per action (100 and 20 a second for reads, 50 and 5 for writes,
+/// 1000 instances and 2 a second for RunInstances) and Route53's five
+/// requests a second. The apply and the destroy converge; the throttling
+/// met is in the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn converges_under_aws_rate_limits() {
+    let hosts = 30;
+    let aws = Aws::builder().rules(|r| r.ec2_rates(Ec2Rates::aws())).start();
+    let (w, var) = fleet(hosts);
+    let start = Instant::now();
+    let r = berth(&w, &aws.endpoint, &["apply", "--auto-approve", "--var", &var]);
+    keep_log("rate-limits", &r);
+    let stats = aws.stats();
+    eprintln!("apply of {hosts} hosts under AWS's rate limits: {:?}; {}", start.elapsed(), report(&stats));
+    assert_eq!(r.code, 0, "the apply must converge under AWS's rate limits\n{}", tail(&r.stderr, 40));
+    berth(&w, &aws.endpoint, &["plan", "--detailed-exitcode", "--var", &var]).assert_code(0);
+    assert_converged(&world(&aws).await, hosts);
+    let r = berth(&w, &aws.endpoint, &["destroy", "--auto-approve", "--var", &var]);
+    assert_eq!(r.code, 0, "destroy\n{}", tail(&r.stderr, 40));
+    eprintln!("after the destroy: {}", report(&aws.stats()));
 }

@@ -1,11 +1,12 @@
-//! The seed scenario end to end, on moto: two services on their own hosts,
-//! private DNS names that follow the hosts, Kamal inventories that follow
-//! too, and health-gated replacement.
+//! The seed scenario end to end, on moto behind the strict AWS layer
+//! (`support::aws`): two services on their own hosts, private DNS names that
+//! follow the hosts, Kamal inventories that follow too, and health-gated
+//! replacement.
 
 mod support;
 
+use support::aws::Aws;
 use support::cli::{Run, Work};
-use support::moto::Moto;
 
 fn setup(w: &Work) {
     let root = support::venv::repo_root();
@@ -22,7 +23,7 @@ fn setup(w: &Work) {
     copy(&root.join("modules/private-network"), "modules/private-network");
 }
 
-fn berth(w: &Work, moto: &Moto, args: &[&str]) -> Run {
+fn berth(w: &Work, moto: &Aws, args: &[&str]) -> Run {
     // Health gates against local endpoints give up quickly in tests.
     let args: Vec<&str> = if args.iter().any(|a| a.starts_with("health_check_url")) {
         args.iter().copied().chain(["--var", "health_check_timeout=4s"]).collect()
@@ -32,8 +33,10 @@ fn berth(w: &Work, moto: &Moto, args: &[&str]) -> Run {
     moto.berth(w, Some("examples/kamal-microservices"), &args)
 }
 
-async fn route53(moto: &Moto) -> aws_sdk_route53::Client {
-    aws_sdk_route53::Client::new(&moto.sdk_config().await)
+/// A client on moto itself: what really exists. (The hand edit below goes
+/// through the layer, as anyone else's would.)
+async fn route53(moto: &Aws) -> aws_sdk_route53::Client {
+    aws_sdk_route53::Client::new(&moto.moto_sdk_config().await)
 }
 
 /// What `micro-search.internal` resolves to in the private zone.
@@ -75,7 +78,7 @@ fn http_server(status: u16) -> u16 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn records_and_inventories_follow_a_replaced_host() {
-    let moto = Moto::start();
+    let moto = Aws::start();
     let w = Work::new();
     setup(&w);
     let up = format!("health_check_url=http://127.0.0.1:{}/up", http_server(200));
@@ -125,7 +128,7 @@ async fn records_and_inventories_follow_a_replaced_host() {
         )
         .build()
         .unwrap();
-    client
+    aws_sdk_route53::Client::new(&moto.sdk_config().await)
         .change_resource_record_sets()
         .hosted_zone_id(&zone)
         .change_batch(ChangeBatch::builder().changes(change).build().unwrap())

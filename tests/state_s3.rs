@@ -5,6 +5,9 @@
 //! reported and forced open and whose journal keeps what it completed, a
 //! stale writer refused, locks freed on errors and signals, every version
 //! kept, `state pull`/`push`, workspaces, and migration from local state.
+//!
+//! This suite stays on bare moto: the strict AWS layer (`support::aws`) has
+//! rules for EC2 and Route53 only, and would pass S3 through untouched.
 
 mod support;
 

@@ -3,7 +3,7 @@
 //! Every AWS client berth builds carries the [`CountCalls`] interceptor, which
 //! records each attempt (retries included: they are real calls). Tests and the
 //! benchmarks read the counts to hold berth to the physical minimum of the
-//! APIs (a no-op plan of N hosts costs ceil(N/1000) DescribeInstances calls).
+//! APIs (a no-op plan of N hosts costs ceil(N/200) DescribeInstances calls).
 //! The local state backend records its durable writes the same way
 //! (`local:AppendJournal`, `local:WriteState`), so the crash suite knows how
 //! many moments it can kill at. With `BERTH_API_STATS=FILE` set, the CLI

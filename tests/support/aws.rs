@@ -89,6 +89,11 @@ impl Aws {
         super::moto::berth_at(&self.endpoint, w, chdir, args)
     }
 
+    /// Stops or resumes the faults; the strict rules stay.
+    pub fn pause_faults(&self, paused: bool) {
+        self.proxy.pause_faults(paused);
+    }
+
     /// Empties moto and makes the layer forget everything it knew.
     pub fn reset(&self) {
         self.moto.reset();
@@ -97,5 +102,12 @@ impl Aws {
 
     pub fn log(&self) -> String {
         self.moto.log()
+    }
+}
+
+impl Drop for Aws {
+    fn drop(&mut self) {
+        // Shown with the output of a failed test.
+        eprintln!("strict AWS layer at the end: {}", self.report());
     }
 }

@@ -34,8 +34,12 @@ impl From<Output> for Run {
     }
 }
 
+/// The `berth` binary under test: `BERTH_BIN` when set, else Cargo's.
+/// Cargo's path is the copy in the target directory's `debug/`, which the
+/// last build of any checkout sharing that directory overwrites;
+/// `BERTH_BIN=target/debug/deps/berth-<hash>` pins this checkout's own.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+    std::env::var_os("BERTH_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
 impl Work {

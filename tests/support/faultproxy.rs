@@ -247,7 +247,7 @@ impl Prng {
 
 struct Shared {
     strict: Strict,
-    faults: Faults,
+    faults: Mutex<Faults>,
     rng: Mutex<Prng>,
     /// What is left of [`Faults::first`].
     first: Mutex<Vec<Fault>>,
@@ -255,6 +255,8 @@ struct Shared {
     /// Faults in a row per invocation id.
     streaks: Mutex<BTreeMap<String, u32>>,
     request_ids: AtomicU64,
+    /// While set, nothing is faulted (the strict rules still apply).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// The running proxy; stopped when dropped.
@@ -288,9 +290,10 @@ impl FaultProxy {
             strict: Strict::new(upstream, rules),
             rng: Mutex::new(Prng(seed)),
             first: Mutex::new(faults.first.clone()),
-            faults,
+            faults: Mutex::new(faults),
             stats: Mutex::default(),
             streaks: Mutex::default(),
+            paused: Default::default(),
             request_ids: AtomicU64::new(0),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -327,6 +330,18 @@ impl FaultProxy {
     /// The strict layer's rules.
     pub fn rules(&self) -> &Rules {
         &self.shared.strict.rules
+    }
+
+    /// Injects other faults from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.first.lock().unwrap() = faults.first.clone();
+        *self.shared.faults.lock().unwrap() = faults;
+    }
+
+    /// Stops or resumes injecting faults; the strict rules keep applying,
+    /// with what they remember.
+    pub fn pause_faults(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
     }
 
     /// Forgets the strict layer's state and every count, as when moto is reset.
@@ -432,10 +447,14 @@ fn error_response(call: &Call, status: u16, code: &str, message: &str, request_i
 impl Shared {
     /// Picks the fault for one request, or `None` to forward it.
     fn decide(&self, call: &Call) -> Option<Fault> {
-        if self.faults.permanent.iter().any(|p| (p.matches)(call)) {
+        if self.paused.load(Ordering::SeqCst) {
+            return None;
+        }
+        let faults = self.faults.lock().unwrap().clone();
+        if faults.permanent.iter().any(|p| (p.matches)(call)) {
             return Some(Fault::Permanent);
         }
-        for rule in &self.faults.land_then_drop {
+        for rule in &faults.land_then_drop {
             let take = |n: u32| n.checked_sub(1);
             let id = call.invocation.clone().unwrap_or_default();
             if (rule.matches)(call)
@@ -446,7 +465,7 @@ impl Shared {
                 return Some(Fault::Landed);
             }
         }
-        let f = &self.faults;
+        let f = &faults;
         let x = self.rng.lock().unwrap().next_f64();
         let mut fault = if x < f.throttle {
             Some(Fault::Throttle)
@@ -491,6 +510,17 @@ impl Shared {
     }
 }
 
+/// Hands a request to the strict layer (and moto) in a task of its own: when
+/// the client goes away (berth killed mid-call), hyper drops this service
+/// future, but a request that reached moto must still be carried through,
+/// as on AWS (its client token remembered, its new objects recorded).
+async fn pass(s: &Arc<Shared>, call: Call, parts: hyper::http::request::Parts, body: hyper::body::Bytes) -> Outcome {
+    let s = s.clone();
+    tokio::spawn(async move { s.strict.handle(&call, &parts, body).await })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 async fn handle(
     s: Arc<Shared>,
     req: Request<Body>,
@@ -504,7 +534,7 @@ async fn handle(
     s.count(&call, fault);
     let request_id = format!("fault-proxy-{}", s.request_ids.fetch_add(1, Ordering::Relaxed));
     match fault {
-        None => match s.strict.handle(&call, &parts, body).await {
+        None => match pass(&s, call, parts, body).await {
             Outcome::Answer(reply) => Ok(reply.into_response()),
             Outcome::Drop => Err(Box::new(Dropped)),
         },
@@ -518,11 +548,12 @@ async fn handle(
             .expect("a valid response")),
         Some(Fault::DropBefore) => Err(Box::new(Dropped)),
         Some(Fault::DropAfter | Fault::Landed) => {
-            let _ = s.strict.handle(&call, &parts, body).await;
+            let _ = pass(&s, call, parts, body).await;
             Err(Box::new(Dropped))
         }
         Some(Fault::Permanent) => {
-            let rule = s.faults.permanent.iter().find(|p| (p.matches)(&call)).expect("a matching rule");
+            let faults = s.faults.lock().unwrap().clone();
+            let rule = faults.permanent.iter().find(|p| (p.matches)(&call)).expect("a matching rule");
             Ok(error_response(&call, rule.status, &rule.code, &rule.message, &request_id))
         }
     }

@@ -904,7 +904,8 @@ impl Strict {
     fn after_ec2(&self, call: &Call, reply: &mut Reply) {
         let eventual = self.on(Rule::EventualConsistency);
         let transitions = self.on(Rule::PendingInstances);
-        let interesting = call.action.starts_with("Describe")
+        let interesting = call.action == "DescribeInstances"
+            || LISTINGS.iter().any(|(a, _, _)| *a == call.action)
             || CREATED.iter().any(|(a, _, _)| *a == call.action)
             || ["StartInstances", "StopInstances", "TerminateInstances"].contains(&call.action.as_str());
         if !(eventual || transitions) || !interesting {
@@ -952,6 +953,12 @@ impl Strict {
             }
             "DescribeInstances" => {
                 let mut shown = 0;
+                // An `instance-state-name` filter matches the state shown.
+                let wanted: Vec<&str> = (1..)
+                    .map_while(|i| call.param(&format!("Filter.{i}.Name")).map(|n| (i, n)))
+                    .filter(|(_, n)| *n == "instance-state-name")
+                    .flat_map(|(i, _)| (1..).map_while(move |j| call.param(&format!("Filter.{i}.Value.{j}"))))
+                    .collect();
                 if let Some(reservations) = doc.child_mut("reservationSet") {
                     for r in reservations.elements_mut() {
                         if let Some(set) = r.child_mut("instancesSet") {
@@ -963,6 +970,14 @@ impl Strict {
                                     if self.in_transition(item, now) {
                                         shown += 1;
                                     }
+                                }
+                                if !wanted.is_empty() {
+                                    set.children.retain(|n| match n {
+                                        xml::Node::El(i) => i
+                                            .at(&["instanceState", "name"])
+                                            .is_none_or(|s| wanted.contains(&s.text().as_str())),
+                                        xml::Node::Text(_) => true,
+                                    });
                                 }
                             }
                         }

@@ -1,24 +1,29 @@
-//! Helpers shared by the EC2 resource types: error messages, ownership
-//! tags, idempotency tokens, argument readers and the generic planner.
+//! Helpers shared by the EC2 resource types: error messages and their
+//! kinds, ownership tags, idempotency tokens, AWS's request limits, argument
+//! readers and the generic planner.
 //!
 //! The planner is where "no-op re-plan" is won or lost: a configuration and
 //! a state read back from AWS must normalize to the same value (tags as a
 //! map of strings, sets sorted, defaults filled in), otherwise every plan
 //! would show a spurious change.
 
-use crate::providers::{OpContext, Planned, ProviderError, ProviderResult, Schema};
+use crate::providers::{OpContext, Planned, ProviderError, ProviderErrorKind, ProviderResult, Schema};
 use crate::value::{Map, Value};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use sha2::Digest;
 use std::collections::BTreeMap;
 
 pub const ADDRESS_TAG: &str = "berth:address";
 pub const LINEAGE_TAG: &str = "berth:lineage";
-/// The idempotency token of the create that made an object, on objects whose
-/// create call takes no client token (security groups): a retry that meets
-/// the object its own lost attempt created finds it by this tag.
+/// The idempotency token of the create attempt that made an object
+/// ([`client_token`]), on every object whose Describe does not report the
+/// client token it was created with (all but instances). It names one create
+/// attempt exactly: a lost answer's follow-up and the adoption after a crash
+/// find that attempt's object by it, never an older object of the address
+/// (one deleted a moment ago may still be listed) nor a later attempt's.
 pub const TOKEN_TAG: &str = "berth:token";
 /// Which create of the address made the object: the `generation` the
 /// idempotency token is derived from too. A create-before-destroy
@@ -29,21 +34,133 @@ pub const GENERATION_TAG: &str = "berth:generation";
 /// Tags under this prefix belong to berth and never appear in `tags`.
 pub const BERTH_TAG_PREFIX: &str = "berth:";
 
-/// EC2 filters accept at most this many values, and DescribeInstances at
-/// most this many results per page.
-pub const PAGE: usize = 1000;
+/// EC2 refuses a Describe call with more filter values than this, counted
+/// over all its filters (`FilterLimitExceeded`: "The maximum number of
+/// filter values specified on a single call is 200"). A batch of IDs looked
+/// up by filter goes out in chunks of this size, so a refresh of N objects
+/// of one type costs ceil(N/200) calls.
+pub const MAX_FILTER_VALUES: usize = 200;
 
-/// An SDK error as one line: `ACTION: CODE: message`, never a Debug dump.
-pub fn sdk_error<E, R>(action: &str, err: &SdkError<E, R>) -> ProviderError
+/// DescribeInstances returns at most this many results per page
+/// (`MaxResults`, 5 to 1000).
+pub const MAX_RESULTS: i32 = 1000;
+
+/// AWS allows 50 user tags per EC2 resource ("Tag restrictions" in the EC2
+/// User Guide; `aws:` tags do not count, berth's do).
+pub const AWS_TAGS_PER_RESOURCE: usize = 50;
+
+/// How many tags berth adds to an object of `type_`: `berth:address`,
+/// `berth:lineage`, `berth:generation`, and `berth:token` on all but
+/// instances (they carry their client token themselves).
+pub fn berth_tag_count(type_: &str) -> usize {
+    if type_ == "aws_instance" { 3 } else { 4 }
+}
+
+/// The most tags a configuration may give an object of `type_`: 50 - 3 = 47
+/// for an instance, 50 - 4 = 46 for the other types.
+pub fn max_user_tags(type_: &str) -> usize {
+    AWS_TAGS_PER_RESOURCE - berth_tag_count(type_)
+}
+
+/// An SDK error as one line: `ACTION: CODE: message`, never a Debug dump,
+/// with its [`ProviderErrorKind`].
+pub fn sdk_error<E>(action: &str, err: &SdkError<E, HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    match err.code() {
+    let e = match err.code() {
         Some(code) => {
             ProviderError::new(format!("{action} failed: {code}: {}", err.message().unwrap_or("(no message)")))
         }
         None => ProviderError::new(format!("{action} failed: {}", DisplayErrorContext(err))),
+    };
+    e.with_kind(error_kind(err))
+}
+
+/// `e` about one attribute, so the engine points at it; its kind is kept.
+pub fn about(attr: &str, mut e: ProviderError) -> ProviderError {
+    e.attribute = Some(attr.to_string());
+    e
+}
+
+/// Whether a request that failed this way may nevertheless have been carried
+/// out: its answer never arrived (a dropped connection, a timeout, an answer
+/// cut short) or the service failed inside (HTTP 500 `InternalError`). A
+/// throttling answer, a 503, a 500 for want of capacity
+/// (`InsufficientInstanceCapacity` and its kin) and every 4xx say the
+/// request was refused.
+pub fn may_have_landed<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::DispatchFailure(d) => !d.is_user(),
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(s) => {
+            s.raw().status().as_u16() == 500 && !err.code().is_some_and(|c| c.starts_with("Insufficient"))
+        }
+        _ => false,
+    }
+}
+
+/// EC2's throttling codes ("Request throttling for the Amazon EC2 API").
+const THROTTLING: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"];
+
+/// The kind of an SDK error, for the engine: above all, whether a failed
+/// create may have landed ([`ProviderErrorKind::Indeterminate`]), so that it
+/// stays pending and the next run looks for its object.
+pub fn error_kind<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> ProviderErrorKind {
+    use ProviderErrorKind::*;
+    if let Some(code) = err.code()
+        && THROTTLING.contains(&code)
+    {
+        return Throttled;
+    }
+    if may_have_landed(err) {
+        return Indeterminate;
+    }
+    let Some(code) = err.code() else {
+        return match err {
+            SdkError::ConstructionFailure(_) => Invalid,
+            // A 503 without a code: the service refused, and retries ran out.
+            _ => Other,
+        };
+    };
+    if code.ends_with(".NotFound") || code.ends_with("NotFound") {
+        NotFound
+    } else if code.ends_with(".Duplicate")
+        || code.ends_with(".InUse")
+        || code.ends_with(".Conflict")
+        || code.contains("AlreadyExists")
+        || code.contains("AlreadyAssociated")
+        || matches!(code, "DependencyViolation" | "IdempotentParameterMismatch" | "IncorrectState")
+    {
+        Conflict
+    } else if code.starts_with("Invalid")
+        || code.starts_with("Unauthorized")
+        || code.starts_with("Unsupported")
+        || code.starts_with("Missing")
+        || code.ends_with("LimitExceeded")
+        || matches!(code, "AuthFailure" | "OptInRequired" | "Blocked")
+    {
+        Invalid
+    } else {
+        Other
+    }
+}
+
+/// A short cause of a failed call for the debug log, in the words of the
+/// SDK retry lines (`RequestLimitExceeded (HTTP 503)`, `a connection error`).
+pub fn failure_cause<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> String {
+    match err {
+        SdkError::DispatchFailure(_) => "a connection error".into(),
+        SdkError::TimeoutError(_) => "a timeout".into(),
+        SdkError::ResponseError(_) => "an answer cut short".into(),
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            match err.code() {
+                Some(code) => format!("{code} (HTTP {status})"),
+                None => format!("HTTP {status}"),
+            }
+        }
+        _ => "an error".into(),
     }
 }
 
@@ -70,8 +187,40 @@ pub fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
     ]
 }
 
-/// The user's tags plus berth's ownership tags, for a create call.
+/// The filters that find the object of one create attempt: by its
+/// `berth:token` tag when the attempt has a token (every create since tokens
+/// were journaled), otherwise by address, lineage and generation.
+pub fn attempt_filters(ctx: &OpContext) -> Vec<Filter> {
+    if ctx.token.is_empty() {
+        return ownership_filters(ctx);
+    }
+    vec![
+        filter(&format!("tag:{ADDRESS_TAG}"), [ctx.addr.to_string()]),
+        filter(&format!("tag:{LINEAGE_TAG}"), [ctx.lineage.clone()]),
+        filter(&format!("tag:{TOKEN_TAG}"), [client_token(ctx)]),
+    ]
+}
+
+/// The user's tags plus berth's ownership tags and the attempt's token tag,
+/// for a create call of anything but an instance.
 pub fn tag_spec(resource: ResourceType, ctx: &OpContext, user: &BTreeMap<String, String>) -> TagSpecification {
+    let b = ownership_tag_spec(resource, ctx, user);
+    let b = if ctx.token.is_empty() { b } else { b.tags(tag(TOKEN_TAG, &client_token(ctx))) };
+    b.build()
+}
+
+/// The user's tags plus berth's ownership tags, for RunInstances: an
+/// instance reports the client token it was launched with, so it needs no
+/// token tag.
+pub fn instance_tag_spec(ctx: &OpContext, user: &BTreeMap<String, String>) -> TagSpecification {
+    ownership_tag_spec(ResourceType::Instance, ctx, user).build()
+}
+
+fn ownership_tag_spec(
+    resource: ResourceType,
+    ctx: &OpContext,
+    user: &BTreeMap<String, String>,
+) -> aws_sdk_ec2::types::builders::TagSpecificationBuilder {
     let mut b = TagSpecification::builder().resource_type(resource);
     for (k, v) in user {
         b = b.tags(tag(k, v));
@@ -79,7 +228,19 @@ pub fn tag_spec(resource: ResourceType, ctx: &OpContext, user: &BTreeMap<String,
     b.tags(tag(ADDRESS_TAG, &ctx.addr.to_string()))
         .tags(tag(LINEAGE_TAG, &ctx.lineage))
         .tags(tag(GENERATION_TAG, &ctx.generation.to_string()))
-        .build()
+}
+
+/// Whether AWS tags carry this create attempt's ownership: its address and
+/// lineage, and its token (or, without one, its generation).
+pub fn owned_by_attempt(tags: &[Tag], ctx: &OpContext) -> bool {
+    let has = |k: &str, v: &str| tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v));
+    has(ADDRESS_TAG, &ctx.addr.to_string())
+        && has(LINEAGE_TAG, &ctx.lineage)
+        && if ctx.token.is_empty() {
+            has(GENERATION_TAG, &ctx.generation.to_string())
+        } else {
+            has(TOKEN_TAG, &client_token(ctx))
+        }
 }
 
 /// The `tags` attribute from AWS tags: berth's own tags left out.
@@ -359,6 +520,46 @@ mod tests {
         let b = ctx(0).with_token(OpContext::fresh_token());
         assert_eq!(client_token(&a), client_token(&a.clone()));
         assert_ne!(client_token(&a), client_token(&b));
+    }
+
+    #[test]
+    fn tag_budget_leaves_room_for_berths_own() {
+        assert_eq!(max_user_tags("aws_instance"), 47);
+        assert_eq!(max_user_tags("aws_vpc"), 46);
+        assert_eq!(max_user_tags("aws_security_group") + berth_tag_count("aws_security_group"), 50);
+        // What tag_spec writes is what the count says.
+        let c = ctx(0).with_token(OpContext::fresh_token());
+        let none = BTreeMap::new();
+        assert_eq!(tag_spec(ResourceType::Vpc, &c, &none).tags().len(), berth_tag_count("aws_vpc"));
+        assert_eq!(instance_tag_spec(&c, &none).tags().len(), berth_tag_count("aws_instance"));
+    }
+
+    #[test]
+    fn errors_say_whether_the_request_may_have_landed() {
+        use aws_sdk_ec2::error::ErrorMetadata;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use aws_smithy_types::body::SdkBody;
+        type E = SdkError<ErrorMetadata, HttpResponse>;
+        let service = |code: &str, status: u16| -> E {
+            let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+            SdkError::service_error(ErrorMetadata::builder().code(code).message("m").build(), raw)
+        };
+        let dropped: E = SdkError::dispatch_failure(ConnectorError::io("connection closed".into()));
+        let timeout: E = SdkError::timeout_error("too slow");
+        assert!(may_have_landed(&dropped) && may_have_landed(&timeout));
+        assert!(may_have_landed(&service("InternalError", 500)));
+        assert!(!may_have_landed(&service("InsufficientInstanceCapacity", 500)));
+        assert!(!may_have_landed(&service("RequestLimitExceeded", 503)));
+        assert!(!may_have_landed(&service("InvalidParameterValue", 400)));
+        use ProviderErrorKind::*;
+        assert_eq!(error_kind(&dropped), Indeterminate);
+        assert_eq!(error_kind(&service("InternalError", 500)), Indeterminate);
+        assert_eq!(error_kind(&service("RequestLimitExceeded", 503)), Throttled);
+        assert_eq!(error_kind(&service("InvalidVpcID.NotFound", 400)), NotFound);
+        assert_eq!(error_kind(&service("InvalidGroup.Duplicate", 400)), Conflict);
+        assert_eq!(error_kind(&service("InvalidParameterValue", 400)), Invalid);
+        assert_eq!(sdk_error("CreateVpc", &dropped).kind, Indeterminate);
+        assert_eq!(failure_cause(&service("RequestLimitExceeded", 503)), "RequestLimitExceeded (HTTP 503)");
     }
 
     #[test]

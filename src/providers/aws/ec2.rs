@@ -172,8 +172,12 @@ pub struct Ec2 {
     pub eventual: Backoff,
     /// Retries of deletes blocked by dependents still going away.
     pub dependents: Backoff,
-    /// The pause between DescribeInstances polls while waiting for a state.
+    /// Retries of a launch whose fixed private address is not released yet.
+    pub address_release: Backoff,
+    /// The first pause between DescribeInstances polls while waiting for a
+    /// state; later pauses grow up to `poll_max`.
     pub poll: Duration,
+    pub poll_max: Duration,
 }
 
 impl Ec2 {
@@ -184,7 +188,9 @@ impl Ec2 {
             partition: common::partition(region),
             eventual: Backoff::EVENTUAL,
             dependents: Backoff::DEPENDENTS,
-            poll: Duration::from_secs(2),
+            address_release: Backoff::ADDRESS_RELEASE,
+            poll: Duration::from_secs(1),
+            poll_max: Duration::from_secs(10),
         }
     }
 
@@ -345,8 +351,20 @@ fn validate_config(mode: Mode, type_: &str, config: &Value) -> Vec<ProviderError
         }
     }
     if mode == Mode::Managed {
-        if let Err(e) = common::tags_arg(config.get("tags").filter(|v| v.is_known())) {
-            errs.push(e);
+        match common::tags_arg(config.get("tags").filter(|v| v.is_known())) {
+            Err(e) => errs.push(e),
+            Ok(tags) if tags.len() > common::max_user_tags(type_) => errs.push(ProviderError::attr(
+                "tags",
+                format!(
+                    "`tags` has {} tags; AWS allows {} per resource and berth adds {} of its own to `{type_}` \
+                     (its ownership tags), so at most {} can be set",
+                    tags.len(),
+                    common::AWS_TAGS_PER_RESOURCE,
+                    common::berth_tag_count(type_),
+                    common::max_user_tags(type_)
+                ),
+            )),
+            Ok(_) => {}
         }
         let more = match type_ {
             "aws_vpc" | "aws_subnet" => network::validate_cidr(config),
@@ -446,10 +464,30 @@ impl Provider for Ec2 {
         // The configuration stands in for the prior state: it supplies what
         // AWS cannot report back (user_data, public_key, rule grouping).
         let template = Value::Map(normalize(type_, config)?);
-        match type_ {
-            "aws_security_group" => security_group::adopt(self, ctx, &template).await,
-            "aws_instance" => instance::adopt(self, ctx, &template).await,
-            _ => network::adopt(self, ctx, type_, &template).await,
+        // The interrupted create may have made an object that listings do
+        // not show yet (EC2 is eventually consistent, and the next run may
+        // start at once): concluding it made none would create a second.
+        // So an object not found is looked for again, for a bounded time.
+        let backoff = self.eventual.lost_answer();
+        let start = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            let found = match type_ {
+                "aws_security_group" => security_group::adopt(self, ctx, &template).await?,
+                "aws_instance" => instance::adopt(self, ctx, &template).await?,
+                _ => network::adopt(self, ctx, type_, &template).await?,
+            };
+            // An association carries no tags: without its configuration
+            // there is nothing to look for.
+            if found.is_some() || type_ == "aws_route_table_association" {
+                return Ok(found);
+            }
+            let delay = backoff.delay(attempt);
+            if start.elapsed() + delay > backoff.deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
     }
 }
@@ -500,6 +538,54 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn too_many_tags_are_refused_before_any_call() {
+        let tags = |n: usize| Value::Map((0..n).map(|i| (format!("k{i}"), Value::str("v"))).collect());
+        let vpc = |n| obj([("cidr_block", Value::str("10.0.0.0/16")), ("tags", tags(n))]);
+        assert!(validate_config(Mode::Managed, "aws_vpc", &vpc(46)).is_empty());
+        let errs = validate_config(Mode::Managed, "aws_vpc", &vpc(47));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].attribute.as_deref(), Some("tags"));
+        assert!(errs[0].message.contains("at most 46"), "{}", errs[0].message);
+        let host = |n| obj([("ami", Value::str("ami-1")), ("instance_type", Value::str("t3.micro")), ("tags", tags(n))]);
+        assert!(validate_config(Mode::Managed, "aws_instance", &host(47)).is_empty());
+        assert!(!validate_config(Mode::Managed, "aws_instance", &host(48)).is_empty());
+    }
+
+    #[test]
+    fn a_restart_plans_new_public_addresses() {
+        let prior = obj([
+            ("id", Value::str("i-1")),
+            ("ami", Value::str("ami-1")),
+            ("instance_type", Value::str("t3.micro")),
+            ("instance_state", Value::str("running")),
+            ("public_ip", Value::str("54.0.0.1")),
+            ("public_dns", Value::str("ec2-54-0-0-1.compute-1.amazonaws.com")),
+            ("private_ip", Value::str("10.0.0.5")),
+            ("tags", obj::<&str>([])),
+        ]);
+        let plan = |type_: &str, prior: &Value| {
+            let config = normalize(
+                "aws_instance",
+                &obj([("ami", Value::str("ami-1")), ("instance_type", Value::str(type_))]),
+            )
+            .unwrap();
+            let mut p = common::plan_generic(&INSTANCE, Some(prior), &config);
+            instance::refine_plan(Some(prior), &mut p);
+            p
+        };
+        let p = plan("t3.small", &prior);
+        assert_eq!(p.after.get("public_ip"), Some(&Value::Unknown));
+        assert_eq!(p.after.get("public_dns"), Some(&Value::Unknown));
+        assert_eq!(p.after.get_str("private_ip"), Some("10.0.0.5"));
+        assert_eq!(plan("t3.micro", &prior).after.get_str("public_ip"), Some("54.0.0.1"));
+        let mut stopped = prior.clone();
+        if let Value::Map(m) = &mut stopped {
+            m.insert("instance_state".into(), Value::str("stopped"));
+        }
+        assert_eq!(plan("t3.micro", &stopped).after.get("public_ip"), Some(&Value::Unknown));
     }
 
     #[test]

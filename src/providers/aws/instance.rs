@@ -1,29 +1,39 @@
 //! `aws_instance`: hosts, launched, waited for, refreshed and terminated in
 //! batches.
 //!
-//! - **Create** calls RunInstances once per instance with a ClientToken
-//!   derived from the lineage, address and generation (a retried create
-//!   returns the first call's instance), then waits for `running` with one
-//!   DescribeInstances per poll for the whole batch, and reports each
-//!   instance the moment it runs, so dependents (DNS records, inventories)
-//!   read its addresses. `timeouts { create = "10m" }` bounds the wait; an
-//!   instance that never runs is reported failed *with* its state, so it is
-//!   recorded (tainted) rather than orphaned.
+//! - **Create** calls RunInstances once per instance with the create
+//!   attempt's ClientToken (the SDK's resend of a launch whose answer was
+//!   lost returns the first call's instance), then waits for `running` with
+//!   one DescribeInstances per poll for the whole batch, polls further and
+//!   further apart, and reports each instance the moment it runs, so
+//!   dependents (DNS records, inventories) read its addresses: an instance
+//!   is `pending`, with no public address yet, while it boots.
+//!   `timeouts { create = "10m" }` bounds the wait; an instance that never
+//!   runs is reported failed *with* its state, so it is recorded (tainted)
+//!   rather than orphaned. A fixed `private_ip` still held by the interface
+//!   of the host being replaced (`InvalidIPAddress.InUse`) is waited for.
 //! - **Update in place**: `tags` and `vpc_security_group_ids` change on the
 //!   running instance. A new `instance_type` stops the instance, changes the
 //!   type with ModifyInstanceAttribute and starts it again: expect a short
-//!   outage and, without an Elastic IP, a new public address. Changing
-//!   `ami`, `subnet_id`, `private_ip`, `key_name`, `user_data` or
+//!   outage and, without an Elastic IP, a new public address (planned as
+//!   known after apply). When the change of type or the start fails, the old
+//!   type is put back and the host started again before the error is
+//!   reported. A failed update reports the host as a fresh read shows it.
+//!   Changing `ami`, `subnet_id`, `private_ip`, `key_name`, `user_data` or
 //!   `associate_public_ip_address` replaces the instance.
 //! - **Drift**: an instance terminated outside berth refreshes as gone; one
 //!   stopped outside berth plans `instance_state = "running"` and is started.
-//! - **Refresh** of N instances costs ceil(N/1000) DescribeInstances calls.
-//!   `user_data` is not read back (DescribeInstanceAttribute would cost a
-//!   call per instance); it cannot change without a stop anyway.
+//! - **Refresh** of N instances costs ceil(N/200) DescribeInstances calls
+//!   (EC2 takes 200 filter values per call). `user_data` is not read back
+//!   (DescribeInstanceAttribute would cost a call per instance); it cannot
+//!   change without a stop anyway.
+//! - **Adoption** after a crash finds the launch by its client token, which
+//!   every instance reports; an instance launched before tokens were
+//!   journaled, by its ownership tags. Terminated instances are never taken.
 
 use super::common::{
-    self, PAGE, client_token, code_of, create_timeout, filter, id_of, opt_bool, opt_str, ownership_filters, req_str,
-    sdk_error, tag_spec, tags_arg, tags_value,
+    self, ADDRESS_TAG, GENERATION_TAG, LINEAGE_TAG, MAX_FILTER_VALUES, MAX_RESULTS, about, client_token, code_of,
+    create_timeout, filter, id_of, instance_tag_spec, opt_bool, opt_str, req_str, sdk_error, tags_arg, tags_value,
 };
 use super::ec2::{Ec2, partial_state};
 use super::network::{Failure, at_most_one, refresh_batch, sync_tags};
@@ -34,7 +44,6 @@ use crate::providers::{
 use crate::value::{Value, obj};
 use aws_sdk_ec2::types::{
     AttributeValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType,
-    ResourceType,
 };
 use base64::Engine;
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +52,8 @@ use std::time::{Duration, Instant};
 /// Default for `timeouts { create }`, as in Terraform.
 pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(600);
 const DELETE_TIMEOUT: Duration = Duration::from_secs(1200);
+/// TerminateInstances takes up to 1000 IDs per call.
+const TERMINATE_BATCH: usize = 1000;
 
 pub const STOPPED_NOTE: &str = "instance was stopped outside berth; it will be started";
 pub const RESIZE_NOTE: &str = "changing `instance_type` stops the instance, changes its type and starts it again";
@@ -66,7 +77,8 @@ pub(crate) fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
         m.insert("instance_state".into(), Value::str("running"));
     }
     let Some(prior) = prior.filter(|_| !replacing) else { return };
-    if matches!(prior.get_str("instance_state"), Some("stopped" | "stopping")) {
+    let stopped = matches!(prior.get_str("instance_state"), Some("stopped" | "stopping"));
+    if stopped {
         planned.notes.push(STOPPED_NOTE.into());
     }
     let type_changes = !prior
@@ -76,14 +88,27 @@ pub(crate) fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
     if type_changes {
         planned.notes.push(RESIZE_NOTE.into());
     }
+    // A start gives a host without an Elastic IP a new public address and
+    // name: what reads them must wait for the apply.
+    if (stopped || type_changes)
+        && let Value::Map(m) = &mut planned.after
+    {
+        for k in RESTART_CHANGES {
+            m.insert(k.to_string(), Value::Unknown);
+        }
+    }
 }
+
+/// What a stop and start of an instance changes: its public address and
+/// name (the private ones stay with its interface).
+pub const RESTART_CHANGES: &[&str] = &["public_ip", "public_dns"];
 
 async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<Found>> {
     let mut out = Vec::new();
     // With filters (not InstanceIds) a missing instance is left out instead
     // of failing the call, and MaxResults may be set: 1000 per page.
     let mut pages =
-        ec2.client.describe_instances().set_filters(Some(filters)).max_results(PAGE as i32).into_paginator().send();
+        ec2.client.describe_instances().set_filters(Some(filters)).max_results(MAX_RESULTS).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error("DescribeInstances", &e))?;
         for r in page.reservations() {
@@ -94,10 +119,10 @@ async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<Found>>
     Ok(out)
 }
 
-/// Looks up instances by ID, 1000 per call.
+/// Looks up instances by ID, 200 per call.
 async fn describe_ids(ec2: &Ec2, ids: &[String]) -> ProviderResult<HashMap<String, Found>> {
     let mut out = HashMap::new();
-    for chunk in ids.chunks(PAGE) {
+    for chunk in ids.chunks(MAX_FILTER_VALUES) {
         for f in describe(ec2, vec![filter("instance-id", chunk.iter().cloned())]).await? {
             if let Some(id) = f.0.instance_id() {
                 out.insert(id.to_string(), f);
@@ -113,7 +138,20 @@ async fn describe_ids(ec2: &Ec2, ids: &[String]) -> ProviderResult<HashMap<Strin
 fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
     let id = i.instance_id().unwrap_or_default();
     let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(Value::str).unwrap_or(Value::Null);
-    let groups = i.security_groups().iter().filter_map(|g| g.group_id()).map(Value::str).collect();
+    let mut groups: Vec<Value> = i.security_groups().iter().filter_map(|g| g.group_id()).map(Value::str).collect();
+    if groups.is_empty() {
+        // An instance launched with an interface specification (to set
+        // `associate_public_ip_address`) may report its groups only on that
+        // interface; the primary interface's groups are the instance's.
+        let primary = i
+            .network_interfaces()
+            .iter()
+            .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+            .or_else(|| i.network_interfaces().first());
+        groups = primary
+            .map(|n| n.groups().iter().filter_map(|g| g.group_id()).map(Value::str).collect())
+            .unwrap_or_default();
+    }
     let public_ip = opt(i.public_ip_address());
     let associate = match prior.get("associate_public_ip_address").and_then(Value::as_bool) {
         Some(b) => Value::Bool(b),
@@ -155,12 +193,42 @@ pub(crate) async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refr
     .await
 }
 
+/// The instance one create attempt launched, after a crash. Live instances
+/// of the address are listed once; the one that reports this attempt's
+/// client token is it. Without such an instance (an attempt journaled
+/// before tokens were), the one tagged with the attempt's generation.
+/// Terminated and shutting-down instances are never taken.
+///
+/// The token is matched on the instances' `clientToken` rather than with
+/// DescribeInstances' `client-token` filter: the same single call on AWS,
+/// and moto, which has no such filter, answers it too.
 pub(crate) async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
-    let mut filters = ownership_filters(ctx);
-    filters.push(filter("instance-state-name", ["pending", "running", "stopping", "stopped"]));
+    let filters = vec![
+        filter(&format!("tag:{ADDRESS_TAG}"), [ctx.addr.to_string()]),
+        filter(&format!("tag:{LINEAGE_TAG}"), [ctx.lineage.clone()]),
+        filter("instance-state-name", ["pending", "running", "stopping", "stopped"]),
+    ];
     let found = describe(ec2, filters).await?;
-    Ok(at_most_one("instance", ctx, found, |f| f.0.instance_id().unwrap_or_default().to_string())?
+    if !ctx.token.is_empty() {
+        let token = client_token(ctx);
+        if let Some(f) = found.iter().find(|f| f.0.client_token() == Some(token.as_str())) {
+            return Ok(Some(state(ec2, f, template)));
+        }
+    }
+    let generation = ctx.generation.to_string();
+    let tagged: Vec<Found> = found
+        .into_iter()
+        .filter(|f| f.0.tags().iter().any(|t| t.key() == Some(GENERATION_TAG) && t.value() == Some(&generation)))
+        .collect();
+    Ok(at_most_one("instance", ctx, tagged, |f| f.0.instance_id().unwrap_or_default().to_string())?
         .map(|f| state(ec2, &f, template)))
+}
+
+/// The pause before poll number `n` (0-based) of a wait for instances:
+/// growing from `ec2.poll` by half each time up to `ec2.poll_max`, so a
+/// quick boot is seen quickly and a slow one costs few calls.
+fn poll_delay(ec2: &Ec2, n: u32) -> Duration {
+    ec2.poll.mul_f64(1.5f64.powi(n.min(20) as i32)).min(ec2.poll_max)
 }
 
 /// Waits for a batch of instances, one DescribeInstances per poll (per
@@ -179,6 +247,7 @@ async fn wait_batch<D, K>(
     D: FnMut(&str, Option<&Found>, bool) -> Option<ApplyOutcome>,
     K: Fn(&str) -> Option<Value>,
 {
+    let mut polls = 0;
     while !pending.is_empty() {
         let ids: Vec<String> = pending.keys().cloned().collect();
         match describe_ids(ec2, &ids).await {
@@ -202,7 +271,8 @@ async fn wait_batch<D, K>(
             }
         }
         if !pending.is_empty() {
-            tokio::time::sleep(ec2.poll).await;
+            tokio::time::sleep(poll_delay(ec2, polls)).await;
+            polls += 1;
         }
     }
 }
@@ -217,6 +287,8 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
     let subnet = opt_str(planned, "subnet_id").map(str::to_string);
     let private_ip = opt_str(planned, "private_ip").map(str::to_string);
     let user_data = opt_str(planned, "user_data").map(|u| base64::engine::general_purpose::STANDARD.encode(u));
+    // The attempt's token: the SDK's resend of a launch that landed gets the
+    // first call's instance, and the next run after a crash finds it.
     let token = client_token(ctx);
     let mut call = ec2
         .client
@@ -228,7 +300,7 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
         .client_token(&token)
         .set_key_name(opt_str(planned, "key_name").map(str::to_string))
         .set_user_data(user_data)
-        .tag_specifications(tag_spec(ResourceType::Instance, ctx, &tags));
+        .tag_specifications(instance_tag_spec(ctx, &tags));
     call = match opt_bool(planned, "associate_public_ip_address") {
         // Only an interface specification can ask for (or refuse) a public
         // address; the subnet, groups and address then move into it.
@@ -243,9 +315,14 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
         ),
         None => call.set_subnet_id(subnet).set_security_group_ids(groups).set_private_ip_address(private_ip),
     };
-    let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || call.clone().send())
-        .await
-        .map_err(|e| sdk_error(&format!("RunInstances for `{}`", ctx.addr), &e))?;
+    // Both retried sends are refused requests (a reference not visible yet,
+    // an address not released yet), so sending them again with the same
+    // token and parameters is the same launch.
+    let out = retry_codes(retry::ADDRESS_IN_USE, ec2.address_release, || {
+        retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || call.clone().send())
+    })
+    .await
+    .map_err(|e| sdk_error(&format!("RunInstances for `{}`", ctx.addr), &e))?;
     out.instances()
         .first()
         .and_then(|i| i.instance_id())
@@ -319,6 +396,7 @@ async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySin
 /// Waits for one instance to reach `target`.
 async fn wait_one(ec2: &Ec2, id: &str, target: &str, timeout: Duration) -> ProviderResult<Found> {
     let deadline = Instant::now() + timeout;
+    let mut polls = 0;
     loop {
         let found = describe_ids(ec2, &[id.to_string()]).await?;
         match found.get(id) {
@@ -338,7 +416,8 @@ async fn wait_one(ec2: &Ec2, id: &str, target: &str, timeout: Duration) -> Provi
                 }
             }
         }
-        tokio::time::sleep(ec2.poll).await;
+        tokio::time::sleep(poll_delay(ec2, polls)).await;
+        polls += 1;
     }
 }
 
@@ -352,68 +431,127 @@ async fn start(ec2: &Ec2, id: &str, timeout: Duration) -> ProviderResult<Found> 
     wait_one(ec2, id, "running", timeout).await
 }
 
-async fn update(ec2: &Ec2, prior: &Value, planned: &Value) -> ProviderResult<Value> {
-    let id = id_of(prior)?;
+async fn stop(ec2: &Ec2, id: &str, timeout: Duration) -> ProviderResult<Found> {
+    ec2.client
+        .stop_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("StopInstances `{id}`"), &e))?;
+    wait_one(ec2, id, "stopped", timeout).await
+}
+
+async fn set_type(ec2: &Ec2, id: &str, instance_type: &str) -> ProviderResult<()> {
+    retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+        ec2.client
+            .modify_instance_attribute()
+            .instance_id(id)
+            .instance_type(AttributeValue::builder().value(instance_type).build())
+            .send()
+    })
+    .await
+    .map_err(|e| about("instance_type", sdk_error(&format!("ModifyInstanceAttribute `{id}` to `{instance_type}`"), &e)))?;
+    Ok(())
+}
+
+/// Changes the type of a stopped instance and starts it. When the change or
+/// the start fails, the old type is put back (when it had changed) and the
+/// host started again, once, before the first failure is reported: a failed
+/// resize leaves the host running as it was, not stopped.
+async fn resize_and_start(ec2: &Ec2, id: &str, old: &str, new: &str, timeout: Duration) -> ProviderResult<Found> {
+    let (error, changed) = match set_type(ec2, id, new).await {
+        Err(e) => (e, false),
+        Ok(()) => match start(ec2, id, timeout).await {
+            Ok(found) => return Ok(found),
+            Err(e) => (e, true),
+        },
+    };
+    tracing::debug!(id, old, new, "resize failed ({}); putting the host back as it was", error.message);
+    let rollback = async {
+        if changed {
+            // A start refused for capacity leaves the host stopped; one that
+            // timed out may still be on its way.
+            let now = describe_ids(ec2, &[id.to_string()]).await?.remove(id);
+            match now.as_ref().map(|f| state_name(&f.0)) {
+                Some("stopped") => {}
+                Some("running" | "pending") => {
+                    stop(ec2, id, timeout).await?;
+                }
+                _ => {
+                    wait_one(ec2, id, "stopped", timeout).await?;
+                }
+            }
+            set_type(ec2, id, old).await?;
+        }
+        start(ec2, id, timeout).await
+    };
+    let mut error = error;
+    if let Err(e) = rollback.await {
+        error.message = format!("{}; putting the host back as `{old}` failed too: {}", error.message, e.message);
+    }
+    Err(error)
+}
+
+/// The steps of an update, ending with the instance as it now is.
+async fn update_steps(ec2: &Ec2, id: &str, prior: &Value, planned: &Value) -> ProviderResult<Found> {
     let timeout = create_timeout(planned, DEFAULT_CREATE_TIMEOUT)?;
     let changed = |k: &str| !prior.get(k).unwrap_or(&Value::Null).same_as(planned.get(k).unwrap_or(&Value::Null));
     if changed("vpc_security_group_ids") && planned.get("vpc_security_group_ids").is_some_and(Value::is_known) {
         let groups = common::strings(planned.get("vpc_security_group_ids"));
         retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
-            ec2.client.modify_instance_attribute().instance_id(&id).set_groups(Some(groups.clone())).send()
+            ec2.client.modify_instance_attribute().instance_id(id).set_groups(Some(groups.clone())).send()
         })
         .await
-        .map_err(|e| {
-            ProviderError::attr(
-                "vpc_security_group_ids",
-                sdk_error(&format!("ModifyInstanceAttribute `{id}`"), &e).message,
-            )
-        })?;
+        .map_err(|e| about("vpc_security_group_ids", sdk_error(&format!("ModifyInstanceAttribute `{id}`"), &e)))?;
     }
     if changed("tags") {
-        sync_tags(ec2, &id, prior.get("tags"), planned.get("tags")).await?;
+        sync_tags(ec2, id, prior.get("tags"), planned.get("tags")).await?;
     }
-    let mut now = prior.get_str("instance_state").unwrap_or("running").to_string();
+    let now = prior.get_str("instance_state").unwrap_or("running");
     if changed("instance_type") {
-        let instance_type = req_str(planned, "instance_type")?;
-        if matches!(now.as_str(), "running" | "pending") {
-            ec2.client
-                .stop_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("StopInstances `{id}`"), &e))?;
+        let old = req_str(prior, "instance_type")?;
+        let new = req_str(planned, "instance_type")?;
+        match now {
+            "running" | "pending" => {
+                stop(ec2, id, timeout).await?;
+            }
+            "stopped" => {}
+            _ => {
+                wait_one(ec2, id, "stopped", timeout).await?;
+            }
         }
-        if now != "stopped" {
-            wait_one(ec2, &id, "stopped", timeout).await?;
-        }
-        ec2.client
-            .modify_instance_attribute()
-            .instance_id(&id)
-            .instance_type(AttributeValue::builder().value(instance_type).build())
-            .send()
-            .await
-            .map_err(|e| {
-                ProviderError::attr("instance_type", sdk_error(&format!("ModifyInstanceAttribute `{id}`"), &e).message)
-            })?;
-        now = "stopped".into();
+        return resize_and_start(ec2, id, old, new, timeout).await;
     }
-    let found = match now.as_str() {
-        "running" => describe_ids(ec2, std::slice::from_ref(&id))
+    match now {
+        "running" => describe_ids(ec2, &[id.to_string()])
             .await?
-            .remove(&id)
-            .ok_or_else(|| ProviderError::new(format!("instance `{id}` disappeared during the update")))?,
-        "pending" => wait_one(ec2, &id, "running", timeout).await?,
+            .remove(id)
+            .ok_or_else(|| ProviderError::new(format!("instance `{id}` disappeared during the update"))),
+        "pending" => wait_one(ec2, id, "running", timeout).await,
         "stopping" => {
-            wait_one(ec2, &id, "stopped", timeout).await?;
-            start(ec2, &id, timeout).await?
+            wait_one(ec2, id, "stopped", timeout).await?;
+            start(ec2, id, timeout).await
         }
-        _ => start(ec2, &id, timeout).await?,
-    };
-    Ok(state(ec2, &found, planned))
+        _ => start(ec2, id, timeout).await,
+    }
+}
+
+/// An in-place update. When it fails, the instance is reported as a fresh
+/// read shows it (the prior state when even that fails), never tainted: the
+/// next plan proposes the rest of the update again.
+async fn update(ec2: &Ec2, prior: &Value, planned: &Value) -> Result<Value, Failure> {
+    let id = id_of(prior)?;
+    match update_steps(ec2, &id, prior, planned).await {
+        Ok(found) => Ok(state(ec2, &found, planned)),
+        Err(e) => {
+            let now = describe_ids(ec2, std::slice::from_ref(&id)).await.ok().and_then(|mut m| m.remove(&id));
+            Err(Failure::with(now.map(|f| state(ec2, &f, prior)).unwrap_or_else(|| prior.clone()), e))
+        }
+    }
 }
 
 async fn terminate(ec2: &Ec2, ids: &[String]) -> ProviderResult<()> {
-    for chunk in ids.chunks(PAGE) {
+    for chunk in ids.chunks(TERMINATE_BATCH) {
         match ec2.client.terminate_instances().set_instance_ids(Some(chunk.to_vec())).send().await {
             Ok(_) => {}
             // One ID already gone fails the whole call: fall back to one call
@@ -487,8 +625,7 @@ pub(crate) async fn apply(ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
     let updates = async {
         use futures::StreamExt;
         let mut stream = futures::stream::iter(updates.into_iter().map(|(index, prior, planned)| async move {
-            let r = update(ec2, &prior, &planned).await.map_err(|e| Failure::with(prior.clone(), e));
-            (index, r)
+            (index, update(ec2, &prior, &planned).await)
         }))
         .buffer_unordered(8);
         while let Some((index, r)) = stream.next().await {

@@ -1,20 +1,36 @@
 //! VPC plumbing: `aws_vpc`, `aws_subnet`, `aws_internet_gateway`,
 //! `aws_route_table`, `aws_route_table_association` and `aws_key_pair`.
 //!
-//! Refresh reads a whole batch with one Describe call per 1000 IDs, by
-//! filter rather than by ID list: an ID list fails the whole call when one
-//! object is gone, a filter just leaves it out, which is what "deleted
-//! outside berth" must look like. Creates tag objects with berth's ownership
-//! tags in the create call itself, so a crash between create and record
-//! leaves something [`adopt`] can find.
+//! Refresh reads a whole batch with one Describe call per 200 IDs (EC2's
+//! limit of filter values per call), by filter rather than by ID list: an ID
+//! list fails the whole call when one object is gone, a filter just leaves
+//! it out, which is what "deleted outside berth" must look like. Creates tag
+//! objects with berth's ownership tags and the attempt's token in the create
+//! call itself, so a crash between create and record leaves something
+//! [`adopt`] can find.
+//!
+//! A create whose answer is lost must not make a second object. CreateRouteTable
+//! takes a client token, so the SDK's resend is safe. CreateSubnet and
+//! ImportKeyPair cannot make a second object (a CIDR, a key name is taken):
+//! the resend is refused, and the object that refused it is the create's
+//! when it carries the attempt's token. CreateVpc and CreateInternetGateway
+//! have neither: berth resends them itself, after looking for the attempt's
+//! object ([`retry::create_or_find`]). Attach, associate and route calls
+//! whose resend meets their own result (`Resource.AlreadyAssociated`,
+//! `RouteAlreadyExists`) succeed once a read-back shows the wanted state.
+//!
+//! A failed update reports the object as a fresh read shows it, so the state
+//! records what really changed and the next plan proposes only the rest.
 
 use super::common::{
-    self, PAGE, code_of, filter, id_of, opt_bool, opt_str, ownership_filters, req_str, sdk_error, tag_spec, tags_arg,
-    tags_value,
+    self, MAX_FILTER_VALUES, attempt_filters, client_token, code_of, filter, id_of, opt_bool, opt_str, req_str,
+    sdk_error, tag_spec, tags_arg, tags_value,
 };
 use super::ec2::{Ec2, partial_state};
-use super::retry::{self, retry_codes};
-use crate::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed};
+use super::retry::{self, Created, NoBlindRetry, create_or_find, poll_for, retry_codes};
+use crate::providers::{
+    ApplyOp, ApplyOutcome, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed,
+};
 use crate::value::{Map, Value, obj};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, InternetGateway, KeyPairInfo, ResourceType, RouteOrigin, RouteTable,
@@ -48,7 +64,7 @@ pub(crate) fn outcome(r: Result<Option<Value>, Failure>) -> ApplyOutcome {
     }
 }
 
-/// Refreshes a batch: looks the IDs up `PAGE` at a time with `describe`,
+/// Refreshes a batch: looks the IDs up [`MAX_FILTER_VALUES`] at a time with `describe`,
 /// then builds each found object's state from it and its prior state.
 /// Objects not found are gone (`None`).
 pub(crate) async fn refresh_batch<T, D, DF, B, BF>(
@@ -68,7 +84,7 @@ where
     wanted.sort();
     wanted.dedup();
     let mut found: HashMap<String, T> = HashMap::new();
-    for chunk in wanted.chunks(PAGE) {
+    for chunk in wanted.chunks(MAX_FILTER_VALUES) {
         match describe(chunk.to_vec()).await {
             Ok(objects) => {
                 for o in objects {
@@ -114,6 +130,31 @@ where
         }
         tokio::time::sleep(delay).await;
         attempt += 1;
+    }
+}
+
+/// The state to report for a failed update: the object as a fresh read
+/// shows it, or `prior` when that read fails too.
+pub(crate) async fn as_it_is<F>(read: F, prior: &Value) -> Value
+where
+    F: Future<Output = ProviderResult<Option<Value>>>,
+{
+    match read.await {
+        Ok(Some(v)) => v,
+        _ => prior.clone(),
+    }
+}
+
+/// The one ID among `found`, `None` when empty; several is an error (two
+/// objects of one create attempt cannot be told apart).
+pub(crate) fn one_id<T>(what: &str, found: &[T], id: fn(&T) -> Option<&str>) -> ProviderResult<Option<String>> {
+    match found {
+        [] => Ok(None),
+        [one] => Ok(id(one).map(str::to_string)),
+        many => Err(ProviderError::new(format!(
+            "several {what}s carry the same create's token ({})",
+            many.iter().filter_map(id).collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -254,15 +295,26 @@ async fn apply_vpc(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
         ChangeKind::Create { planned } => {
             let cidr = req_str(&planned, "cidr_block")?;
             let tags = tags_arg(planned.get("tags"))?;
-            let out = ec2
-                .client
-                .create_vpc()
-                .cidr_block(cidr)
-                .tag_specifications(tag_spec(ResourceType::Vpc, &op.ctx, &tags))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateVpc", &e))?;
-            let id = out.vpc().and_then(Vpc::vpc_id).unwrap_or_default().to_string();
+            let spec = tag_spec(ResourceType::Vpc, &op.ctx, &tags);
+            let created = create_or_find(
+                &format!("CreateVpc for `{}`", op.ctx.addr),
+                ec2.eventual.lost_answer(),
+                || {
+                    ec2.client
+                        .create_vpc()
+                        .cidr_block(cidr)
+                        .tag_specifications(spec.clone())
+                        .customize()
+                        .config_override(aws_sdk_ec2::config::Config::builder().retry_classifier(NoBlindRetry))
+                        .send()
+                },
+                || async { one_id("VPC", &describe_vpcs(ec2, attempt_filters(&op.ctx)).await?, Vpc::vpc_id) },
+            )
+            .await?;
+            let id = match created {
+                Created::Answered(out) => out.vpc().and_then(Vpc::vpc_id).unwrap_or_default().to_string(),
+                Created::Found(id) => id,
+            };
             let after = async {
                 set_vpc_dns(ec2, &id, None, &planned).await?;
                 read_back(ec2, "VPC", &id, || read_vpc(ec2, &id)).await
@@ -278,7 +330,10 @@ async fn apply_vpc(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 }
                 read_back(ec2, "VPC", &id, || read_vpc(ec2, &id)).await
             };
-            steps.await.map(Some).map_err(|e| Failure::with(prior.clone(), e))
+            match steps.await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => Err(Failure::with(as_it_is(read_vpc(ec2, &id), &prior).await, e)),
+            }
         }
         ChangeKind::Delete { prior } => {
             let id = id_of(&prior)?;
@@ -364,7 +419,7 @@ async fn apply_subnet(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> 
             let vpc_id = req_str(&planned, "vpc_id")?;
             let cidr = req_str(&planned, "cidr_block")?;
             let tags = tags_arg(planned.get("tags"))?;
-            let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            let created = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client
                     .create_subnet()
                     .vpc_id(vpc_id)
@@ -373,9 +428,26 @@ async fn apply_subnet(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> 
                     .tag_specifications(tag_spec(ResourceType::Subnet, &op.ctx, &tags))
                     .send()
             })
-            .await
-            .map_err(|e| sdk_error("CreateSubnet", &e))?;
-            let id = out.subnet().and_then(Subnet::subnet_id).unwrap_or_default().to_string();
+            .await;
+            let id = match created {
+                Ok(out) => out.subnet().and_then(Subnet::subnet_id).unwrap_or_default().to_string(),
+                // A CIDR belongs to one subnet of a VPC: when an attempt
+                // landed and its answer was lost, the SDK's resend is refused
+                // by that attempt's own subnet.
+                Err(e) if code_of(&e) == Some("InvalidSubnet.Conflict") => {
+                    let mine = || async {
+                        one_id("subnet", &describe_subnets(ec2, attempt_filters(&op.ctx)).await?, Subnet::subnet_id)
+                    };
+                    match poll_for(ec2.eventual.lost_answer(), &mine).await? {
+                        Some(id) => {
+                            tracing::debug!(id, "CreateSubnet: the CIDR is taken by this create's own subnet; using it");
+                            id
+                        }
+                        None => return Err(sdk_error(&format!("CreateSubnet for `{}`", op.ctx.addr), &e).into()),
+                    }
+                }
+                Err(e) => return Err(sdk_error(&format!("CreateSubnet for `{}`", op.ctx.addr), &e).into()),
+            };
             let after = async {
                 if opt_bool(&planned, "map_public_ip_on_launch") == Some(true) {
                     set_map_public(ec2, &id, true).await?;
@@ -395,7 +467,10 @@ async fn apply_subnet(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> 
                 }
                 read_back(ec2, "subnet", &id, || read_subnet(ec2, &id)).await
             };
-            steps.await.map(Some).map_err(|e| Failure::with(prior.clone(), e))
+            match steps.await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => Err(Failure::with(as_it_is(read_subnet(ec2, &id), &prior).await, e)),
+            }
         }
         ChangeKind::Delete { prior } => {
             let id = id_of(&prior)?;
@@ -446,12 +521,29 @@ async fn read_igw(ec2: &Ec2, id: &str) -> ProviderResult<Option<Value>> {
 }
 
 async fn attach_igw(ec2: &Ec2, id: &str, vpc: &str) -> ProviderResult<()> {
-    retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+    let r = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
         ec2.client.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send()
     })
-    .await
-    .map_err(|e| sdk_error(&format!("AttachInternetGateway `{id}` to `{vpc}`"), &e))?;
-    Ok(())
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        // A gateway attaches to one VPC. The resend of an attach whose
+        // answer was lost meets the attachment it made: success when the
+        // gateway is attached to this very VPC.
+        Err(e) if code_of(&e) == Some("Resource.AlreadyAssociated") => {
+            let attached = describe_igws(ec2, vec![filter("internet-gateway-id", [id])])
+                .await?
+                .first()
+                .is_some_and(|g| g.attachments().iter().any(|a| a.vpc_id() == Some(vpc)));
+            if attached {
+                tracing::debug!(id, vpc, "AttachInternetGateway: already attached to this VPC");
+                Ok(())
+            } else {
+                Err(sdk_error(&format!("AttachInternetGateway `{id}` to `{vpc}`"), &e))
+            }
+        }
+        Err(e) => Err(sdk_error(&format!("AttachInternetGateway `{id}` to `{vpc}`"), &e)),
+    }
 }
 
 async fn detach_igw(ec2: &Ec2, id: &str, vpc: &str) -> ProviderResult<()> {
@@ -472,14 +564,30 @@ async fn apply_igw(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
     match op.kind {
         ChangeKind::Create { planned } => {
             let tags = tags_arg(planned.get("tags"))?;
-            let out = ec2
-                .client
-                .create_internet_gateway()
-                .tag_specifications(tag_spec(ResourceType::InternetGateway, &op.ctx, &tags))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateInternetGateway", &e))?;
-            let id = out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string();
+            let spec = tag_spec(ResourceType::InternetGateway, &op.ctx, &tags);
+            let created = create_or_find(
+                &format!("CreateInternetGateway for `{}`", op.ctx.addr),
+                ec2.eventual.lost_answer(),
+                || {
+                    ec2.client
+                        .create_internet_gateway()
+                        .tag_specifications(spec.clone())
+                        .customize()
+                        .config_override(aws_sdk_ec2::config::Config::builder().retry_classifier(NoBlindRetry))
+                        .send()
+                },
+                || async {
+                    let found = describe_igws(ec2, attempt_filters(&op.ctx)).await?;
+                    one_id("internet gateway", &found, InternetGateway::internet_gateway_id)
+                },
+            )
+            .await?;
+            let id = match created {
+                Created::Answered(out) => {
+                    out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string()
+                }
+                Created::Found(id) => id,
+            };
             let after = async {
                 if let Some(vpc) = opt_str(&planned, "vpc_id") {
                     attach_igw(ec2, &id, vpc).await?;
@@ -504,7 +612,10 @@ async fn apply_igw(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 }
                 read_back(ec2, "internet gateway", &id, || read_igw(ec2, &id)).await
             };
-            steps.await.map(Some).map_err(|e| Failure::with(prior.clone(), e))
+            match steps.await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => Err(Failure::with(as_it_is(read_igw(ec2, &id), &prior).await, e)),
+            }
         }
         ChangeKind::Delete { prior } => {
             let id = id_of(&prior)?;
@@ -687,7 +798,7 @@ async fn sync_routes(ec2: &Ec2, id: &str, current: Option<&Value>, wanted: Optio
                 .map_err(|e| sdk_error(&format!("ReplaceRoute `{cidr}` in `{id}`"), &e))?;
             }
             None => {
-                retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+                let r = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                     ec2.client
                         .create_route()
                         .route_table_id(id)
@@ -699,8 +810,22 @@ async fn sync_routes(ec2: &Ec2, id: &str, current: Option<&Value>, wanted: Optio
                         .set_vpc_peering_connection_id(target("vpc_peering_connection_id"))
                         .send()
                 })
-                .await
-                .map_err(|e| sdk_error(&format!("CreateRoute `{cidr}` in `{id}`"), &e))?;
+                .await;
+                match r {
+                    Ok(_) => {}
+                    // The resend of a CreateRoute whose answer was lost meets
+                    // the route it made: success when the table's route for
+                    // the destination is exactly the wanted one.
+                    Err(e) if code_of(&e) == Some("RouteAlreadyExists") => {
+                        let now = read_route_table(ec2, id).await?;
+                        let have = routes_by_cidr(now.as_ref().and_then(|t| t.get("route")));
+                        if !have.get(cidr).is_some_and(|r| Value::Map(r.clone()).same_as(&Value::Map(route.clone()))) {
+                            return Err(sdk_error(&format!("CreateRoute `{cidr}` in `{id}`"), &e));
+                        }
+                        tracing::debug!(id, cidr, "CreateRoute: the route is already there, as wanted");
+                    }
+                    Err(e) => return Err(sdk_error(&format!("CreateRoute `{cidr}` in `{id}`"), &e)),
+                }
             }
         }
     }
@@ -712,15 +837,19 @@ async fn apply_route_table(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Fail
         ChangeKind::Create { planned } => {
             let vpc_id = req_str(&planned, "vpc_id")?;
             let tags = tags_arg(planned.get("tags"))?;
+            // The attempt's client token: AWS answers the SDK's resend of a
+            // request that landed with the table it made.
+            let token = client_token(&op.ctx);
             let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client
                     .create_route_table()
                     .vpc_id(vpc_id)
+                    .client_token(&token)
                     .tag_specifications(tag_spec(ResourceType::RouteTable, &op.ctx, &tags))
                     .send()
             })
             .await
-            .map_err(|e| sdk_error("CreateRouteTable", &e))?;
+            .map_err(|e| sdk_error(&format!("CreateRouteTable for `{}`", op.ctx.addr), &e))?;
             let id = out.route_table().and_then(|r| r.route_table_id()).unwrap_or_default().to_string();
             let after = async {
                 sync_routes(ec2, &id, None, planned.get("route")).await?;
@@ -739,7 +868,10 @@ async fn apply_route_table(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Fail
                 }
                 read_back(ec2, "route table", &id, || read_route_table(ec2, &id)).await
             };
-            steps.await.map(Some).map_err(|e| Failure::with(prior.clone(), e))
+            match steps.await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => Err(Failure::with(as_it_is(read_route_table(ec2, &id), &prior).await, e)),
+            }
         }
         ChangeKind::Delete { prior } => {
             let id = id_of(&prior)?;
@@ -794,12 +926,29 @@ async fn apply_association(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Fail
         ChangeKind::Create { planned } => {
             let subnet = req_str(&planned, "subnet_id")?;
             let table = req_str(&planned, "route_table_id")?;
-            let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            let r = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client.associate_route_table().subnet_id(subnet).route_table_id(table).send()
             })
-            .await
-            .map_err(|e| sdk_error(&format!("AssociateRouteTable `{table}` with `{subnet}`"), &e))?;
-            let id = out.association_id().unwrap_or_default();
+            .await;
+            let action = || format!("AssociateRouteTable `{table}` with `{subnet}`");
+            let id = match r {
+                Ok(out) => out.association_id().unwrap_or_default().to_string(),
+                // A subnet has one association. The resend of an associate
+                // whose answer was lost (or the next run's create of an
+                // association a crash left unrecorded) meets it: success
+                // when it is with this very table.
+                Err(e) if code_of(&e) == Some("Resource.AlreadyAssociated") => {
+                    let found = describe_associations(ec2, vec![filter("association.subnet-id", [subnet])]).await?;
+                    match found.iter().find(|a| a.subnet_id() == Some(subnet) && a.route_table_id() == Some(table)) {
+                        Some(a) => {
+                            tracing::debug!(subnet, table, "AssociateRouteTable: already associated with this table");
+                            a.route_table_association_id().unwrap_or_default().to_string()
+                        }
+                        None => return Err(sdk_error(&action(), &e).into()),
+                    }
+                }
+                Err(e) => return Err(sdk_error(&action(), &e).into()),
+            };
             Ok(Some(obj([
                 ("id", Value::str(id)),
                 ("subnet_id", Value::str(subnet)),
@@ -809,16 +958,37 @@ async fn apply_association(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Fail
         ChangeKind::Update { prior, planned } => {
             let id = id_of(&prior)?;
             let table = req_str(&planned, "route_table_id")?;
+            let subnet = req_str(&prior, "subnet_id")?;
+            let now = || async {
+                let found = describe_associations(ec2, vec![filter("association.subnet-id", [subnet])]).await;
+                found.ok().and_then(|f| f.iter().find(|a| a.subnet_id() == Some(subnet)).map(association_state))
+            };
             // Replacing gives the association a new ID.
-            let out = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            let r = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client.replace_route_table_association().association_id(&id).route_table_id(table).send()
             })
-            .await
-            .map_err(|e| {
-                Failure::with(prior.clone(), sdk_error(&format!("ReplaceRouteTableAssociation `{id}`"), &e))
-            })?;
+            .await;
+            let new_id = match r {
+                Ok(out) => out.new_association_id().unwrap_or(&id).to_string(),
+                // The resend of a replace whose answer was lost names the
+                // association it replaced: fine when the subnet's
+                // association now is with the wanted table.
+                Err(e) if code_of(&e) == Some("InvalidAssociationID.NotFound") => match now().await {
+                    Some(a) if a.get_str("route_table_id") == Some(table) => {
+                        a.get_str("id").unwrap_or_default().to_string()
+                    }
+                    other => {
+                        let e = sdk_error(&format!("ReplaceRouteTableAssociation `{id}`"), &e);
+                        return Err(Failure { state: other, error: e });
+                    }
+                },
+                Err(e) => {
+                    let e = sdk_error(&format!("ReplaceRouteTableAssociation `{id}`"), &e);
+                    return Err(Failure::with(now().await.unwrap_or(prior.clone()), e));
+                }
+            };
             let mut m = planned.as_map().cloned().unwrap_or_default();
-            m.insert("id".into(), Value::str(out.new_association_id().unwrap_or(&id)));
+            m.insert("id".into(), Value::str(new_id));
             Ok(Some(Value::Map(m)))
         }
         ChangeKind::Delete { prior } => {
@@ -876,22 +1046,61 @@ async fn apply_key_pair(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure
             let name = req_str(&planned, "key_name")?;
             let key = req_str(&planned, "public_key")?;
             let tags = tags_arg(planned.get("tags"))?;
-            let out = ec2
+            let imported = ec2
                 .client
                 .import_key_pair()
                 .key_name(name)
                 .public_key_material(aws_smithy_types::Blob::new(key.as_bytes()))
                 .tag_specifications(tag_spec(ResourceType::KeyPair, &op.ctx, &tags))
                 .send()
-                .await
-                .map_err(|e| {
-                    ProviderError::attr("public_key", sdk_error(&format!("ImportKeyPair `{name}`"), &e).message)
-                })?;
-            let mut m = planned.as_map().cloned().unwrap_or_default();
-            m.insert("id".into(), Value::str(name));
-            m.insert("fingerprint".into(), Value::str(out.key_fingerprint().unwrap_or_default()));
-            m.insert("key_pair_id".into(), Value::str(out.key_pair_id().unwrap_or_default()));
-            Ok(Some(Value::Map(m)))
+                .await;
+            let action = || format!("ImportKeyPair `{name}` for `{}`", op.ctx.addr);
+            let (fingerprint, key_pair_id) = match imported {
+                Ok(out) => (
+                    out.key_fingerprint().unwrap_or_default().to_string(),
+                    out.key_pair_id().unwrap_or_default().to_string(),
+                ),
+                // A key name is unique: when an import landed and its answer
+                // was lost, the SDK's resend is refused by that very key. It
+                // is this create's when it carries the attempt's token.
+                Err(e) if code_of(&e) == Some("InvalidKeyPair.Duplicate") => {
+                    let mine = || async {
+                        let found = describe_key_pairs(ec2, vec![filter("key-name", [name])]).await?;
+                        Ok(found.into_iter().find(|k| common::owned_by_attempt(k.tags(), &op.ctx)).map(|k| {
+                            format!(
+                                "{}\n{}",
+                                k.key_fingerprint().unwrap_or_default(),
+                                k.key_pair_id().unwrap_or_default()
+                            )
+                        }))
+                    };
+                    match poll_for(ec2.eventual.lost_answer(), &mine).await? {
+                        Some(found) => {
+                            tracing::debug!(name, "ImportKeyPair: the name is taken by this create's own key; using it");
+                            let (f, id) = found.split_once('\n').unwrap_or_default();
+                            (f.to_string(), id.to_string())
+                        }
+                        None => return Err(common::about("key_name", sdk_error(&action(), &e)).into()),
+                    }
+                }
+                Err(e) => return Err(common::about("public_key", sdk_error(&action(), &e)).into()),
+            };
+            // Read back until the key is visible, as for every other type: a
+            // refresh that does not see it yet would plan it again.
+            let read = || async {
+                let found = describe_key_pairs(ec2, vec![filter("key-name", [name])]).await?;
+                Ok(found.first().map(|k| key_pair_state(k, &planned)))
+            };
+            match read_back(ec2, "key pair", name, read).await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    let mut m = planned.as_map().cloned().unwrap_or_default();
+                    m.insert("id".into(), Value::str(name));
+                    m.insert("fingerprint".into(), Value::str(fingerprint));
+                    m.insert("key_pair_id".into(), Value::str(key_pair_id));
+                    Err(Failure::with(Value::Map(m), e))
+                }
+            }
         }
         ChangeKind::Update { prior, planned } => {
             let steps = async {
@@ -905,7 +1114,17 @@ async fn apply_key_pair(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure
                 m.insert("tags".into(), planned.get("tags").cloned().unwrap_or(Value::Null));
                 Ok(Some(Value::Map(m)))
             };
-            steps.await.map_err(|e| Failure::with(prior.clone(), e))
+            match steps.await {
+                Ok(v) => Ok(v),
+                Err(e) => {
+                    let read = async {
+                        let name = req_str(&prior, "key_name")?;
+                        let found = describe_key_pairs(ec2, vec![filter("key-name", [name])]).await?;
+                        Ok(found.first().map(|k| key_pair_state(k, &prior)))
+                    };
+                    Err(Failure::with(as_it_is(read, &prior).await, e))
+                }
+            }
         }
         ChangeKind::Delete { prior } => {
             let name = req_str(&prior, "key_name").map_err(|e| Failure::with(prior.clone(), e))?;
@@ -953,8 +1172,12 @@ pub(crate) fn at_most_one<T>(
     }
 }
 
+/// The object of one create attempt, after a crash: by its token tag (or,
+/// for attempts journaled before tokens, its generation). Deleted objects
+/// are gone from these listings; an older object of the address carries
+/// another token and is never taken.
 pub(crate) async fn adopt(ec2: &Ec2, ctx: &OpContext, type_: &str, template: &Value) -> ProviderResult<Option<Value>> {
-    let mine = ownership_filters(ctx);
+    let mine = attempt_filters(ctx);
     match type_ {
         "aws_vpc" => match at_most_one("VPC", ctx, describe_vpcs(ec2, mine).await?, |v| {
             v.vpc_id().unwrap_or_default().to_string()

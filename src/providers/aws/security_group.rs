@@ -12,14 +12,23 @@
 //! An absent `ingress` or `egress` means no rules: like Terraform, the
 //! allow-all egress rule AWS adds to a new group is revoked unless the
 //! configuration has it.
+//!
+//! AWS tells rules apart by protocol, ports and source; the description is
+//! not part of a rule's identity (authorizing a rule that differs only in
+//! its description is `InvalidPermission.Duplicate`). So a change of
+//! description alone goes through UpdateSecurityGroupRuleDescriptions*, and
+//! other changes authorize the new rules before they revoke the old ones:
+//! traffic the old and new configurations both allow never loses its rule.
+//! A failed change leaves the old rules in place, and the group is reported
+//! as a fresh read shows it.
 
 use super::common::{
-    self, client_token, code_of, filter, id_of, opt_str, ownership_filters, req_str, sdk_error, tag_spec, tags_arg,
-    tags_value,
+    self, about, attempt_filters, client_token, code_of, filter, id_of, opt_str, req_str, sdk_error, tag_spec,
+    tags_arg, tags_value,
 };
 use super::ec2::{Ec2, partial_state};
-use super::network::{Failure, at_most_one, outcome, refresh_batch, sync_tags};
-use super::retry::{self, retry_codes};
+use super::network::{Failure, as_it_is, at_most_one, outcome, refresh_batch, sync_tags};
+use super::retry::{self, poll_for, retry_codes};
 use crate::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed};
 use crate::value::{Value, obj};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, UserIdGroupPair};
@@ -302,8 +311,40 @@ fn permission(a: &Atom, own: &str) -> IpPermission {
     .build()
 }
 
-/// Revokes what only AWS has, then authorizes what only the configuration
-/// has (in that order, so a rule whose description changed is re-added).
+/// What makes a rule one rule for AWS: all but its description.
+type RuleKey = (String, i64, i64, Source);
+
+fn rule_key(a: &Atom) -> RuleKey {
+    (a.protocol.clone(), a.from, a.to, a.source.clone())
+}
+
+/// The calls that take `have` to `want`, in order: the rules only `want`
+/// has, the descriptions that changed, the rules only `have` has.
+#[derive(Debug, Default, PartialEq)]
+struct RuleChanges {
+    authorize: Vec<Atom>,
+    describe: Vec<Atom>,
+    revoke: Vec<Atom>,
+}
+
+fn rule_changes(have: &BTreeSet<Atom>, want: &BTreeSet<Atom>) -> RuleChanges {
+    let have_by: BTreeMap<RuleKey, &Atom> = have.iter().map(|a| (rule_key(a), a)).collect();
+    let want_by: BTreeMap<RuleKey, &Atom> = want.iter().map(|a| (rule_key(a), a)).collect();
+    let mut c = RuleChanges::default();
+    for (k, a) in &want_by {
+        match have_by.get(k) {
+            None => c.authorize.push((*a).clone()),
+            Some(old) if old.description != a.description => c.describe.push((*a).clone()),
+            Some(_) => {}
+        }
+    }
+    c.revoke = have_by.iter().filter(|(k, _)| !want_by.contains_key(*k)).map(|(_, a)| (*a).clone()).collect();
+    c
+}
+
+/// Takes a group's rules of one direction from `have` to `want`: authorizes
+/// the new rules first, then updates changed descriptions, then revokes the
+/// rules no longer wanted, so no traffic both allow is ever refused.
 async fn sync_rules(
     ec2: &Ec2,
     id: &str,
@@ -311,26 +352,21 @@ async fn sync_rules(
     have: &BTreeSet<Atom>,
     want: &BTreeSet<Atom>,
 ) -> ProviderResult<()> {
-    let revoke: Vec<IpPermission> = have.difference(want).map(|a| permission(a, id)).collect();
-    let grant: Vec<IpPermission> = want.difference(have).map(|a| permission(a, id)).collect();
+    let changes = rule_changes(have, want);
+    let dir = if ingress { "ingress" } else { "egress" };
     let action = |verb: &str| format!("{verb}SecurityGroup{} on `{id}`", if ingress { "Ingress" } else { "Egress" });
-    if !revoke.is_empty() {
-        // A rule already gone is what a revoke wants.
-        let r = if ingress {
-            match ec2.client.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke)).send().await
-            {
-                Err(e) if code_of(&e) != Some("InvalidPermission.NotFound") => Err(sdk_error(&action("Revoke"), &e)),
-                _ => Ok(()),
-            }
-        } else {
-            match ec2.client.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(revoke)).send().await {
-                Err(e) if code_of(&e) != Some("InvalidPermission.NotFound") => Err(sdk_error(&action("Revoke"), &e)),
-                _ => Ok(()),
-            }
-        };
-        r?;
+    let perms = |atoms: &[Atom]| atoms.iter().map(|a| permission(a, id)).collect::<Vec<IpPermission>>();
+    // Each call's error as its code and berth's error (the SDK has one
+    // error type per operation).
+    fn failed<E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static>(
+        what: &str,
+        e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> (Option<String>, ProviderError) {
+        (code_of(&e).map(str::to_string), sdk_error(what, &e))
     }
-    if !grant.is_empty() {
+    if !changes.authorize.is_empty() {
+        let grant = perms(&changes.authorize);
+        let what = action("Authorize");
         let r = if ingress {
             retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client
@@ -341,18 +377,82 @@ async fn sync_rules(
             })
             .await
             .map(|_| ())
-            .map_err(|e| sdk_error(&action("Authorize"), &e))
+            .map_err(|e| failed(&what, e))
         } else {
             retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client.authorize_security_group_egress().group_id(id).set_ip_permissions(Some(grant.clone())).send()
             })
             .await
             .map(|_| ())
-            .map_err(|e| sdk_error(&action("Authorize"), &e))
+            .map_err(|e| failed(&what, e))
         };
-        r.map_err(|e| ProviderError::attr(if ingress { "ingress" } else { "egress" }, e.message))?;
+        match r {
+            Ok(()) => {}
+            // The resend of an authorize whose answer was lost meets the
+            // rules it added: fine when every one of them is in place.
+            Err((Some(code), e)) if code == "InvalidPermission.Duplicate" => {
+                let now = current_atoms(ec2, id, ingress).await?;
+                let keys: BTreeSet<RuleKey> = now.iter().map(rule_key).collect();
+                if !changes.authorize.iter().all(|a| keys.contains(&rule_key(a))) {
+                    return Err(about(dir, e));
+                }
+                tracing::debug!(id, dir, "authorize: the rules are already in place");
+            }
+            Err((_, e)) => return Err(about(dir, e)),
+        }
+    }
+    if !changes.describe.is_empty() {
+        let described = perms(&changes.describe);
+        let what = format!("UpdateSecurityGroupRuleDescriptions{} on `{id}`", if ingress { "Ingress" } else { "Egress" });
+        let r = if ingress {
+            retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+                ec2.client
+                    .update_security_group_rule_descriptions_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(described.clone()))
+                    .send()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(&what, e))
+        } else {
+            retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+                ec2.client
+                    .update_security_group_rule_descriptions_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(described.clone()))
+                    .send()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(&what, e))
+        };
+        r.map_err(|(_, e)| about(dir, e))?;
+    }
+    if !changes.revoke.is_empty() {
+        let revoke = perms(&changes.revoke);
+        let what = action("Revoke");
+        let r = if ingress {
+            let call = ec2.client.revoke_security_group_ingress().group_id(id).set_ip_permissions(Some(revoke));
+            call.send().await.map(|_| ()).map_err(|e| failed(&what, e))
+        } else {
+            let call = ec2.client.revoke_security_group_egress().group_id(id).set_ip_permissions(Some(revoke));
+            call.send().await.map(|_| ()).map_err(|e| failed(&what, e))
+        };
+        match r {
+            // A rule already gone is what a revoke wants.
+            Err((Some(code), _)) if code == "InvalidPermission.NotFound" => {}
+            Err((_, e)) => return Err(about(dir, e)),
+            Ok(()) => {}
+        }
     }
     Ok(())
+}
+
+/// The rules of one direction as AWS has them now.
+async fn current_atoms(ec2: &Ec2, id: &str, ingress: bool) -> ProviderResult<BTreeSet<Atom>> {
+    let g = read_group(ec2, id).await?.ok_or_else(|| ProviderError::new(format!("security group `{id}` disappeared")))?;
+    Ok(permission_atoms(if ingress { g.ip_permissions() } else { g.ip_permissions_egress() }, id))
 }
 
 async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<SecurityGroup>> {
@@ -407,22 +507,15 @@ async fn read_group(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>
     }
 }
 
-/// The group a create with idempotency token `token` made, if any. Tags
-/// are eventually consistent: a group created a moment ago may need a few
+/// The group of a create attempt, if it has made one: its tags are
+/// eventually consistent, so a group created a moment ago may need a few
 /// looks.
-async fn created_by(ec2: &Ec2, token: &str) -> ProviderResult<Option<String>> {
-    let by_token = || filter(&format!("tag:{}", common::TOKEN_TAG), [token]);
-    for attempt in 0..5 {
-        let found = describe(ec2, vec![by_token()]).await?;
-        if let [g] = found.as_slice() {
-            return Ok(g.group_id().map(str::to_string));
-        }
-        if found.len() > 1 {
-            return Ok(None);
-        }
-        tokio::time::sleep(ec2.eventual.delay(attempt)).await;
-    }
-    Ok(None)
+async fn created_by(ec2: &Ec2, ctx: &OpContext) -> ProviderResult<Option<String>> {
+    let mine = || async {
+        let found = describe(ec2, attempt_filters(ctx)).await?;
+        super::network::one_id("security group", &found, SecurityGroup::group_id)
+    };
+    poll_for(ec2.eventual.lost_answer(), &mine).await
 }
 
 async fn reconcile(ec2: &Ec2, id: &str, planned: &Value) -> ProviderResult<Value> {
@@ -448,9 +541,7 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 None => format!("berth-{}", &client_token(&op.ctx)[..24]),
             };
             let description = req_str(&planned, "description")?;
-            let token = client_token(&op.ctx);
-            let mut tags = tags_arg(planned.get("tags"))?;
-            tags.insert(common::TOKEN_TAG.into(), token.clone());
+            let tags = tags_arg(planned.get("tags"))?;
             let created = retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client
                     .create_security_group()
@@ -467,7 +558,7 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 // lands and its answer is lost, the SDK's retry finds the
                 // name taken by that very group. It is ours if it carries
                 // this create's token.
-                Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => match created_by(ec2, &token).await? {
+                Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => match created_by(ec2, &op.ctx).await? {
                     Some(id) => {
                         tracing::debug!(name, id, "CreateSecurityGroup: the name is taken by this create's own group; using it");
                         id
@@ -512,7 +603,16 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                     .ok_or_else(|| ProviderError::new(format!("security group `{id}` disappeared")))?;
                 Ok(state(ec2, &g, &planned))
             };
-            steps.await.map(Some).map_err(|e: ProviderError| Failure::with(prior.clone(), e))
+            match steps.await {
+                Ok(v) => Ok(Some(v)),
+                Err(e) => {
+                    let read = async {
+                        let found = describe(ec2, vec![filter("group-id", [id.as_str()])]).await?;
+                        Ok(found.first().map(|g| state(ec2, g, &prior)))
+                    };
+                    Err(Failure::with(as_it_is(read, &prior).await, e))
+                }
+            }
         }
         ChangeKind::Delete { prior } => {
             let id = id_of(&prior)?;
@@ -535,7 +635,7 @@ pub(crate) async fn apply_one(ec2: &Ec2, op: ApplyOp) -> ApplyOutcome {
 }
 
 pub(crate) async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
-    let found = describe(ec2, ownership_filters(ctx)).await?;
+    let found = describe(ec2, attempt_filters(ctx)).await?;
     Ok(at_most_one("security group", ctx, found, |g| g.group_id().unwrap_or_default().to_string())?
         .map(|g| state(ec2, &g, template)))
 }
@@ -578,6 +678,22 @@ mod tests {
         assert!(e.message.contains("from_port"), "{}", e.message);
         let e = normalize_rules("ingress", Some(&Value::List(vec![rule(22.0, &["nonsense"])]))).unwrap_err();
         assert!(e.message.contains("`nonsense`"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_description_changes_in_place_and_new_rules_come_first() {
+        let atoms = |r: Value| rules_atoms(Some(&normalize_rules("ingress", Some(&Value::List(vec![r]))).unwrap()), "sg-1");
+        let mut described = rule(22.0, &["10.0.0.0/8"]);
+        if let Value::Map(m) = &mut described {
+            m.insert("description".into(), Value::str("ssh"));
+        }
+        let c = rule_changes(&atoms(rule(22.0, &["10.0.0.0/8"])), &atoms(described));
+        assert_eq!((c.authorize.len(), c.describe.len(), c.revoke.len()), (0, 1, 0), "{c:?}");
+        let c = rule_changes(&atoms(rule(22.0, &["10.0.0.0/8"])), &atoms(rule(2222.0, &["10.0.0.0/8"])));
+        assert_eq!((c.authorize.len(), c.describe.len(), c.revoke.len()), (1, 0, 1), "{c:?}");
+        assert_eq!(c.authorize[0].from, 2222);
+        let same = atoms(rule(22.0, &["10.0.0.0/8"]));
+        assert_eq!(rule_changes(&same, &same), RuleChanges::default());
     }
 
     #[test]
