@@ -44,7 +44,7 @@ fn main() {
                 for f in failed {
                     eprintln!("Error: could not release the state lock on {f}; remove it with `berth force-unlock`.");
                 }
-                berth::providers::api_stats::write_if_requested();
+                berth::telemetry::api_stats::write_if_requested();
                 std::process::exit(how.exit_code());
             });
         }
@@ -73,7 +73,7 @@ fn main() {
             }
         }
     });
-    berth::providers::api_stats::write_if_requested();
+    berth::telemetry::api_stats::write_if_requested();
     let code = match result {
         Ok(code) => code,
         Err(diags) => {

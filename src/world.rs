@@ -11,7 +11,7 @@ use crate::config::eval::{self, Ctx, Scope};
 use crate::config::refs::Target;
 use crate::config::{BodyDecl, Config, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
-use crate::providers::Schema;
+use crate::schema::Schema;
 use crate::value::{Map, Value};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -9,7 +9,8 @@ use aws_sdk_ec2::types::{Filter, InstanceType, Tag};
 use berth::addr::InstanceAddr;
 use berth::providers::aws::AwsProvider;
 use berth::providers::aws::instance::{RESIZE_NOTE, STOPPED_NOTE};
-use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Provider, api_stats};
+use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Provider};
+use berth::telemetry::api_stats;
 use berth::value::{Value, obj};
 use support::aws::Aws;
 

@@ -16,7 +16,8 @@ use aws_sdk_route53::types::{
 };
 use berth::addr::Mode;
 use berth::providers::aws::route53::{ASSOCIATION_TYPE, RECORD_TYPE, Route53, ZONE_TYPE};
-use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Planned, Provider, api_stats};
+use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Planned, Provider};
+use berth::telemetry::api_stats;
 use berth::value::{Value, obj};
 use support::aws::Aws;
 use support::strict::{Rule, Rules};

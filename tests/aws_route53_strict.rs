@@ -28,7 +28,8 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType, TagResourceType,
 };
 use berth::providers::aws::route53::{ASSOCIATION_TYPE, RECORD_TYPE, Route53, Route53Settings, ZONE_TYPE};
-use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Planned, Provider, ProviderErrorKind, api_stats};
+use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Planned, Provider, ProviderErrorKind};
+use berth::telemetry::api_stats;
 use berth::value::{Value, obj};
 use std::time::Duration;
 use support::aws::Aws;

@@ -7,7 +7,7 @@
 //! `BERTH_BLESS=1` to write missing `.out.hcl` files after a deliberate
 //! change to the rules; review them before committing.
 
-use berth::fmt::format_source;
+use berth::config::fmt::format_source;
 use std::path::{Path, PathBuf};
 
 fn fixture_dir() -> PathBuf {

@@ -11,7 +11,6 @@
 //! resource's [`Schema`]. A planned value may contain [`Value::Unknown`] for
 //! attributes only known after apply.
 
-pub mod api_stats;
 pub mod aws;
 pub mod builtin;
 pub mod dns;
@@ -73,82 +72,8 @@ impl ProviderError {
 
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
-/// One argument or exported attribute of a resource type.
-#[derive(Debug, Clone)]
-pub struct Attribute {
-    pub name: &'static str,
-    /// Must be set in the configuration.
-    pub required: bool,
-    /// Set by the provider (exported); may also be an optional argument.
-    pub computed: bool,
-    /// Never printed.
-    pub sensitive: bool,
-    /// A change replaces the resource.
-    pub force_new: bool,
-    /// The argument is a nested block (`ingress { ... }`), given as a list of objects.
-    pub block: bool,
-}
-
-impl Attribute {
-    pub const fn arg(name: &'static str) -> Self {
-        Attribute { name, required: false, computed: false, sensitive: false, force_new: false, block: false }
-    }
-    pub const fn required(mut self) -> Self {
-        self.required = true;
-        self
-    }
-    pub const fn computed(mut self) -> Self {
-        self.computed = true;
-        self
-    }
-    pub const fn sensitive(mut self) -> Self {
-        self.sensitive = true;
-        self
-    }
-    pub const fn force_new(mut self) -> Self {
-        self.force_new = true;
-        self
-    }
-    pub const fn block(mut self) -> Self {
-        self.block = true;
-        self
-    }
-    /// Exported only: not accepted as an argument.
-    pub const fn out(name: &'static str) -> Self {
-        Attribute::arg(name).computed()
-    }
-}
-
-/// The schema of a resource or data source type.
-#[derive(Debug, Clone)]
-pub struct Schema {
-    pub attributes: Vec<Attribute>,
-    /// Names of exported attributes only (computed and not an argument).
-    pub exported_only: Vec<&'static str>,
-}
-
-impl Schema {
-    pub fn new(attributes: Vec<Attribute>) -> Self {
-        Schema { attributes, exported_only: Vec::new() }
-    }
-    /// Declares attributes that cannot be set in configuration.
-    pub fn with_exported(mut self, names: &[&'static str]) -> Self {
-        for n in names {
-            self.attributes.push(Attribute::out(n));
-            self.exported_only.push(n);
-        }
-        self
-    }
-    pub fn attribute(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name == name)
-    }
-    pub fn is_argument(&self, name: &str) -> bool {
-        self.attribute(name).is_some() && !self.exported_only.contains(&name)
-    }
-    pub fn arguments(&self) -> impl Iterator<Item = &Attribute> {
-        self.attributes.iter().filter(|a| !self.exported_only.contains(&a.name))
-    }
-}
+// The provider interface speaks in the schema leaf's types.
+pub use crate::schema::{Attribute, Planned, Schema, plan_from_schema};
 
 /// The context of one plan or apply operation.
 #[derive(Debug, Clone)]
@@ -182,17 +107,6 @@ impl OpContext {
     pub fn fresh_token() -> String {
         uuid::Uuid::new_v4().simple().to_string()
     }
-}
-
-/// A provider's plan for one instance.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    /// The state the resource will have after apply, with unknowns.
-    pub after: Value,
-    /// Attributes whose change forces replacement.
-    pub requires_replace: Vec<String>,
-    /// Remarks the plan must show (ownership, drift corrections, ...).
-    pub notes: Vec<String>,
 }
 
 /// One change for a provider to carry out.
@@ -290,58 +204,6 @@ pub trait Provider: Send + Sync {
     async fn adopt(&self, _ctx: &OpContext, _type_: &str, _config: &Value) -> ProviderResult<Option<Value>> {
         Ok(None)
     }
-}
-
-/// The default plan: the configuration, with every computed attribute the
-/// configuration leaves unset carried over from the prior state, or unknown on
-/// create; `requires_replace` lists the changed `force_new` arguments.
-pub fn plan_from_schema(schema: &Schema, prior: Option<&Value>, config: &Value) -> Planned {
-    let mut after = config.as_map().cloned().unwrap_or_default();
-    let mut requires_replace = Vec::new();
-    for attr in &schema.attributes {
-        let configured = after.get(attr.name).is_some_and(|v| !v.is_null());
-        if attr.computed && !configured {
-            let carried = match prior {
-                Some(p) if !(attr.force_new && replace_pending(schema, p, config)) => {
-                    p.get(attr.name).cloned().unwrap_or(Value::Null)
-                }
-                _ => Value::Unknown,
-            };
-            after.insert(attr.name.to_string(), carried);
-        } else if !after.contains_key(attr.name) {
-            after.insert(attr.name.to_string(), Value::Null);
-        }
-        if let Some(p) = prior
-            && attr.force_new
-            && !attr.computed
-        {
-            let before = p.get(attr.name).unwrap_or(&Value::Null);
-            let now = after.get(attr.name).unwrap_or(&Value::Null);
-            if !now.is_known() || !before.same_as(now) {
-                requires_replace.push(attr.name.to_string());
-            }
-        }
-    }
-    if !requires_replace.is_empty() {
-        // A replacement gets fresh computed attributes.
-        for attr in &schema.attributes {
-            let configured = config.get(attr.name).is_some_and(|v| !v.is_null());
-            if attr.computed && !configured {
-                after.insert(attr.name.to_string(), Value::Unknown);
-            }
-        }
-    }
-    Planned { after: Value::Map(after), requires_replace, notes: Vec::new() }
-}
-
-fn replace_pending(schema: &Schema, prior: &Value, config: &Value) -> bool {
-    schema.arguments().any(|a| {
-        a.force_new && !a.computed && {
-            let before = prior.get(a.name).unwrap_or(&Value::Null);
-            let now = config.get(a.name).unwrap_or(&Value::Null);
-            !now.is_known() || !before.same_as(now)
-        }
-    })
 }
 
 /// Runs `op` for each item of a batch with at most `limit` in flight, sending

@@ -235,7 +235,7 @@ pub async fn client(s: &S3Settings) -> Result<Client, StateError> {
         .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|v| !v.is_empty()))
         .or_else(|| sdk.endpoint_url().map(str::to_string));
     let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .interceptor(crate::providers::api_stats::CountCalls)
+        .interceptor(crate::telemetry::api_stats::CountCalls)
         .retry_partition(aws_sdk::retry_partition("s3"));
     if let Some(url) = endpoint {
         // Emulators and self-hosted stores serve buckets under the path,

@@ -116,14 +116,14 @@ impl Intercept for CountCalls {
 
     /// The request landed and its response arrived, unread: the moment the
     /// crash suite's `BERTH_TEST_KILL_AFTER_CALLS` kills at (see
-    /// [`crate::crashpoint`]).
+    /// [`crate::telemetry::crashpoint`]).
     fn read_after_transmit(
         &self,
         _ctx: &BeforeDeserializationInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        crate::crashpoint::after_api_call(&|| {
+        crate::telemetry::crashpoint::after_api_call(&|| {
             cfg.load::<Metadata>()
                 .map(|m| format!("{}:{}", m.service().to_ascii_lowercase(), m.name()))
                 .unwrap_or_else(|| "unknown call".into())
