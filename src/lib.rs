@@ -6,14 +6,13 @@
 //! carries errors with source spans to the edge.
 
 pub mod addr;
-pub mod apply;
 pub mod aws_sdk;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod engine;
 pub mod graph;
-pub mod health;
 pub mod inventory;
 pub mod plan;
 pub mod providers;
@@ -21,4 +20,3 @@ pub mod schema;
 pub mod state;
 pub mod telemetry;
 pub mod value;
-pub mod world;

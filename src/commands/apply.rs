@@ -2,7 +2,7 @@
 
 use super::plan::{Planned, make_plan};
 use super::*;
-use crate::apply::{ApplyOptions, addr_list};
+use crate::engine::apply::{ApplyOptions, addr_list};
 use crate::cli::{ApplyArgs, DestroyArgs, PlanFlags};
 use crate::plan::{Plan, render};
 use std::io::IsTerminal;
@@ -91,12 +91,12 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
         }
         let state_exists = stored.is_some();
         let mut state = stored.unwrap_or_default();
-        let providers = crate::providers::setup(&config, &plan.variables, &crate::plan::planner::needed_providers(&config, &state)).await?;
+        let providers = crate::providers::setup(&config, &plan.variables, &crate::engine::plan::needed_providers(&config, &state)).await?;
         if !state.pending.is_empty() {
             // The plan adopted what an interrupted run created: so must the
             // apply, or it would neither see nor record those objects.
             let mut diags = Diagnostics::new();
-            crate::plan::planner::adopt_pending(&mut state, &providers, &mut diags).await;
+            crate::engine::plan::adopt_pending(&mut state, &providers, &mut diags).await;
             if diags.has_errors() {
                 return Err(diags);
             }
@@ -112,7 +112,7 @@ async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) ->
     let Planned { plan, config, providers, state, state_exists, .. } = planned;
     let progress = Arc::new(StderrProgress::new());
     // The walk answers the first Ctrl-C itself (see `state::s3::interrupt`).
-    let (report, _state) = crate::state::s3::interrupt::graceful(crate::apply::apply(
+    let (report, _state) = crate::state::s3::interrupt::graceful(crate::engine::apply::apply(
         &plan,
         &config,
         state,

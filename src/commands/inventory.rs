@@ -9,8 +9,8 @@
 use super::*;
 use crate::cli::InventoryArgs;
 use crate::config::vars::{self, VarSources};
-use crate::inventory::build::{Built, build_all, file_content};
-use crate::world::World;
+use crate::engine::inventory::{Built, build_all, file_content};
+use crate::engine::scope::World;
 
 pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
     let config = env.load_config()?;
@@ -59,7 +59,7 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
             inv.path = out.clone();
         }
         let content = file_content(&inv).map_err(|e| err(e.to_string()))?;
-        let path = crate::plan::planner::display(&inv.path);
+        let path = crate::engine::plan::display(&inv.path);
         if args.check {
             let on_disk = std::fs::read_to_string(&inv.path).unwrap_or_default();
             if on_disk != content {

@@ -274,7 +274,7 @@ fn done(verb: &str) -> &'static str {
     }
 }
 
-impl crate::apply::Progress for StderrProgress {
+impl crate::engine::apply::Progress for StderrProgress {
     fn started(&self, addr: &str, verb: &str) {
         self.line(&format!("{addr}: {}", gerund(verb)));
     }

@@ -5,7 +5,7 @@ use crate::addr::InstanceAddr;
 use crate::cli::{PlanArgs, PlanFlags};
 use crate::config::vars::{self, VarSources};
 use crate::graph::Graph;
-use crate::plan::planner::{self, PlanOptions, Planner, Refreshed};
+use crate::engine::plan::{self as planner, PlanOptions, Planner, Refreshed};
 use crate::plan::{Plan, render};
 use crate::providers::Registry;
 use std::collections::HashSet;

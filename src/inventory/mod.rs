@@ -20,7 +20,6 @@ pub mod hosts;
 pub mod json;
 pub mod kamal;
 
-pub mod build;
 use crate::addr::{InstanceAddr, InstanceKey};
 use std::borrow::Cow;
 use std::cmp::Ordering;

@@ -3,10 +3,8 @@
 //! A plan names the state it was made against (lineage and serial) and a
 //! digest of the configuration; `berth apply PLANFILE` refuses a plan whose
 //! state or configuration moved since ("stale"), or one that errored.
-//! [`planner`] builds plans, [`render`] shows them.
+//! The engine ([`crate::engine::plan`]) builds plans; [`render`] shows them.
 
-pub mod checks;
-pub mod planner;
 pub mod render;
 
 use crate::addr::{InstanceAddr, ResourceAddr};

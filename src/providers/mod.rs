@@ -378,7 +378,7 @@ pub async fn setup(
 ) -> Result<Registry, crate::diag::Diagnostics> {
     use crate::config::eval::{self, Ctx};
     use crate::diag::{Diagnostic, Diagnostics};
-    let world = crate::world::World::new(config, vars.clone(), "");
+    let world = crate::engine::scope::World::new(config, vars.clone(), "");
     let root = config.root();
     let mut registry = Registry::default();
     let mut diags = Diagnostics::new();

@@ -21,14 +21,15 @@
 //! or `public_ip`); berth finds its resource address by `id`, and its DNS names
 //! among the A records it manages that point at the host.
 
-use super::*;
+use crate::inventory::*;
 use crate::addr::{InstanceAddr, Mode};
 use crate::config::eval::{self, Ctx};
 use crate::config::{BodyDecl, Config, InventoryDecl};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::value::Value;
-use crate::world::World;
+use crate::engine::scope::World;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// The result of evaluating one inventory block.
 pub enum Built {
@@ -278,7 +279,7 @@ pub fn file_content(inv: &Inventory) -> Result<String, InventoryError> {
     let block = render(inv);
     if inv.format == Format::Hosts {
         let existing = std::fs::read_to_string(&inv.path).unwrap_or_default();
-        return hosts::splice(&existing, &block, &inv.name);
+        return crate::inventory::hosts::splice(&existing, &block, &inv.name);
     }
     Ok(block)
 }

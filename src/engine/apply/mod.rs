@@ -16,6 +16,8 @@
 //! if berth is killed) and goes to disk with the next synced write. A failure
 //! skips only what depends on it.
 
+pub mod health;
+
 use crate::addr::{InstanceKey, ResourceAddr};
 use crate::config::Config;
 use crate::diag::Diagnostic;
@@ -23,7 +25,7 @@ use crate::plan::{Action, Plan, ResourceChange};
 use crate::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Registry};
 use crate::state::{Backend, JournalEntry, OutputState, PendingCreate, ResourceState, State};
 use crate::value::Value;
-use crate::world::World;
+use crate::engine::scope::World;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -795,7 +797,7 @@ fn health_gate(
     config: &Config,
     world: &World<'_>,
     c: &ResourceChange,
-) -> Result<Option<Result<crate::health::HealthCheck, String>>, String> {
+) -> Result<Option<Result<crate::engine::apply::health::HealthCheck, String>>, String> {
     let Some(decl) = config.resource(&c.addr.resource) else { return Ok(None) };
     let Some(block) = &decl.health_check else { return Ok(None) };
     let me = world.instance(&c.addr.resource, &c.addr.key).unwrap_or_default();
@@ -807,7 +809,7 @@ fn health_gate(
         let v = crate::config::eval::eval(&a.expr, &ctx).map_err(|d| d.to_string())?;
         m.insert(k.clone(), v);
     }
-    match crate::health::HealthCheck::from_value(&Value::Map(m)) {
+    match crate::engine::apply::health::HealthCheck::from_value(&Value::Map(m)) {
         Ok(Some(h)) => Ok(Some(Ok(h))),
         Ok(None) => Ok(None),
         Err(e) => Ok(Some(Err(e))),
@@ -816,11 +818,11 @@ fn health_gate(
 
 /// Rewrites every inventory file whose content changed, from the walk's values.
 fn write_inventories(config: &Config, world: &World<'_>, progress: &dyn Progress, report: &mut ApplyReport) {
-    use crate::inventory::build::{Built, build_all, file_content};
+    use crate::engine::inventory::{Built, build_all, file_content};
     for built in world.existing_only(|| build_all(world, config)) {
         match built {
             Ok(Built::Ready(inv)) => {
-                let path = crate::plan::planner::display(&inv.path);
+                let path = crate::engine::plan::display(&inv.path);
                 match file_content(&inv)
                     .map_err(|e| e.to_string())
                     .and_then(|c| crate::inventory::write_if_changed(&inv.path, &c).map_err(|e| e.to_string()))

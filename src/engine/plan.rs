@@ -1,14 +1,16 @@
 //! Builds a [`Plan`]: refresh the state, walk the configuration in
 //! dependency order, ask each resource's provider what would change.
 
-use super::*;
-use crate::addr::{InstanceKey, Mode};
+use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr};
+use crate::plan::*;
+use crate::value::Value;
+use std::collections::BTreeMap;
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::graph::{Graph, Node};
 use crate::providers::{OpContext, Registry};
 use crate::state::{ResourceState, State};
-use crate::world::World;
+use crate::engine::scope::World;
 use std::collections::{BTreeSet, HashSet};
 
 #[derive(Clone, Debug, Default)]
@@ -235,7 +237,7 @@ impl Planner<'_> {
                     changes.push(self.delete_change(r, Some("no longer in the configuration".into())));
                 }
             }
-            super::checks::run(self.config, &mut changes, &mut diags);
+            crate::engine::checks::run(self.config, &mut changes, &mut diags);
         }
 
         // Root outputs.
@@ -272,7 +274,7 @@ impl Planner<'_> {
         let mut inventories = Vec::new();
         if !diags.has_errors() && !self.opts.destroy {
             world.forget_derived();
-            for built in crate::inventory::build::build_all(&world, self.config) {
+            for built in crate::engine::inventory::build_all(&world, self.config) {
                 match built {
                     Ok(b) => inventories.push(inventory_change(b)),
                     Err(d) => diags.extend(d),
@@ -307,7 +309,7 @@ impl Planner<'_> {
         if diags.has_errors() {
             return Err(diags);
         }
-        if let Err(d) = crate::apply::order_check(&plan, state) {
+        if let Err(d) = crate::engine::apply::order_check(&plan, state) {
             return Err(d.into());
         }
         Ok(plan)
@@ -603,13 +605,13 @@ fn replace_action(cbd: bool) -> Action {
 }
 
 /// How an inventory file would change, from its evaluation at plan time.
-fn inventory_change(b: crate::inventory::build::Built) -> InventoryChange {
-    use crate::inventory::build::Built;
+fn inventory_change(b: crate::engine::inventory::Built) -> InventoryChange {
+    use crate::engine::inventory::Built;
     match b {
         Built::Pending { name, path } => InventoryChange { name, path: display(&path), diff: String::new(), pending: true },
         Built::Ready(inv) => {
             let path = display(&inv.path);
-            let new = crate::inventory::build::file_content(&inv).unwrap_or_default();
+            let new = crate::engine::inventory::file_content(&inv).unwrap_or_default();
             let old = std::fs::read_to_string(&inv.path).unwrap_or_default();
             let diff = if old == new { String::new() } else { crate::inventory::unified_diff(&path, &old, &new) };
             InventoryChange { name: inv.name, path, diff, pending: false }

@@ -14,7 +14,7 @@
 //!   has the same name on one of the same VPCs would create that second
 //!   zone while the first still exists: refused at plan time.
 
-use super::{Action, ResourceChange};
+use crate::plan::{Action, ResourceChange};
 use crate::addr::{InstanceAddr, Mode, ModulePath, ResourceAddr};
 use crate::config::{Config, Expr};
 use crate::config::refs::{Target, resource_references};
