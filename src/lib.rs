@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod engine;
 pub mod graph;
+pub mod interrupt;
 pub mod inventory;
 pub mod plan;
 pub mod providers;

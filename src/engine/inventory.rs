@@ -1,5 +1,7 @@
 //! From `inventory` blocks to the [`Inventory`] model, against the values of
-//! a walk (the planner's, the apply's, or the state's for `berth inventory`).
+//! a walk (the planner's, the apply's, or the state's for `berth inventory`). The
+//! renderers in [`crate::inventory`] never see configuration: this is where
+//! the blocks are evaluated into their model.
 //!
 //! ```hcl
 //! inventory "production" {
@@ -273,13 +275,12 @@ pub fn build_all(world: &World, config: &Config) -> Vec<Result<Built, Diagnostic
     config.root().inventories.values().map(|d| build(world, d, &base)).collect()
 }
 
-/// The file's content for an inventory: the whole file, or for `hosts` the
-/// berth block spliced into what is there.
-pub fn file_content(inv: &Inventory) -> Result<String, InventoryError> {
-    let block = render(inv);
-    if inv.format == Format::Hosts {
-        let existing = std::fs::read_to_string(&inv.path).unwrap_or_default();
-        return crate::inventory::hosts::splice(&existing, &block, &inv.name);
+/// Every inventory of the configuration, from what `state` records (for
+/// `berth inventory`: no provider is called).
+pub fn from_state(config: &Config, vars: BTreeMap<String, Value>, workspace: &str, state: &crate::state::State) -> Vec<Result<Built, Diagnostics>> {
+    let world = World::new(config, vars, workspace);
+    for r in state.resources.values().filter(|r| r.deposed.is_none()) {
+        world.set_instance(&r.addr.resource, r.addr.key.clone(), r.value());
     }
-    Ok(block)
+    build_all(&world, config)
 }

@@ -47,7 +47,7 @@ fn check_settings(config: &Config) -> Diagnostics {
     }
     // Provider blocks: every name known (values need variables: plan checks them).
     for decl in config.root().providers.values() {
-        diags.extend(crate::providers::check_block(decl));
+        diags.extend(crate::engine::providers::check_block(decl));
     }
     for r in config.all_resources() {
         if let Some((name, alias)) = r.provider.split_once('.')

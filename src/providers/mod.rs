@@ -72,6 +72,15 @@ impl ProviderError {
 
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
+/// A provider's error as a diagnostic, without a location: where the error
+/// points in the configuration (see [`ProviderError::attribute`]) is the
+/// caller's to add.
+impl From<ProviderError> for crate::diag::Diagnostic {
+    fn from(e: ProviderError) -> Self {
+        crate::diag::Diagnostic::error(e.message)
+    }
+}
+
 // The provider interface speaks in the schema leaf's types.
 pub use crate::schema::{Attribute, Planned, Schema, plan_from_schema};
 
@@ -242,7 +251,7 @@ pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns"];
 
 /// The names a provider block takes: its arguments and its nested blocks,
 /// each with its own names. The block as written is held to it before
-/// anything is evaluated ([`check_block`]), so a misspelt name is an error
+/// anything is evaluated (`engine::providers::check_block`), so a misspelt name is an error
 /// at its location and never silently dropped. A nested block may also be
 /// written as an argument (`endpoints = { ... }`).
 #[derive(Debug)]
@@ -261,7 +270,8 @@ impl BlockSchema {
         self.names().any(|n| n == name)
     }
 
-    fn block(&self, name: &str) -> Option<&'static BlockSchema> {
+    /// The schema of a nested block.
+    pub fn block(&self, name: &str) -> Option<&'static BlockSchema> {
         self.blocks.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
     }
 }
@@ -278,65 +288,12 @@ pub fn block_schema(name: &str) -> Option<&'static BlockSchema> {
     }
 }
 
-/// Holds a written provider block to its family's [`BlockSchema`]: every
-/// argument or block it does not know is an error at its location, with a
-/// "did you mean" when a known name is close.
-pub fn check_block(decl: &crate::config::ProviderDecl) -> crate::diag::Diagnostics {
-    let mut diags = crate::diag::Diagnostics::new();
-    if let Some(schema) = block_schema(&decl.name) {
-        check_body(&decl.body, schema, &format!("provider `{}`", decl.key), &mut diags);
-    }
-    diags
-}
-
-fn check_body(body: &crate::config::BodyDecl, schema: &BlockSchema, what: &str, diags: &mut crate::diag::Diagnostics) {
-    use crate::diag::{Diagnostic, suggest};
-    for (name, a) in &body.attrs {
-        if !schema.knows(name) {
-            let mut d = Diagnostic::error(format!("unsupported argument `{name}` in {what}")).at(a.key_span.clone());
-            if let Some(h) = suggest(name, schema.names()) {
-                d = d.hint(format!("did you mean `{h}`?"));
-            }
-            diags.push(d);
-        }
-    }
-    for b in &body.blocks {
-        match schema.block(&b.kind) {
-            Some(inner) => check_body(&b.body, inner, &format!("the `{}` block of {what}", b.kind), diags),
-            None => {
-                let mut d = Diagnostic::error(format!("unsupported block `{}` in {what}", b.kind)).at(b.span.clone());
-                if let Some(h) = suggest(&b.kind, schema.blocks.iter().map(|(n, _)| *n)) {
-                    d = d.hint(format!("did you mean `{h}`?"));
-                } else if schema.args.contains(&b.kind.as_str()) {
-                    d = d.hint(format!("`{}` is an argument: `{} = ...`", b.kind, b.kind));
-                }
-                diags.push(d);
-            }
-        }
-    }
-}
-
-/// Where an error about `path` (`region`, `assume_role.role_arn`) points in
-/// a written provider block: the argument's value, else the nearest
-/// enclosing block that exists.
-fn attribute_span(body: &crate::config::BodyDecl, path: &str) -> Option<crate::diag::Span> {
-    let (first, rest) = match path.split_once('.') {
-        Some((f, r)) => (f, Some(r)),
-        None => (path, None),
-    };
-    if let Some(a) = body.attrs.get(first) {
-        return a.expr.span().or_else(|| a.key_span.clone());
-    }
-    let b = body.blocks.iter().find(|b| b.kind == first)?;
-    rest.and_then(|r| attribute_span(&b.body, r)).or_else(|| b.span.clone())
-}
-
 /// Builds a configured provider instance from its evaluated `provider` block
 /// (an empty object when the configuration has none).
 pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
     match name {
         "aws" => Ok(Arc::new(aws::AwsProvider::from_config(config).await?)),
-        "berth" => Ok(Arc::new(builtin::Builtin::default())),
+        "berth" => Ok(Arc::new(builtin::Builtin)),
         "dns" => Ok(Arc::new(dns::DnsProvider::configure(config)?)),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",
@@ -360,101 +317,4 @@ pub async fn for_validation(name: &str) -> Result<Arc<dyn Provider>, ProviderErr
         _ => Value::Map(Default::default()),
     };
     configure(name, &config).await
-}
-
-/// Where the configuration first uses a provider: the resource's `provider`
-/// argument, or the resource itself when the provider is implied by its type.
-fn first_use(config: &crate::config::Config, key: &str) -> Option<crate::diag::Span> {
-    config.all_resources().find(|r| r.provider == key).and_then(|r| r.provider_span.clone().or_else(|| r.span.clone()))
-}
-
-/// Configures every provider the configuration and the state need: the root
-/// module's `provider` blocks (evaluated against root variables), and an
-/// empty configuration for a provider used without a block.
-pub async fn setup(
-    config: &crate::config::Config,
-    vars: &BTreeMap<String, Value>,
-    needed: &std::collections::BTreeSet<String>,
-) -> Result<Registry, crate::diag::Diagnostics> {
-    use crate::config::eval::{self, Ctx};
-    use crate::diag::{Diagnostic, Diagnostics};
-    let world = crate::engine::scope::World::new(config, vars.clone(), "");
-    let root = config.root();
-    let mut registry = Registry::default();
-    let mut diags = Diagnostics::new();
-    let mut keys: std::collections::BTreeSet<String> = needed.clone();
-    keys.extend(root.providers.keys().cloned());
-    keys.insert("berth".into());
-    for key in keys {
-        let name = key.split('.').next().unwrap_or(&key).to_string();
-        let (value, span) = match root.providers.get(&key) {
-            Some(decl) => {
-                let unknown = check_block(decl);
-                if !unknown.is_empty() {
-                    diags.extend(unknown);
-                    continue;
-                }
-                let path = Vec::new();
-                let ctx = Ctx::new(&world, &path, &root.dir);
-                let mut m = crate::value::Map::new();
-                let mut ok = true;
-                for (n, a) in &decl.body.attrs {
-                    match eval::eval(&a.expr, &ctx) {
-                        Ok(v) if v.is_known() => {
-                            m.insert(n.clone(), v);
-                        }
-                        Ok(_) => {
-                            diags.push(
-                                Diagnostic::error(format!("provider `{key}`: `{n}` must be known before planning"))
-                                    .at(a.expr.span()),
-                            );
-                            ok = false;
-                        }
-                        Err(d) => {
-                            diags.push(d);
-                            ok = false;
-                        }
-                    }
-                }
-                match world.eval_body(
-                    &crate::config::BodyDecl { attrs: Default::default(), blocks: decl.body.blocks.clone() },
-                    None,
-                    &ctx,
-                    &format!("provider `{key}`"),
-                    decl.span.as_ref(),
-                ) {
-                    Ok(Value::Map(blocks)) => m.extend(blocks),
-                    Ok(_) => {}
-                    Err(d) => {
-                        diags.extend(d);
-                        ok = false;
-                    }
-                }
-                if !ok {
-                    continue;
-                }
-                (Value::Map(m), decl.span.clone())
-            }
-            None if key.contains('.') => {
-                diags.push(Diagnostic::error(format!("provider `{key}` is used but not configured: add `provider \"{name}\" {{ alias = \"{}\" }}`", &key[name.len() + 1..])).at(first_use(config, &key)));
-                continue;
-            }
-            // Without a block, an error is about the first resource that needs the provider.
-            None => (Value::Map(Default::default()), first_use(config, &key)),
-        };
-        match configure(&name, &value).await {
-            Ok(p) => {
-                registry.providers.insert(key, p);
-            }
-            Err(e) => {
-                // Point at the argument the error is about when it is written.
-                let at = e
-                    .attribute
-                    .as_deref()
-                    .and_then(|a| root.providers.get(&key).and_then(|d| attribute_span(&d.body, a)));
-                diags.push(Diagnostic::error(format!("provider `{key}`: {}", e.message)).at(at.or(span)))
-            }
-        }
-    }
-    if diags.has_errors() { Err(diags) } else { Ok(registry) }
 }

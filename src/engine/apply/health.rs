@@ -7,6 +7,9 @@
 //! check never passes, the new object is kept and marked tainted, the old one
 //! and the records stay as they were, and the run fails with the reason.
 
+use crate::config::Config;
+use crate::engine::scope::World;
+use crate::plan::ResourceChange;
 use crate::value::Value;
 use std::time::{Duration, Instant};
 
@@ -74,6 +77,28 @@ impl HealthCheck {
             }
             tokio::time::sleep(self.interval).await;
         }
+    }
+}
+
+/// The evaluated health check of a created object, if its resource has one:
+/// `Err` when the block cannot be evaluated, `Some(Err)` when its values are
+/// not a valid check (both fail the step).
+pub(super) fn gate(config: &Config, world: &World<'_>, c: &ResourceChange) -> Result<Option<Result<HealthCheck, String>>, String> {
+    let Some(decl) = config.resource(&c.addr.resource) else { return Ok(None) };
+    let Some(block) = &decl.health_check else { return Ok(None) };
+    let me = world.instance(&c.addr.resource, &c.addr.key).unwrap_or_default();
+    world.forget_derived();
+    let mut ctx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, None);
+    ctx.self_value = Some(me);
+    let mut m = crate::value::Map::new();
+    for (k, a) in &block.body.attrs {
+        let v = crate::config::eval::eval(&a.expr, &ctx).map_err(|d| d.to_string())?;
+        m.insert(k.clone(), v);
+    }
+    match HealthCheck::from_value(&Value::Map(m)) {
+        Ok(Some(h)) => Ok(Some(Ok(h))),
+        Ok(None) => Ok(None),
+        Err(e) => Ok(Some(Err(e))),
     }
 }
 
