@@ -600,13 +600,11 @@ async fn lost_answers_of_network_creates_are_found_not_repeated() {
 
 /// ImportKeyPair whose answer is lost: the SDK's resend meets
 /// `InvalidKeyPair.Duplicate` from the key it made, which carries the
-/// attempt's token. (The strict layer's eventual consistency is off here:
-/// it takes the resend's `KeyName` for a reference to the new key and
-/// answers `InvalidKeyPair.NotFound`, which AWS does not do for an import.)
+/// attempt's token; the read-back that follows may not see the key yet.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_key_import_is_found_not_repeated() {
     let faults = Faults::none().with_land_then_drop(LandThenDrop::new(1, ec2_action("ImportKeyPair")));
-    let rules = Rules::test().without(support::strict::Rule::EventualConsistency);
+    let rules = Rules::test();
     let env = env_with_rules(Recorder::default(), faults, rules, DEADLINE).await;
     let key_cfg = obj([
         ("key_name", s("deployer")),

@@ -859,7 +859,14 @@ impl Strict {
                 continue;
             }
             let Some((kind, _)) = st.fresh.get(v) else { continue };
-            if *kind == Kind::KeyPair && !(k == "KeyName" || k.starts_with("KeyName.")) {
+            // A key pair is referred to by name, except by the calls that
+            // make one: an import's `KeyName` names the key it creates, and
+            // the resend of one whose answer was lost meets
+            // `InvalidKeyPair.Duplicate`, not `NotFound`.
+            if *kind == Kind::KeyPair
+                && (!(k == "KeyName" || k.starts_with("KeyName."))
+                    || matches!(call.action.as_str(), "ImportKeyPair" | "CreateKeyPair"))
+            {
                 continue;
             }
             if !seen.contains(v) {
