@@ -59,7 +59,7 @@ async fn plan_and_apply(env: &Env, flags: &PlanFlags, destroy: bool, auto_approv
             &config,
             planned,
             backend.as_ref(),
-            &ApplyOptions { parallelism: flags.parallelism },
+            &ApplyOptions { parallelism: flags.parallelism, ..ApplyOptions::default() },
             &StderrProgress::new(),
             &graceful.token(),
         )
@@ -83,7 +83,7 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
         &config,
         plan,
         backend.as_ref(),
-        &ApplyOptions { parallelism: flags.parallelism },
+        &ApplyOptions { parallelism: flags.parallelism, ..ApplyOptions::default() },
         &StderrProgress::new(),
         &graceful.token(),
     )

@@ -24,7 +24,8 @@ pub fn options(env: &Env, flags: &PlanFlags, destroy: bool) -> Result<(PlanOptio
     let targets = parse_addrs(&flags.targets, "target")?;
     let replace = parse_addrs(&flags.replace, "replace")?;
     let sources = VarSources::from_env(flags.vars.vars.clone(), flags.vars.var_files.clone());
-    Ok((PlanOptions { destroy, refresh: flags.refresh, targets, replace, workspace: env.workspace.clone() }, sources))
+    let opts = PlanOptions { destroy, refresh: flags.refresh, targets, replace, workspace: env.workspace.clone(), ..PlanOptions::default() };
+    Ok((opts, sources))
 }
 
 /// Loads the configuration (again: the caller holds the state lock now)

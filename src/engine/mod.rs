@@ -84,7 +84,8 @@ pub async fn plan(
     let stored = backend.load().await.map_err(Diagnostics::from)?;
     let state_exists = stored.is_some();
     let state = stored.unwrap_or_default();
-    let providers = providers::setup(config, &vars, &providers::needed_providers(config, &state)).await?;
+    let needed = providers::needed_providers(config, &state);
+    let providers = providers::setup(config, &vars, &needed, &opts.providers).await?;
     let refreshed = if opts.refresh && !state.resources.is_empty() {
         progress.event(Event::Refreshing { objects: state.resources.len() });
         refresh::refresh(&state, &providers).await?
@@ -140,7 +141,8 @@ pub async fn apply_saved(
     plan.check_state(stored.as_ref().map(|s| (s.lineage.as_str(), s.serial))).map_err(Diagnostic::from)?;
     let state_exists = stored.is_some();
     let mut state = stored.unwrap_or_default();
-    let providers = providers::setup(config, &plan.variables, &providers::needed_providers(config, &state)).await?;
+    let needed = providers::needed_providers(config, &state);
+    let providers = providers::setup(config, &plan.variables, &needed, &opts.providers).await?;
     if !state.pending.is_empty() {
         // The plan adopted what an interrupted run created: so must the
         // apply, or it would neither see nor record those objects.

@@ -22,6 +22,9 @@ pub struct PlanOptions {
     pub targets: Vec<InstanceAddr>,
     pub replace: Vec<InstanceAddr>,
     pub workspace: String,
+    /// Providers the caller made, by key (`aws`, `aws.west`), used instead
+    /// of configuring one from the configuration: for embedders and tests.
+    pub providers: Registry,
 }
 
 pub struct Planner<'a> {

@@ -83,8 +83,14 @@ fn first_use(config: &Config, key: &str) -> Option<Span> {
 
 /// Configures every provider the configuration and the state need: the root
 /// module's `provider` blocks (evaluated against root variables), and an
-/// empty configuration for a provider used without a block.
-pub async fn setup(config: &Config, vars: &BTreeMap<String, Value>, needed: &BTreeSet<String>) -> Result<Registry, Diagnostics> {
+/// empty configuration for a provider used without a block. A provider in
+/// `given` is taken as it is.
+pub async fn setup(
+    config: &Config,
+    vars: &BTreeMap<String, Value>,
+    needed: &BTreeSet<String>,
+    given: &Registry,
+) -> Result<Registry, Diagnostics> {
     use crate::config::eval::{self, Ctx};
     let world = World::new(config, vars.clone(), "");
     let root = config.root();
@@ -94,6 +100,10 @@ pub async fn setup(config: &Config, vars: &BTreeMap<String, Value>, needed: &BTr
     keys.extend(root.providers.keys().cloned());
     keys.insert("berth".into());
     for key in keys {
+        if let Some(p) = given.get(&key) {
+            registry.providers.insert(key, p.clone());
+            continue;
+        }
         let name = key.split('.').next().unwrap_or(&key).to_string();
         let (value, span) = match root.providers.get(&key) {
             Some(decl) => {

@@ -246,6 +246,12 @@ impl Registry {
     }
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.providers.keys()).finish()
+    }
+}
+
 /// The provider families berth knows, by the prefix of their type names.
 pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns"];
 

@@ -6,6 +6,7 @@ pub mod bind;
 pub mod cli;
 pub mod faultproxy;
 pub mod moto;
+pub mod recording;
 pub mod strict;
 pub mod venv;
 pub mod xml;

@@ -75,8 +75,12 @@ impl ApplyReport {
     }
 }
 
+#[derive(Clone, Debug, Default)]
 pub struct ApplyOptions {
+    /// How many provider calls may run at once (at least one).
     pub parallelism: usize,
+    /// For a saved plan, as [`PlanOptions::providers`](crate::engine::PlanOptions::providers).
+    pub providers: Registry,
 }
 
 /// Applies `plan` to `state`, journaling every result through `backend`, and
