@@ -3,14 +3,15 @@
 //!
 //! This is engine work, not the providers': a block is held to its family's
 //! [`BlockSchema`] as written, then evaluated against the root variables,
-//! and only the evaluated object reaches [`providers::configure`]. So the
+//! and only the evaluated object reaches [`families::configure`]. So the
 //! providers never see configuration syntax, and an error points at the
 //! argument it is about.
 
 use crate::config::{BodyDecl, Config, ProviderDecl};
 use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
 use crate::engine::scope::World;
-use crate::providers::{self, BlockSchema, Registry, block_schema};
+use crate::providers::families::{self, block_schema};
+use crate::providers::{BlockSchema, Registry};
 use crate::state::State;
 use crate::value::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,7 +161,7 @@ pub async fn setup(
             // Without a block, an error is about the first resource that needs the provider.
             None => (Value::Map(Default::default()), first_use(config, &key)),
         };
-        match providers::configure(&name, &value).await {
+        match families::configure(&name, &value).await {
             Ok(p) => {
                 registry.providers.insert(key, p);
             }

@@ -80,7 +80,7 @@ async fn check_resources(config: &Config) -> Diagnostics {
     for r in config.all_resources() {
         let name = r.provider.split('.').next().unwrap_or(&r.provider).to_string();
         if registry.get(&name).is_none() {
-            match crate::providers::for_validation(&name).await {
+            match crate::providers::families::for_validation(&name).await {
                 Ok(p) => {
                     registry.providers.insert(name.clone(), p);
                 }
