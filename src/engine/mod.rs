@@ -10,10 +10,10 @@
 //! - [`scope`]: the values expressions see during a walk;
 //! - [`providers`]: `provider` blocks → configured providers;
 //! - [`refresh`]: read the state's objects, adopt what an interrupted run left;
-//! - [`plan`] (with [`checks`]): what each resource's provider would change;
+//! - [`mod@plan`] (with [`checks`]): what each resource's provider would change;
 //! - [`order`]: the step graph of a plan;
 //! - [`walk`]: a generic bounded, cancellable walk of a graph;
-//! - [`apply`]: the walk's visitor, which journals and records the results;
+//! - [`mod@apply`]: the walk's visitor, which journals and records the results;
 //! - [`inventory`]: `inventory` blocks → the inventory model;
 //! - [`validate`] and [`saved_plan`]: checks without a walk.
 //!

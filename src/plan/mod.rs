@@ -5,7 +5,7 @@
 //! state or configuration moved since ("stale"), or one that errored: the
 //! rules live here, next to the value ([`Plan::can_apply`]).
 //!
-//! The engine ([`crate::engine::plan`]) builds plans; [`render`] shows them.
+//! The engine ([`crate::engine::plan()`]) builds plans; [`render`] shows them.
 //! This module is the value only: it imports the leaves (addresses, values)
 //! and nothing of the engine, configuration or state.
 

@@ -1024,7 +1024,7 @@ async fn release(b: &S3Backend, id: &str, etag: Option<&str>) -> Result<(), Stat
 /// it before it exits, with requests of its own (not ones tied to the
 /// abandoned command: opentofu#3661 and #3669 are that bug). A lock is
 /// registered before its PUT is sent, since a run stopped while that PUT is
-/// in flight may own the lock without knowing it. [`stop`] refuses further
+/// in flight may own the lock without knowing it. [`held_locks::stop`] refuses further
 /// writes and frees them; the binary calls it through [`Backend::releaser`]
 /// (see `crate::interrupt`), and nothing here listens for signals.
 pub mod held_locks {

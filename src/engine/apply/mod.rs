@@ -1,11 +1,11 @@
 //! Carries out a plan.
 //!
-//! The changes form a step graph ([`order`](crate::engine::order)): a change
+//! The changes form a step graph ([`crate::engine::order`]): a change
 //! waits for the changes of what it depends on; destroys run in reverse
 //! dependency order; a destroy-then-create replacement destroys first; a
 //! create-before-destroy replacement creates the new object, lets every
 //! dependent switch to it, then destroys the old one (kept meanwhile as a
-//! "deposed" object). The [walk](crate::engine::walk) is parallel, bounded
+//! "deposed" object). The walk ([`crate::engine::walk`]) is parallel, bounded
 //! by `--parallelism`, and cancellable; this module is its visitor, and
 //! hands providers batches: every change of one type that is ready at the
 //! same step goes to the provider in one call.
@@ -13,7 +13,7 @@
 //! Every create is recorded in the state journal as pending before it starts
 //! (write-ahead), and every result before anything that depends on it
 //! starts; the journal is folded into the state file once at the end
-//! ([`record`]). What concerns objects outside berth is forced to disk at
+//! (`record.rs`). What concerns objects outside berth is forced to disk at
 //! once; what concerns the built-in, state-only resources only reaches the
 //! kernel (which keeps it if berth is killed) and goes to disk with the next
 //! synced write. A failure skips only what depends on it; a created object
