@@ -3,7 +3,7 @@
 //! Data flows one way: configuration → dependency graph → engine {refresh →
 //! plan → apply} → state → inventory. Imports follow it: `main → commands →
 //! engine → {config, graph, plan, state, providers, inventory} → leaves`,
-//! and `tests/architecture.rs` holds them to it. The modules, in that order:
+//! and `tests/it/architecture.rs` holds them to it. The modules, in that order:
 //!
 //! - [`cli`]: the command line's clap types: data, no logic.
 //! - [`interrupt`]: SIGINT/SIGTERM → a soft cancellation token, or a hard

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod faultproxy;
 pub mod moto;
 pub mod recording;
+pub mod stats;
 pub mod strict;
 pub mod venv;
 pub mod xml;
