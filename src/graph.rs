@@ -290,10 +290,10 @@ impl Builder<'_> {
     }
 
     fn edge(&mut self, from: &Node, to: &Node) {
-        if let (Some(&a), Some(&b)) = (self.index.get(from), self.index.get(to)) {
-            if self.edge_set.insert((a, b)) {
-                self.graph.add_edge(a, b, ());
-            }
+        if let (Some(&a), Some(&b)) = (self.index.get(from), self.index.get(to))
+            && self.edge_set.insert((a, b))
+        {
+            self.graph.add_edge(a, b, ());
         }
     }
 

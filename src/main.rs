@@ -1,9 +1,10 @@
-//! The `berth` binary: parse arguments, run one command, map the result to an
-//! exit code (0 ok, 1 error, 2 changes present under `--detailed-exitcode`).
+//! The `berth` binary: parse arguments, install the interrupt handler, run
+//! one command, map the result to an exit code (0 ok, 1 error, 2 changes
+//! present under `--detailed-exitcode`, 130/143 stopped by SIGINT/SIGTERM).
 
 use berth::cli::{Cli, Command, StateSubcommand};
 use berth::commands::{self, Env};
-use berth::state::s3::interrupt::{self, Stopper};
+use berth::interrupt::Interrupt;
 use clap::{CommandFactory, Parser};
 
 fn main() {
@@ -28,23 +29,25 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // On SIGINT or SIGTERM the run stops at once, freeing the state locks it
-    // holds in S3 first; the apply walk answers a first Ctrl-C itself. This
-    // runs on a worker thread, so it works while the command blocks the main
-    // one (a confirmation prompt).
-    match runtime.block_on(async { Stopper::install() }) {
-        Ok(stopper) => {
+    // A signal stops the run at once, freeing the state locks it holds
+    // first, except a first Ctrl-C during the apply walk, which the walk
+    // answers itself (see `berth::interrupt`). This runs on a worker
+    // thread, so it works while the command blocks the main one (a
+    // confirmation prompt).
+    match runtime.block_on(async { Interrupt::install() }) {
+        Ok((interrupt, mut stopper)) => {
+            env.interrupt = interrupt;
             runtime.spawn(async move {
                 let how = stopper.wait().await;
-                let (freed, failed) = interrupt::stop().await;
+                let released = stopper.release_locks().await;
                 eprintln!("\n{how}: stopped before finishing; what completed is recorded in the state journal.");
-                for uri in freed {
+                for uri in released.freed {
                     eprintln!("Released the state lock on `{uri}`.");
                 }
-                for f in failed {
+                for f in released.failed {
                     eprintln!("Error: could not release the state lock on {f}; remove it with `berth force-unlock`.");
                 }
-                berth::providers::api_stats::write_if_requested();
+                berth::telemetry::api_stats::write_if_requested();
                 std::process::exit(how.exit_code());
             });
         }
@@ -73,7 +76,7 @@ fn main() {
             }
         }
     });
-    berth::providers::api_stats::write_if_requested();
+    berth::telemetry::api_stats::write_if_requested();
     let code = match result {
         Ok(code) => code,
         Err(diags) => {

@@ -15,7 +15,7 @@ use berth::config::eval::Scope;
 use berth::diag::Diagnostics;
 use berth::providers::Provider;
 use berth::value::Value;
-use berth::world::World;
+use berth::engine::scope::World;
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 

@@ -1,12 +1,11 @@
 //! `berth apply` and `berth destroy`.
 
-use super::plan::{Planned, make_plan};
+use super::plan::make_plan;
 use super::*;
-use crate::apply::{ApplyOptions, addr_list};
 use crate::cli::{ApplyArgs, DestroyArgs, PlanFlags};
-use crate::plan::{Plan, render};
+use crate::engine::{ApplyOptions, ApplyReport, StepRef};
+use crate::plan::render;
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 pub async fn run(env: &Env, args: &ApplyArgs) -> CmdResult {
     match &args.planfile {
@@ -37,25 +36,36 @@ async fn plan_and_apply(env: &Env, flags: &PlanFlags, destroy: bool, auto_approv
     let backend = env.backend(Some(&config))?;
     drop(config);
     let op = if destroy { "destroy" } else { "apply" };
-    let lock = lock(backend.as_ref(), op, flags.lock.lock_timeout).await?;
+    let lock = lock(&env.interrupt, backend.as_ref(), op, flags.lock.lock_timeout).await?;
     let result = async {
-        let planned = make_plan(env, flags, destroy, backend.as_ref()).await?;
+        let (config, planned) = make_plan(env, flags, destroy, backend.as_ref()).await?;
         print(&render::human(&planned.plan));
         if !planned.plan.has_changes() {
-            if planned.settle {
-                // Nothing to change, but the stored state is not what this
-                // plan saw (an interrupted run's journal, adopted objects,
-                // objects found gone or changed): record it.
-                eprintln!("Recording the refreshed state.");
-                return execute(planned, backend.as_ref(), flags.parallelism).await;
+            if !planned.settle {
+                return Ok(0);
             }
-            return Ok(0);
-        }
-        if !auto_approve && !confirm(destroy)? {
+            // Nothing to change, but the stored state is not what this
+            // plan saw (an interrupted run's journal, adopted objects,
+            // objects found gone or changed): record it.
+            eprintln!("Recording the refreshed state.");
+        } else if !auto_approve && !confirm(destroy)? {
             eprintln!("Apply cancelled.");
             return Ok(1);
         }
-        execute(planned, backend.as_ref(), flags.parallelism).await
+        let destroy = planned.plan.destroy;
+        // The walk answers a first Ctrl-C itself: operations in flight finish.
+        let graceful = env.interrupt.graceful();
+        let applied = crate::engine::apply(
+            &config,
+            planned,
+            backend.as_ref(),
+            &ApplyOptions { parallelism: flags.parallelism, ..ApplyOptions::default() },
+            &StderrProgress::new(),
+            &graceful.token(),
+        )
+        .await;
+        drop(graceful);
+        summarize(destroy, &applied?.0)
     }
     .await;
     lock.release().await?;
@@ -63,70 +73,36 @@ async fn plan_and_apply(env: &Env, flags: &PlanFlags, destroy: bool, auto_approv
 }
 
 async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> CmdResult {
-    let text = fs_err::read_to_string(file).map_err(|e| err(format!("cannot read the plan: {e}")))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .map_err(|e| err(format!("`{}` is not a berth plan file: {e}", file.display())))?;
-    if plan.errored {
-        return Err(err("this plan has errors and cannot be applied: fix them and plan again"));
-    }
+    let plan = crate::engine::saved_plan::open(file)?;
     let config = env.load_config()?;
     let backend = env.backend(Some(&config))?;
-    let lock = lock(backend.as_ref(), "apply", flags.lock.lock_timeout).await?;
-    let result = async {
-        if config.digest != plan.config_digest {
-            return Err(err("the saved plan is stale: the configuration changed since it was made; run `berth plan` again"));
-        }
-        let stored = load_state(backend.as_ref()).await?;
-        let stale = match (&stored, plan.prior_serial) {
-            (None, None) => false,
-            (Some(s), Some(serial)) => s.lineage != plan.lineage || s.serial != serial,
-            _ => true,
-        };
-        if stale {
-            let now = stored.as_ref().map(|s| format!("serial {} of lineage {}", s.serial, s.lineage)).unwrap_or_else(|| "no state".into());
-            let then = plan.prior_serial.map(|s| format!("serial {s} of lineage {}", plan.lineage)).unwrap_or_else(|| "no state".into());
-            return Err(err(format!(
-                "the saved plan is stale: it was made against {then}, and the state is now {now}; run `berth plan` again"
-            )));
-        }
-        let state_exists = stored.is_some();
-        let mut state = stored.unwrap_or_default();
-        let providers = crate::providers::setup(&config, &plan.variables, &crate::plan::planner::needed_providers(&config, &state)).await?;
-        if !state.pending.is_empty() {
-            // The plan adopted what an interrupted run created: so must the
-            // apply, or it would neither see nor record those objects.
-            let mut diags = Diagnostics::new();
-            crate::plan::planner::adopt_pending(&mut state, &providers, &mut diags).await;
-            if diags.has_errors() {
-                return Err(diags);
-            }
-        }
-        execute(Planned { plan, config, providers, state, state_exists, settle: false }, backend.as_ref(), flags.parallelism).await
-    }
+    let lock = lock(&env.interrupt, backend.as_ref(), "apply", flags.lock.lock_timeout).await?;
+    let destroy = plan.destroy;
+    let graceful = env.interrupt.graceful();
+    let applied = crate::engine::apply_saved(
+        &config,
+        plan,
+        backend.as_ref(),
+        &ApplyOptions { parallelism: flags.parallelism, ..ApplyOptions::default() },
+        &StderrProgress::new(),
+        &graceful.token(),
+    )
     .await;
+    drop(graceful);
     lock.release().await?;
-    result
+    summarize(destroy, &applied?.0)
 }
 
-async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) -> CmdResult {
-    let Planned { plan, config, providers, state, state_exists, .. } = planned;
-    let progress = Arc::new(StderrProgress::new());
-    // The walk answers the first Ctrl-C itself (see `state::s3::interrupt`).
-    let (report, _state) = crate::state::s3::interrupt::graceful(crate::apply::apply(
-        &plan,
-        &config,
-        state,
-        state_exists,
-        &providers,
-        backend,
-        &ApplyOptions { parallelism },
-        progress,
-    ))
-    .await
-    .map_err(Diagnostics::from)?;
-    let verb = if plan.destroy { "Destroy" } else { "Apply" };
-    for (addr, w) in &report.warnings {
-        eprintln!("Warning: `{addr}`: {w}");
+/// The addresses a run's skips name, for summaries.
+fn addr_list(items: &[StepRef]) -> String {
+    items.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Shows how the apply went; an incomplete one is an error.
+fn summarize(destroy: bool, report: &ApplyReport) -> CmdResult {
+    let verb = if destroy { "Destroy" } else { "Apply" };
+    for (step, w) in &report.warnings {
+        eprintln!("Warning: `{step}`: {w}");
     }
     if report.ok() {
         eprintln!();
@@ -143,8 +119,8 @@ async fn execute(planned: Planned, backend: &dyn Backend, parallelism: usize) ->
     if report.interrupted {
         msg.push_str("\nInterrupted: operations in flight finished and were recorded; nothing else was started.");
     }
-    for (addr, e) in &report.failures {
-        msg.push_str(&format!("\n  failed: `{addr}`: {e}"));
+    for f in &report.failures {
+        msg.push_str(&format!("\n  failed: `{}`: {}", f.subject, f.error));
     }
     if !report.skipped.is_empty() {
         msg.push_str(&format!("\n  skipped because something they depend on failed: {}", addr_list(&report.skipped)));

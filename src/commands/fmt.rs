@@ -37,7 +37,7 @@ pub fn run(env: &Env, args: &FmtArgs) -> CmdResult {
                 continue;
             }
         };
-        let formatted = match crate::fmt::format_source(&text) {
+        let formatted = match crate::config::fmt::format_source(&text) {
             Ok(s) => s,
             Err(e) => {
                 let file = crate::diag::SourceFile::new(&f, name.clone(), text.clone());

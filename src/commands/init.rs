@@ -29,7 +29,7 @@ pub async fn run(env: &Env, args: &InitArgs) -> CmdResult {
         (BackendKind::S3(s), false) => check_s3(env, s).await,
         (BackendKind::S3(s), true) => {
             let from = args.from.clone().unwrap_or_else(|| env.dir.join("state"));
-            migrate(s, &from, args.force, args.lock.lock_timeout).await
+            migrate(&env.interrupt, s, &from, args.force, args.lock.lock_timeout).await
         }
     }
 }
@@ -67,7 +67,7 @@ async fn check_s3(env: &Env, s: &S3Settings) -> CmdResult {
     Ok(0)
 }
 
-async fn migrate(s: &S3Settings, from: &Path, force: bool, timeout: std::time::Duration) -> CmdResult {
+async fn migrate(interrupt: &Interrupt, s: &S3Settings, from: &Path, force: bool, timeout: std::time::Duration) -> CmdResult {
     if !from.is_dir() {
         return Err(err(format!("no local states to migrate: `{}` is not a directory", from.display())));
     }
@@ -80,10 +80,10 @@ async fn migrate(s: &S3Settings, from: &Path, force: bool, timeout: std::time::D
             continue;
         }
         let remote = S3Backend::with_client(s.clone(), &ws, client.clone());
-        let local_lock = lock(&local, "init --migrate-state", timeout).await?;
+        let local_lock = lock(interrupt, &local, "init --migrate-state", timeout).await?;
         let result = async {
             let Some(state) = load_state(&local).await? else { return Ok(None) };
-            let remote_lock = lock(&remote, "init --migrate-state", timeout).await?;
+            let remote_lock = lock(interrupt, &remote, "init --migrate-state", timeout).await?;
             let copied = copy(&state, &remote, force).await;
             remote_lock.release().await?;
             copied.map(|written| Some((state, written)))

@@ -9,8 +9,8 @@
 use super::*;
 use crate::cli::InventoryArgs;
 use crate::config::vars::{self, VarSources};
-use crate::inventory::build::{Built, build_all, file_content};
-use crate::world::World;
+use crate::engine::inventory::{Built, from_state};
+use crate::inventory::{display_path, file_content};
 
 pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
     let config = env.load_config()?;
@@ -19,10 +19,6 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
     let state = load_state(backend.as_ref()).await?.unwrap_or_default();
     let sources = VarSources::from_env(args.vars.vars.clone(), args.vars.var_files.clone());
     let vars = vars::resolve(config.root(), &sources)?;
-    let world = World::new(&config, vars, &env.workspace);
-    for r in state.resources.values().filter(|r| r.deposed.is_none()) {
-        world.set_instance(&r.addr.resource, r.addr.key.clone(), r.value());
-    }
     if config.root().inventories.is_empty() {
         return Err(err("the configuration has no `inventory` blocks"));
     }
@@ -37,7 +33,7 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
     }
     let mut diags = Diagnostics::new();
     let mut differs = 0;
-    for built in build_all(&world, &config) {
+    for built in from_state(&config, vars, &env.workspace, &state) {
         let mut inv = match built {
             Ok(Built::Ready(inv)) => inv,
             Ok(Built::Pending { name, .. }) => {
@@ -59,7 +55,7 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
             inv.path = out.clone();
         }
         let content = file_content(&inv).map_err(|e| err(e.to_string()))?;
-        let path = crate::plan::planner::display(&inv.path);
+        let path = display_path(&inv.path);
         if args.check {
             let on_disk = std::fs::read_to_string(&inv.path).unwrap_or_default();
             if on_disk != content {

@@ -17,12 +17,14 @@ pub mod workspace;
 
 use crate::config::{self, Config};
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::engine::{Event, Verb};
+use crate::interrupt::Interrupt;
 use crate::state::s3::{S3Backend, S3Settings};
 use crate::state::{Backend, LockInfo, State, local::LocalBackend};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What every command needs to know about its surroundings.
 pub struct Env {
@@ -31,13 +33,16 @@ pub struct Env {
     pub workspace: String,
     /// `--backend-config KEY=VALUE` values, overriding the `backend` block.
     pub backend_config: Vec<String>,
+    /// Signals, as the commands see them: the soft-stop token, and the
+    /// locks to free on a hard stop.
+    pub interrupt: Interrupt,
 }
 
 pub type CmdResult = Result<i32, Diagnostics>;
 
 /// A state backend's error, as a command's.
 pub fn state_err(e: crate::state::StateError) -> Diagnostics {
-    err(e.to_string())
+    e.into()
 }
 
 pub fn err(msg: impl Into<String>) -> Diagnostics {
@@ -53,7 +58,7 @@ impl Env {
             .filter(|w| !w.is_empty())
             .or_else(|| workspace::selected(&dir))
             .unwrap_or_else(|| "default".into());
-        Env { dir, color, workspace, backend_config: Vec::new() }
+        Env { dir, color, workspace, backend_config: Vec::new(), interrupt: Interrupt::default() }
     }
 
     pub fn load_config(&self) -> Result<Config, Diagnostics> {
@@ -215,31 +220,33 @@ pub struct Locked<'a> {
     pub info: LockInfo,
 }
 
-pub async fn lock<'a>(backend: &'a dyn Backend, op: &str, timeout: Duration) -> Result<Locked<'a>, Diagnostics> {
-    let info = backend.lock(op, timeout).await.map_err(|e| err(e.to_string()))?;
+/// Takes the state lock. A hard stop (see [`crate::interrupt`]) frees it
+/// from the moment it is asked for.
+pub async fn lock<'a>(interrupt: &Interrupt, backend: &'a dyn Backend, op: &str, timeout: Duration) -> Result<Locked<'a>, Diagnostics> {
+    interrupt.watch_locks(backend);
+    let info = backend.lock(op, timeout).await?;
     Ok(Locked { backend, info })
 }
 
 impl Locked<'_> {
     pub async fn release(self) -> Result<(), Diagnostics> {
-        self.backend.unlock(&self.info).await.map_err(|e| err(e.to_string()))
+        Ok(self.backend.unlock(&self.info).await?)
     }
 }
 
 /// Loads the state; `None` when there is none yet.
 pub async fn load_state(backend: &dyn Backend) -> Result<Option<State>, Diagnostics> {
-    backend.load().await.map_err(|e| err(e.to_string()))
+    Ok(backend.load().await?)
 }
 
 /// Apply progress on stderr, one line per event.
 pub struct StderrProgress {
     out: Mutex<std::io::BufWriter<std::io::Stderr>>,
-    start: Instant,
 }
 
 impl StderrProgress {
     pub fn new() -> Self {
-        StderrProgress { out: Mutex::new(std::io::BufWriter::new(std::io::stderr())), start: Instant::now() }
+        StderrProgress { out: Mutex::new(std::io::BufWriter::new(std::io::stderr())) }
     }
     fn line(&self, s: &str) {
         let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
@@ -254,41 +261,45 @@ impl Default for StderrProgress {
     }
 }
 
-fn gerund(verb: &str) -> &'static str {
+fn gerund(verb: Verb) -> &'static str {
     match verb {
-        "create" => "Creating...",
-        "update" => "Modifying...",
-        "destroy" => "Destroying...",
-        "read" => "Reading...",
-        _ => "Working...",
+        Verb::Create => "Creating...",
+        Verb::Update => "Modifying...",
+        Verb::Destroy => "Destroying...",
+        Verb::Read => "Reading...",
     }
 }
 
-fn done(verb: &str) -> &'static str {
+fn done(verb: Verb) -> &'static str {
     match verb {
-        "create" => "Creation complete",
-        "update" => "Modifications complete",
-        "destroy" => "Destruction complete",
-        "read" => "Read complete",
-        _ => "Complete",
+        Verb::Create => "Creation complete",
+        Verb::Update => "Modifications complete",
+        Verb::Destroy => "Destruction complete",
+        Verb::Read => "Read complete",
     }
 }
 
-impl crate::apply::Progress for StderrProgress {
-    fn started(&self, addr: &str, verb: &str) {
-        self.line(&format!("{addr}: {}", gerund(verb)));
-    }
-    fn finished(&self, addr: &str, verb: &str, detail: &str, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let detail = if detail.is_empty() { String::new() } else { format!(" [{detail}]") };
-        self.line(&format!("{addr}: {} after {secs:.1}s{detail}", done(verb)));
-    }
-    fn failed(&self, addr: &str, verb: &str, error: &str) {
-        self.line(&format!("{addr}: {verb} failed: {error}"));
-    }
-    fn message(&self, msg: &str) {
-        let _ = self.start;
-        self.line(msg);
+impl crate::engine::Progress for StderrProgress {
+    fn event(&self, event: Event<'_>) {
+        let line = match event {
+            Event::Refreshing { objects } => format!("Refreshing {objects} object(s)..."),
+            Event::Started(step) => format!("{step}: {}", gerund(step.verb())),
+            Event::Finished { step, id, elapsed } => {
+                let secs = elapsed.as_secs_f64();
+                let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
+                format!("{step}: {} after {secs:.1}s{id}", done(step.verb()))
+            }
+            Event::Failed { step, error } => format!("{step}: {} failed: {error}", step.verb().as_str()),
+            Event::Warning { step, warning } => format!("{step}: warning: {warning}"),
+            Event::HealthWaiting { step, url, expect_status } => format!("{step}: waiting for GET {url} to answer {expect_status}"),
+            Event::Healthy(step) => format!("{step}: healthy"),
+            Event::InventoryWritten { name, path } => format!("inventory `{name}`: wrote `{path}`"),
+            Event::Interrupted { in_flight: 0 } => "Interrupt received: nothing new will start.".to_string(),
+            Event::Interrupted { in_flight } => format!(
+                "Interrupt received: waiting for {in_flight} operation(s) in flight to finish; nothing new will start."
+            ),
+        };
+        self.line(&line);
     }
 }
 

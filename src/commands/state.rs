@@ -78,7 +78,7 @@ pub async fn run(env: &Env, cmd: &StateCommand) -> CmdResult {
         }
         StateCommand::Rm { addresses, lock: l } => {
             let addrs: Vec<InstanceAddr> = addresses.iter().map(|a| parse(a)).collect::<Result<_, _>>()?;
-            let held = lock(backend.as_ref(), "state rm", l.lock_timeout).await?;
+            let held = lock(&env.interrupt, backend.as_ref(), "state rm", l.lock_timeout).await?;
             let result = async {
                 let mut state = load_state(backend.as_ref()).await?.ok_or_else(|| err("there is no state"))?;
                 let keys: Vec<_> = state.resources.keys().filter(|(a, _)| addrs.iter().any(|t| a.matches(t))).cloned().collect();
@@ -90,7 +90,7 @@ pub async fn run(env: &Env, cmd: &StateCommand) -> CmdResult {
                     eprintln!("Removed `{}` from the state (the object itself was not destroyed).", k.0);
                 }
                 state.serial += 1;
-                backend.write(&state).await.map_err(|e| err(e.to_string()))?;
+                backend.write(&state).await?;
                 Ok(0)
             }
             .await;
@@ -99,7 +99,7 @@ pub async fn run(env: &Env, cmd: &StateCommand) -> CmdResult {
         }
         StateCommand::Mv { from, to, lock: l } => {
             let (from, to) = (parse(from)?, parse(to)?);
-            let held = lock(backend.as_ref(), "state mv", l.lock_timeout).await?;
+            let held = lock(&env.interrupt, backend.as_ref(), "state mv", l.lock_timeout).await?;
             let result = async {
                 let mut state = load_state(backend.as_ref()).await?.ok_or_else(|| err("there is no state"))?;
                 if state.get(&to).is_some() {
@@ -111,7 +111,7 @@ pub async fn run(env: &Env, cmd: &StateCommand) -> CmdResult {
                 r.addr = to.clone();
                 state.put(r);
                 state.serial += 1;
-                backend.write(&state).await.map_err(|e| err(e.to_string()))?;
+                backend.write(&state).await?;
                 eprintln!("Moved `{from}` to `{to}`.");
                 Ok(0)
             }
@@ -125,7 +125,7 @@ pub async fn run(env: &Env, cmd: &StateCommand) -> CmdResult {
 pub async fn force_unlock(env: &Env, id: &str) -> CmdResult {
     let config = env.load_config().ok();
     let backend = env.backend(config.as_ref())?;
-    backend.force_unlock(id).await.map_err(|e| err(e.to_string()))?;
+    backend.force_unlock(id).await?;
     eprintln!("The state lock `{id}` was removed.");
     Ok(0)
 }

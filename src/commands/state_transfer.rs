@@ -56,11 +56,11 @@ fn refusal(current: &State, new: &State, at: &str) -> Option<String> {
 
 pub async fn push(env: &Env, args: &PushArgs) -> CmdResult {
     let (name, text) = read_input(&args.file)?;
-    let mut new = State::from_json(&name, &text).map_err(|e| err(e.to_string()))?;
+    let mut new = State::from_json(&name, &text)?;
     let config = env.load_config()?;
     let backend = env.backend(Some(&config))?;
     drop(config);
-    let held = lock(backend.as_ref(), "state push", args.lock.lock_timeout).await?;
+    let held = lock(&env.interrupt, backend.as_ref(), "state push", args.lock.lock_timeout).await?;
     let result = async {
         let at = backend.describe();
         if let Some(current) = load_state(backend.as_ref()).await? {
@@ -82,7 +82,7 @@ pub async fn push(env: &Env, args: &PushArgs) -> CmdResult {
                 eprintln!("Warning: {why}; pushing anyway (--force).");
             }
         }
-        backend.write(&new).await.map_err(|e| err(e.to_string()))?;
+        backend.write(&new).await?;
         eprintln!(
             "Pushed `{name}` to `{at}`: {} object(s), lineage `{}`, serial {}.",
             new.resources.len(),

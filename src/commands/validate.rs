@@ -1,23 +1,11 @@
-//! `berth validate`: everything that can be checked without touching state
-//! or the cloud — syntax, references, cycles, types, provider arguments.
+//! `berth validate`: resolve the backend settings, validate, show the result.
 
 use super::*;
-use crate::addr::Mode;
-use crate::graph::Graph;
-use crate::providers::Registry;
-use crate::value::Value;
-use crate::world::World;
 
 pub async fn run(env: &Env) -> CmdResult {
     let config = env.load_config()?;
-    // Reference and cycle errors and argument errors are reported together.
-    let mut diags = match Graph::build(&config) {
-        Ok(_) => Diagnostics::new(),
-        Err(d) => d,
-    };
-    diags.extend(check_settings(env, &config));
-    diags.extend(check_resources(&config).await);
-    dedup(&mut diags);
+    let backend = env.backend(Some(&config)).err().unwrap_or_default();
+    let mut diags = crate::engine::validate(&config, backend).await;
     if diags.has_errors() {
         return Err(std::mem::take(&mut diags));
     }
@@ -26,139 +14,4 @@ pub async fn run(env: &Env) -> CmdResult {
     }
     print("The configuration is valid.\n");
     Ok(0)
-}
-
-/// Checks what needs no values at all: the backend, the types of root
-/// variables' defaults, the names in provider blocks, and that every
-/// provider alias in use is configured.
-fn check_settings(env: &Env, config: &Config) -> Diagnostics {
-    let mut diags = Diagnostics::new();
-    if let Err(d) = env.backend(Some(config)) {
-        diags.extend(d);
-    }
-    for decl in config.root().variables.values() {
-        let Some(default) = &decl.default else { continue };
-        match crate::config::eval::constant(default) {
-            Ok(v) => {
-                if let Err(d) = crate::config::vars::check_at(decl, v, "the default", default.span()) {
-                    diags.extend(d);
-                }
-            }
-            Err(d) => diags.push(d),
-        }
-    }
-    // Provider blocks: every name known (values need variables: plan checks them).
-    for decl in config.root().providers.values() {
-        diags.extend(crate::providers::check_block(decl));
-    }
-    for r in config.all_resources() {
-        if let Some((name, alias)) = r.provider.split_once('.')
-            && !config.root().providers.contains_key(&r.provider)
-        {
-            diags.push(
-                Diagnostic::error(format!(
-                    "provider `{}` is used but not configured: add `provider \"{name}\" {{ alias = \"{alias}\" }}`",
-                    r.provider
-                ))
-                .at(r.provider_span.clone().or(r.span.clone())),
-            );
-        }
-    }
-    diags
-}
-
-/// The same problem found twice (a local used by two resources) is shown once.
-fn dedup(diags: &mut Diagnostics) {
-    let mut seen = std::collections::HashSet::new();
-    diags.0.retain(|d| seen.insert((d.span.as_ref().map(|s| s.location()), d.message.clone())));
-}
-
-/// Checks resource arguments against provider schemas, `count` and
-/// `for_each` where they are known, and root outputs, with unknown values
-/// for everything that needs variables or other resources.
-async fn check_resources(config: &Config) -> Diagnostics {
-    let mut diags = Diagnostics::new();
-    let mut registry = Registry::default();
-    for r in config.all_resources() {
-        let name = r.provider.split('.').next().unwrap_or(&r.provider).to_string();
-        if registry.get(&name).is_none() {
-            match crate::providers::for_validation(&name).await {
-                Ok(p) => {
-                    registry.providers.insert(name.clone(), p);
-                }
-                Err(e) => {
-                    diags.push(Diagnostic::error(e.message).at(r.span.clone()));
-                    continue;
-                }
-            }
-        }
-    }
-    // Every variable unknown: only the shape of the configuration is checked.
-    // A sensitive variable stays marked, so outputs that show it are caught.
-    let vars = config.root().variables.iter().map(|(k, d)| (k.clone(), Value::Unknown.mark_if(d.sensitive))).collect();
-    let mut world = World::new(config, vars, "default");
-    world.lenient = true;
-    for r in config.all_resources() {
-        check_expansion(&world, r, &mut diags);
-        let name = r.provider.split('.').next().unwrap_or(&r.provider);
-        let Some(p) = registry.get(name) else { continue };
-        let Some(schema) = p.schema(r.addr.mode, &r.addr.type_) else {
-            let kind = if r.addr.mode == Mode::Data { "data source" } else { "resource" };
-            let mut d = Diagnostic::error(format!("provider `{name}` has no {kind} type `{}`", r.addr.type_)).at(r.span.clone());
-            if let Some(s) = crate::diag::suggest(&r.addr.type_, p.type_names(r.addr.mode)) {
-                d = d.hint(format!("did you mean `{s}`?"));
-            }
-            diags.push(d);
-            continue;
-        };
-        let key = if r.count.is_some() {
-            crate::addr::InstanceKey::Int(0)
-        } else if r.for_each.is_some() {
-            crate::addr::InstanceKey::Str("key".into())
-        } else {
-            crate::addr::InstanceKey::None
-        };
-        let ctx = world.instance_ctx(&r.addr.module, &key, Some(Value::Unknown));
-        match world.eval_body(&r.body, Some(schema), &ctx, &format!("`{}`", r.addr), r.span.as_ref()) {
-            Ok(v) => {
-                for e in p.validate(r.addr.mode, &r.addr.type_, &v) {
-                    let span = e.attribute.as_ref().and_then(|a| r.body.attrs.get(a)).and_then(|a| a.expr.span()).or(r.span.clone());
-                    diags.push(Diagnostic::error(format!("`{}`: {}", r.addr, e.message)).at(span));
-                }
-            }
-            Err(d) => {
-                // Errors about unknown values are not errors here; the rest are.
-                diags.extend(d)
-            }
-        }
-    }
-    for name in config.root().outputs.keys() {
-        if let Err(d) = world.output(&Vec::new(), name) {
-            diags.push(d);
-        }
-    }
-    diags
-}
-
-/// `count` and `for_each` are checked like the planner does once their
-/// value is known (a literal, or built from literals).
-fn check_expansion(world: &World, r: &crate::config::ResourceDecl, diags: &mut Diagnostics) {
-    let (e, what) = match (&r.count, &r.for_each) {
-        (Some(c), _) => (c, "count"),
-        (None, Some(f)) => (f, "for_each"),
-        (None, None) => return,
-    };
-    let ctx = world.instance_ctx(&r.addr.module, &crate::addr::InstanceKey::None, None);
-    match crate::config::eval::eval(e, &ctx) {
-        Ok(v) if v.is_sensitive() => {
-            diags.push(Diagnostic::error(format!("`{what}` cannot be a sensitive value")).at(e.span()));
-        }
-        Ok(v) if v.is_known() => {
-            if let Err(d) = world.expand(r) {
-                diags.push(d);
-            }
-        }
-        Ok(_) => {}
-        Err(d) => diags.push(d),
-    }
 }

@@ -103,7 +103,7 @@ pub async fn run(env: &Env, cmd: &WorkspaceCommand) -> CmdResult {
             }
             let opened = Opened::new(&kind, name);
             let backend = opened.backend();
-            let held = lock(backend, "workspace delete", l.lock_timeout).await?;
+            let held = lock(&env.interrupt, backend, "workspace delete", l.lock_timeout).await?;
             let result: Result<usize, Diagnostics> = async {
                 let state = load_state(backend).await?.unwrap_or_default();
                 let count = state.resources.len();

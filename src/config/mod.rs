@@ -7,6 +7,7 @@
 //! one by one, so `berth validate` shows them all.
 
 pub mod eval;
+pub mod fmt;
 pub mod functions;
 mod load;
 pub mod refs;

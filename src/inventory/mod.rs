@@ -20,7 +20,6 @@ pub mod hosts;
 pub mod json;
 pub mod kamal;
 
-pub mod build;
 use crate::addr::{InstanceAddr, InstanceKey};
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -314,6 +313,23 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
         .context_radius(3)
         .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string()
+}
+
+/// The file's content for an inventory: the whole file, or for `hosts` the
+/// berth block spliced into what is there.
+pub fn file_content(inv: &Inventory) -> Result<String, InventoryError> {
+    let block = render(inv);
+    if inv.format == Format::Hosts {
+        let existing = std::fs::read_to_string(&inv.path).unwrap_or_default();
+        return hosts::splice(&existing, &block, &inv.name);
+    }
+    Ok(block)
+}
+
+/// A path as messages show it: without a leading `./`.
+pub fn display_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
 /// Writes `content` to `path` unless the file already holds exactly that.

@@ -2,11 +2,13 @@
 //!
 //! A plan names the state it was made against (lineage and serial) and a
 //! digest of the configuration; `berth apply PLANFILE` refuses a plan whose
-//! state or configuration moved since ("stale"), or one that errored.
-//! [`planner`] builds plans, [`render`] shows them.
+//! state or configuration moved since ("stale"), or one that errored: the
+//! rules live here, next to the value ([`Plan::can_apply`]).
+//!
+//! The engine ([`crate::engine::plan()`]) builds plans; [`render`] shows them.
+//! This module is the value only: it imports the leaves (addresses, values)
+//! and nothing of the engine, configuration or state.
 
-pub mod checks;
-pub mod planner;
 pub mod render;
 
 use crate::addr::{InstanceAddr, ResourceAddr};
@@ -230,5 +232,60 @@ impl Plan {
 
     pub fn to_file(&self) -> String {
         serde_json::to_string(self).expect("plan serializes")
+    }
+
+    /// Whether this plan may be applied to the configuration of digest
+    /// `config_digest` and the stored state (`None` when there is none, else
+    /// its lineage and serial): only when it did not error and neither moved
+    /// since it was made.
+    pub fn can_apply(&self, config_digest: &str, state: Option<(&str, u64)>) -> Result<(), Refusal> {
+        if self.errored {
+            return Err(Refusal::Errored);
+        }
+        self.check_config(config_digest)?;
+        self.check_state(state)
+    }
+
+    /// Refuses the plan when the configuration changed since it was made.
+    pub fn check_config(&self, config_digest: &str) -> Result<(), Refusal> {
+        if config_digest != self.config_digest {
+            return Err(Refusal::ConfigChanged);
+        }
+        Ok(())
+    }
+
+    /// Refuses the plan when the state (its lineage and serial, `None` when
+    /// there is none) is not the one it was made against.
+    pub fn check_state(&self, state: Option<(&str, u64)>) -> Result<(), Refusal> {
+        let stale = match (state, self.prior_serial) {
+            (None, None) => false,
+            (Some((lineage, serial)), Some(prior)) => lineage != self.lineage || serial != prior,
+            _ => true,
+        };
+        if stale {
+            let now = state.map(|(l, s)| format!("serial {s} of lineage {l}")).unwrap_or_else(|| "no state".into());
+            let then = self.prior_serial.map(|s| format!("serial {s} of lineage {}", self.lineage)).unwrap_or_else(|| "no state".into());
+            return Err(Refusal::StateMoved { then, now });
+        }
+        Ok(())
+    }
+}
+
+/// Why a saved plan cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("this plan has errors and cannot be applied: fix them and plan again")]
+    Errored,
+    #[error("the saved plan is stale: the configuration changed since it was made; run `berth plan` again")]
+    ConfigChanged,
+    #[error("the saved plan is stale: it was made against {then}, and the state is now {now}; run `berth plan` again")]
+    StateMoved { then: String, now: String },
+    #[error("`{file}` is a plan of format {found}, and this berth reads format {FORMAT_VERSION}: make the plan again with this berth")]
+    Format { file: String, found: u32 },
+}
+
+impl From<Refusal> for crate::diag::Diagnostic {
+    fn from(r: Refusal) -> Self {
+        crate::diag::Diagnostic::error(r.to_string())
     }
 }

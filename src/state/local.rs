@@ -111,8 +111,8 @@ impl LocalBackend {
             let _ = std::fs::remove_file(&tmp);
         }
         result?;
-        crate::providers::api_stats::record("local", "WriteState");
-        crate::crashpoint::after_state_write(&|| format!("state (`{}` written, its journal not yet removed)", state_path.display()));
+        crate::telemetry::api_stats::record("local", "WriteState");
+        crate::telemetry::crashpoint::after_state_write(&|| format!("state (`{}` written, its journal not yet removed)", state_path.display()));
         // Only now is the journal folded into a durable state.
         self.journal.lock().unwrap_or_else(|p| p.into_inner()).take();
         match std::fs::remove_file(self.journal_path()) {
@@ -222,8 +222,8 @@ impl LocalBackend {
             *slot = None;
             return Err(wr(e));
         }
-        crate::providers::api_stats::record("local", "AppendJournal");
-        crate::crashpoint::after_state_write(&|| format!("journal (append of {} entries)", entries.len()));
+        crate::telemetry::api_stats::record("local", "AppendJournal");
+        crate::telemetry::crashpoint::after_state_write(&|| format!("journal (append of {} entries)", entries.len()));
         Ok(())
     }
 

@@ -150,6 +150,18 @@ pub enum StateError {
     Other(String),
 }
 
+impl From<StateError> for crate::diag::Diagnostic {
+    fn from(e: StateError) -> Self {
+        crate::diag::Diagnostic::error(e.to_string())
+    }
+}
+
+impl From<StateError> for crate::diag::Diagnostics {
+    fn from(e: StateError) -> Self {
+        crate::diag::Diagnostic::from(e).into()
+    }
+}
+
 impl State {
     pub fn new() -> State {
         State {
@@ -298,4 +310,27 @@ pub trait Backend: Send + Sync {
 
     /// Names of the workspaces that have state.
     async fn workspaces(&self) -> Result<Vec<String>, StateError>;
+
+    /// What frees this backend's locks when the run is stopped at once (by
+    /// a signal): the command holding them is abandoned, not unwound, so
+    /// the release runs on requests of its own. `None` when a lock dies
+    /// with the process (a `flock`).
+    fn releaser(&self) -> Option<std::sync::Arc<dyn Releaser>> {
+        None
+    }
+}
+
+/// Frees the locks of a run that is being stopped; see [`Backend::releaser`].
+#[async_trait::async_trait]
+pub trait Releaser: Send + Sync {
+    /// Refuses the backend's writes from now on, then frees every lock it
+    /// holds, or may hold (its request was sent).
+    async fn release(&self) -> Released;
+}
+
+/// What a [`Releaser`] freed (as URIs), and what it could not, with why.
+#[derive(Debug, Default)]
+pub struct Released {
+    pub freed: Vec<String>,
+    pub failed: Vec<String>,
 }

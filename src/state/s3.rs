@@ -11,8 +11,8 @@
 //! - `K.lock` is the lock: created with `If-None-Match: *`, so exactly one
 //!   creator wins; it holds a [`LockInfo`] naming the holder. Unlike a
 //!   `flock`, nothing frees it when its holder dies: `berth force-unlock`
-//!   does, and a signal handler ([`interrupt`]) frees the locks of a run that
-//!   is stopped.
+//!   does, and [`Backend::releaser`] frees the locks of a run that is stopped
+//!   ([`held_locks`]).
 //! - `K.journal/<serial>/<seq>.json` are the journal: S3 has no append, so
 //!   each append is one object, created with `If-None-Match: *`. Every object
 //!   starts with the run's `Begin` entry, so each names the state it applies
@@ -235,7 +235,7 @@ pub async fn client(s: &S3Settings) -> Result<Client, StateError> {
         .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|v| !v.is_empty()))
         .or_else(|| sdk.endpoint_url().map(str::to_string));
     let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
-        .interceptor(crate::providers::api_stats::CountCalls)
+        .interceptor(crate::telemetry::api_stats::CountCalls)
         .retry_partition(aws_sdk::retry_partition("s3"));
     if let Some(url) = endpoint {
         // Emulators and self-hosted stores serve buckets under the path,
@@ -409,7 +409,7 @@ impl S3Backend {
     /// Writes an object; answers its ETag and version id (`None`, or
     /// `"null"`, when the bucket keeps no versions).
     async fn put(&self, key: &str, body: &[u8], cond: Cond<'_>) -> Result<Put, PutError> {
-        if interrupt::stopping() {
+        if held_locks::stopping() {
             return Err(PutError::Failed(StateError::Other(format!(
                 "not writing `{}`: the run is being stopped",
                 self.uri(key)
@@ -695,7 +695,7 @@ impl Backend for S3Backend {
         let key = self.lock_key();
         // Registered before the first PUT: a run stopped while that PUT is
         // in flight may own the lock without knowing it.
-        interrupt::register(interrupt::HeldLock {
+        held_locks::register(held_locks::HeldLock {
             client,
             bucket: self.settings.bucket.clone(),
             key: key.clone(),
@@ -706,7 +706,7 @@ impl Backend for S3Backend {
         let result = loop {
             match self.put(&key, &body, Cond::IfNoneMatch).await {
                 Ok(Put { etag, .. }) => {
-                    interrupt::set_etag(&info.id, etag.clone());
+                    held_locks::set_etag(&info.id, etag.clone());
                     *self.held() = Some(Held { info: info.clone(), etag });
                     return Ok(info);
                 }
@@ -720,7 +720,7 @@ impl Backend for S3Backend {
                 // Our own lock: a PUT that landed but whose answer was lost, then
                 // retried by the SDK into a 412. We hold it.
                 Ok(Some((Ok(holder), etag))) if holder.id == info.id => {
-                    interrupt::set_etag(&info.id, etag.clone());
+                    held_locks::set_etag(&info.id, etag.clone());
                     *self.held() = Some(Held { info: info.clone(), etag });
                     return Ok(info);
                 }
@@ -731,7 +731,7 @@ impl Backend for S3Backend {
                 Ok(Some((Err(why), _))) => break Err(self.unknown_holder(&why)),
             }
         };
-        interrupt::forget(&info.id);
+        held_locks::forget(&info.id);
         result
     }
 
@@ -748,7 +748,7 @@ impl Backend for S3Backend {
             }
         };
         let result = release(self, &held.info.id, held.etag.as_deref()).await;
-        interrupt::forget(&held.info.id);
+        held_locks::forget(&held.info.id);
         result
     }
 
@@ -784,7 +784,7 @@ impl Backend for S3Backend {
                 if slot.as_ref().is_some_and(|h| h.info.id == id) {
                     *slot = None;
                 }
-                interrupt::forget(id);
+                held_locks::forget(id);
                 Ok(())
             }
             Deleted::Changed => Err(StateError::Other(format!(
@@ -978,6 +978,21 @@ impl Backend for S3Backend {
         names.dedup();
         Ok(names)
     }
+
+    fn releaser(&self) -> Option<std::sync::Arc<dyn super::Releaser>> {
+        Some(std::sync::Arc::new(StopLocks))
+    }
+}
+
+/// Frees this process's S3 locks on a hard stop (see [`held_locks`]).
+struct StopLocks;
+
+#[async_trait::async_trait]
+impl super::Releaser for StopLocks {
+    async fn release(&self) -> super::Released {
+        let (freed, failed) = held_locks::stop().await;
+        super::Released { freed, failed }
+    }
 }
 
 /// Deletes the lock object if it is still the one this process created.
@@ -1002,22 +1017,20 @@ async fn release(b: &S3Backend, id: &str, etag: Option<&str>) -> Result<(), Stat
     }
 }
 
-/// Stopping a run cleanly on SIGINT and SIGTERM.
+/// The S3 locks this process holds, for freeing them when the run is
+/// stopped at once.
 ///
 /// A lock in S3 outlives its holder, so a run stopped by a signal must free
 /// it before it exits, with requests of its own (not ones tied to the
-/// cancelled command: opentofu#3661 and #3669 are that bug). The binary
-/// waits on [`Stopper::wait`] beside each command; when a signal comes,
-/// [`stop`] refuses further writes and frees the locks, and the process exits.
-///
-/// The apply walk handles the first Ctrl-C itself: it lets operations in
-/// flight finish and records them. It runs inside [`graceful`], during which
-/// the first SIGINT is left to it and only a second one (or a SIGTERM, which
-/// CI runners send when they give up waiting) stops the run at once.
-pub mod interrupt {
+/// abandoned command: opentofu#3661 and #3669 are that bug). A lock is
+/// registered before its PUT is sent, since a run stopped while that PUT is
+/// in flight may own the lock without knowing it. [`held_locks::stop`] refuses further
+/// writes and frees them; the binary calls it through [`Backend::releaser`]
+/// (see `crate::interrupt`), and nothing here listens for signals.
+pub mod held_locks {
     use aws_sdk_s3::Client;
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// A lock this process holds (or may hold: its PUT was sent).
     pub struct HeldLock {
@@ -1029,7 +1042,6 @@ pub mod interrupt {
     }
 
     static HELD: Mutex<Vec<HeldLock>> = Mutex::new(Vec::new());
-    static GRACEFUL: AtomicUsize = AtomicUsize::new(0);
     static STOPPING: AtomicBool = AtomicBool::new(false);
 
     /// True once the run is being stopped: nothing more may be written.
@@ -1109,78 +1121,6 @@ pub mod interrupt {
             Ok(_) => Ok(true),
             Err(e) if super::status(&e) == Some(412) || super::is_missing_key(&e) => Ok(false),
             Err(e) => Err(super::explain(&e)),
-        }
-    }
-
-    /// Runs `f` as a stretch that handles the first Ctrl-C itself.
-    pub async fn graceful<F: std::future::Future>(f: F) -> F::Output {
-        struct Scope;
-        impl Drop for Scope {
-            fn drop(&mut self) {
-                GRACEFUL.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        GRACEFUL.fetch_add(1, Ordering::SeqCst);
-        let _scope = Scope;
-        f.await
-    }
-
-    /// Which signal stopped the run.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Stop {
-        Interrupted,
-        Terminated,
-    }
-
-    impl std::fmt::Display for Stop {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(match self {
-                Stop::Interrupted => "Interrupted",
-                Stop::Terminated => "Terminated",
-            })
-        }
-    }
-
-    impl Stop {
-        /// The conventional exit code: 128 + the signal's number.
-        pub fn exit_code(self) -> i32 {
-            match self {
-                Stop::Interrupted => 130,
-                Stop::Terminated => 143,
-            }
-        }
-    }
-
-    /// Listens for SIGINT and SIGTERM from the moment it is installed.
-    pub struct Stopper {
-        int: tokio::signal::unix::Signal,
-        term: tokio::signal::unix::Signal,
-    }
-
-    impl Stopper {
-        /// Must run inside a tokio runtime. Once installed, these signals
-        /// no longer end the process by themselves: [`Stopper::wait`] must
-        /// be raced against the work.
-        pub fn install() -> std::io::Result<Stopper> {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Stopper { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
-        }
-
-        /// Resolves when the run must stop now.
-        pub async fn wait(mut self) -> Stop {
-            let mut deferred = false;
-            loop {
-                tokio::select! {
-                    _ = self.term.recv() => return Stop::Terminated,
-                    _ = self.int.recv() => {
-                        if deferred || GRACEFUL.load(Ordering::SeqCst) == 0 {
-                            return Stop::Interrupted;
-                        }
-                        // The walk saw this one too and is winding down.
-                        deferred = true;
-                    }
-                }
-            }
         }
     }
 }

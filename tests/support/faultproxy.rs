@@ -1,5 +1,5 @@
 //! A fault-injecting HTTP proxy on loopback in front of a real moto, for the
-//! throttling and flaky-API suite (`tests/faults.rs`).
+//! throttling and flaky-API suite (`tests/it/faults.rs`).
 //!
 //! berth talks to the proxy as if it were AWS (`AWS_ENDPOINT_URL`). For each
 //! request a seeded PRNG decides what happens: forward it to moto untouched;

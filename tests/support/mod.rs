@@ -6,6 +6,8 @@ pub mod bind;
 pub mod cli;
 pub mod faultproxy;
 pub mod moto;
+pub mod recording;
+pub mod stats;
 pub mod strict;
 pub mod venv;
 pub mod xml;

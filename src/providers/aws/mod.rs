@@ -6,7 +6,7 @@
 //! to the member that implements it by type prefix: EC2 and VPC types go to
 //! [`ec2::Ec2`]; other services (Route53) slot in as one more match arm in
 //! [`AwsProvider::member`]. Every client built here carries the
-//! [`CountCalls`](crate::providers::api_stats::CountCalls) interceptor, so
+//! [`CountCalls`](crate::telemetry::api_stats::CountCalls) interceptor, so
 //! tests and benchmarks can hold berth to the physical minimum of API calls.
 //!
 //! The provider block is checked in [`provider_config`] and loaded through
@@ -98,7 +98,7 @@ impl AwsProvider {
         })?;
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let mut ec2_conf = aws_sdk_ec2::config::Builder::from(&sdk)
-            .interceptor(crate::providers::api_stats::CountCalls)
+            .interceptor(crate::telemetry::api_stats::CountCalls)
             .retry_partition(retry_partition("ec2"));
         if let Some(url) = args.endpoints.get("ec2") {
             ec2_conf = ec2_conf.endpoint_url(url);
@@ -142,7 +142,7 @@ impl AwsProvider {
 
     /// The resolved SDK configuration, for members built elsewhere (Route53).
     /// Clients built from it must add
-    /// [`CountCalls`](crate::providers::api_stats::CountCalls) and apply
+    /// [`CountCalls`](crate::telemetry::api_stats::CountCalls) and apply
     /// [`AwsProvider::endpoint_for`].
     pub fn sdk_config(&self) -> &aws_config::SdkConfig {
         &self.sdk

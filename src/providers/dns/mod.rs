@@ -19,9 +19,10 @@ pub mod records;
 
 use crate::addr::Mode;
 use crate::providers::{
-    ApplyOp, ApplyOutcome, ApplySink, ChangeKind, OpContext, Planned, Provider, ProviderError, ProviderResult,
-    Refreshed, Schema, apply_each, plan_from_schema,
+    ApplyOp, ApplyOutcome, ApplySink, ChangeKind, OpContext, Provider, ProviderError, ProviderResult, Refreshed,
+    apply_each,
 };
+use crate::schema::{Planned, Schema, plan_from_schema};
 use crate::value::Value;
 use async_trait::async_trait;
 use client::{Answer, Client, DnsError};

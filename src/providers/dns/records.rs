@@ -7,7 +7,8 @@
 //! (`addresses`, `txt`) are kept sorted and canonical, both when planning and
 //! when reading back, so that an unchanged set never shows as a diff.
 
-use crate::providers::{Attribute, ProviderError, Schema};
+use crate::providers::ProviderError;
+use crate::schema::{Attribute, Schema};
 use crate::value::{Map, Value};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};

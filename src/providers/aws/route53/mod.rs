@@ -31,7 +31,7 @@ mod registry;
 mod zones;
 
 use crate::addr::Mode;
-use crate::providers::api_stats::CountCalls;
+use crate::telemetry::api_stats::CountCalls;
 use crate::providers::{
     ApplyOp, ApplySink, OpContext, Planned, Provider, ProviderError, ProviderErrorKind, ProviderResult, Refreshed,
     Schema,

@@ -1,0 +1,608 @@
+//! Carries out a plan.
+//!
+//! The changes form a step graph ([`crate::engine::order`]): a change
+//! waits for the changes of what it depends on; destroys run in reverse
+//! dependency order; a destroy-then-create replacement destroys first; a
+//! create-before-destroy replacement creates the new object, lets every
+//! dependent switch to it, then destroys the old one (kept meanwhile as a
+//! "deposed" object). The walk ([`crate::engine::walk`]) is parallel, bounded
+//! by `--parallelism`, and cancellable; this module is its visitor, and
+//! hands providers batches: every change of one type that is ready at the
+//! same step goes to the provider in one call.
+//!
+//! Every create is recorded in the state journal as pending before it starts
+//! (write-ahead), and every result before anything that depends on it
+//! starts; the journal is folded into the state file once at the end
+//! (`record.rs`). What concerns objects outside berth is forced to disk at
+//! once; what concerns the built-in, state-only resources only reaches the
+//! kernel (which keeps it if berth is killed) and goes to disk with the next
+//! synced write. A failure skips only what depends on it; a created object
+//! with a [`health`] check holds its dependents until it answers.
+//!
+//! The jobs, in the order an apply does them: order the steps, seed the
+//! evaluation scope, record the data sources, walk, then outputs, inventory
+//! files, and the final state write.
+
+pub mod health;
+mod record;
+
+use crate::addr::{InstanceKey, ResourceAddr};
+use crate::config::Config;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::engine::order::{self, Step};
+use crate::engine::progress::{Event, Progress, StepRef, Subject};
+use crate::engine::scope::World;
+use crate::engine::walk::{self, Outcome, Visitor, Work};
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, ProviderError, Registry};
+use crate::state::{Backend, JournalEntry, OutputState, PendingCreate, State};
+use crate::value::Value;
+use petgraph::graph::{DiGraph, NodeIndex};
+use record::{Recorder, deposed_key};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A failure, and what it is about.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub subject: Subject,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    pub failures: Vec<Failure>,
+    /// Operations that succeeded with a caveat.
+    pub warnings: Vec<(StepRef, String)>,
+    /// Steps not started: downstream of a failure, or after an interrupt.
+    pub skipped: Vec<StepRef>,
+    pub interrupted: bool,
+    /// Inventory files rewritten (their content changed).
+    pub inventories: Vec<String>,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty() && self.skipped.is_empty() && !self.interrupted
+    }
+
+    fn fail(&mut self, subject: Subject, error: impl Into<String>) {
+        self.failures.push(Failure { subject, error: error.into() });
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ApplyOptions {
+    /// How many provider calls may run at once (at least one).
+    pub parallelism: usize,
+    /// For a saved plan, as [`PlanOptions::providers`](crate::engine::PlanOptions::providers).
+    pub providers: Registry,
+}
+
+/// Applies `plan` to `state`, journaling every result through `backend`, and
+/// writes the final state. `state` must be the state the plan was made from.
+/// When `cancel` fires, the operations in flight finish and are recorded,
+/// and nothing new starts.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply(
+    plan: &Plan,
+    config: &Config,
+    state: State,
+    state_exists: bool,
+    providers: &Registry,
+    backend: &dyn Backend,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+    cancel: &CancellationToken,
+) -> Result<(ApplyReport, State), Diagnostic> {
+    let g = order::build(plan, &state)?;
+    if cancel.is_cancelled() {
+        // Stopped before anything started: nothing is recorded either.
+        progress.event(Event::Interrupted { in_flight: 0 });
+        let mut skipped: Vec<StepRef> = g.node_weights().map(|s| step_ref(plan, *s)).collect();
+        skipped.sort_by_cached_key(|s| s.to_string());
+        return Ok((ApplyReport { interrupted: true, skipped, ..ApplyReport::default() }, state));
+    }
+    let world = seed_scope(plan, config, &state);
+    let rec = Recorder::start(plan, config, state, state_exists, backend).await?;
+    let mut applier = Applier {
+        plan,
+        config,
+        world: &world,
+        providers,
+        progress,
+        g: &g,
+        rec,
+        report: ApplyReport::default(),
+        started: vec![None; g.node_count()],
+        planned_after: HashMap::new(),
+        expansions: HashMap::new(),
+    };
+    let walked = walk::walk(&g, opts.parallelism, cancel, &mut applier).await?;
+    let Applier { rec, mut report, .. } = applier;
+    report.skipped.extend(walked.skipped.into_iter().map(|n| step_ref(plan, g[n])));
+    report.skipped.sort_by_cached_key(|s| s.to_string());
+    report.skipped.dedup();
+
+    let outputs = if plan.destroy { BTreeMap::new() } else { outputs(config, &world, &rec.state) };
+    // Inventory files, from what exists now (also after a partial failure).
+    if !plan.destroy {
+        write_inventories(config, &world, progress, &mut report);
+    }
+    let state = rec.finish(outputs).await?;
+    Ok((report, state))
+}
+
+/// The evaluation scope the walk starts from: every current object of the
+/// state, less what the plan deletes, and the data sources as the plan read
+/// them.
+fn seed_scope<'c>(plan: &Plan, config: &'c Config, state: &State) -> World<'c> {
+    let world = World::new(config, plan.variables.clone(), &plan.workspace);
+    for r in state.resources.values().filter(|r| r.deposed.is_none()) {
+        world.set_instance(&r.addr.resource, r.addr.key.clone(), r.value());
+    }
+    for c in &plan.changes {
+        if c.action == Action::Delete && c.deposed.is_none() {
+            world.remove_instance(&c.addr.resource, &c.addr.key);
+        }
+    }
+    for d in plan.data.iter().filter(|_| !plan.destroy) {
+        if let Some(v) = &d.value {
+            world.set_instance(&d.addr.resource, d.addr.key.clone(), v.clone());
+        }
+    }
+    world
+}
+
+/// The root outputs, from whatever now exists; an output that cannot be
+/// known keeps its old value.
+fn outputs(config: &Config, world: &World<'_>, state: &State) -> BTreeMap<String, OutputState> {
+    world.existing_only(|| {
+        let mut outputs = BTreeMap::new();
+        for (name, decl) in &config.root().outputs {
+            match world.output(&Vec::new(), name) {
+                Ok(v) if v.is_known() => {
+                    let sensitive = decl.sensitive || v.is_sensitive();
+                    outputs.insert(name.clone(), OutputState { value: v.into_unmarked().0, sensitive });
+                }
+                _ => {
+                    if let Some(old) = state.outputs.get(name) {
+                        outputs.insert(name.clone(), old.clone());
+                    }
+                }
+            }
+        }
+        outputs
+    })
+}
+
+fn step_ref(plan: &Plan, step: Step) -> StepRef {
+    let (i, destroy) = match step {
+        Step::Change(i) => (i, false),
+        Step::Destroy(i) => (i, true),
+    };
+    let c = &plan.changes[i];
+    StepRef { addr: c.addr.clone(), action: c.action, destroy, deposed: c.deposed.clone() }
+}
+
+/// What the walk's tasks report.
+enum Msg {
+    /// A provider finished an operation.
+    Done { node: NodeIndex, outcome: ApplyOutcome },
+    /// A health check finished.
+    Health { node: NodeIndex, result: Result<(), String> },
+}
+
+/// The apply's side of the walk.
+struct Applier<'a> {
+    plan: &'a Plan,
+    config: &'a Config,
+    world: &'a World<'a>,
+    providers: &'a Registry,
+    progress: &'a dyn Progress,
+    g: &'a DiGraph<Step, ()>,
+    rec: Recorder<'a>,
+    report: ApplyReport,
+    /// When each step was handed to its provider.
+    started: Vec<Option<Instant>>,
+    /// Planned values of the operations started, for the sensitive marks of their results.
+    planned_after: HashMap<NodeIndex, Value>,
+    expansions: HashMap<ResourceAddr, Vec<(InstanceKey, Option<Value>)>>,
+}
+
+impl Visitor for Applier<'_> {
+    type Msg = Msg;
+    type Error = Diagnostic;
+
+    async fn start(&mut self, ready: Vec<NodeIndex>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
+        let plan = self.plan;
+        // Old objects of replacements go only after the inventories point at their successors.
+        let replacing = ready.iter().any(|n| match self.g[*n] {
+            Step::Destroy(i) => plan.changes[i].action == Action::CreateThenDelete || plan.changes[i].deposed.is_some(),
+            Step::Change(_) => false,
+        });
+        if replacing && !plan.destroy {
+            write_inventories(self.config, self.world, self.progress, &mut self.report);
+        }
+        let mut groups: BTreeMap<(String, String, bool), Vec<(NodeIndex, ApplyOp)>> = BTreeMap::new();
+        let mut remote_pending = false;
+        let mut entries = Vec::new();
+        let mut settled = Vec::new();
+        let mut failed_now = Vec::new();
+        for n in ready {
+            let step = self.g[n];
+            match self.prepare(step).await {
+                Ok(Prepared::Op { provider, type_, op, after }) => {
+                    // Write-ahead: a create is journaled before it starts,
+                    // and forced to disk when its object is outside berth.
+                    if let ChangeKind::Create { .. } = op.kind {
+                        remote_pending |= !local_only(self.providers, &provider);
+                        entries.push(JournalEntry::Pending(PendingCreate {
+                            addr: op.ctx.addr.clone(),
+                            provider: provider.clone(),
+                            generation: op.ctx.generation,
+                            token: op.ctx.token.clone(),
+                        }));
+                    }
+                    self.planned_after.insert(n, after);
+                    groups.entry((provider, type_, matches!(step, Step::Destroy(_)))).or_default().push((n, op));
+                }
+                Ok(Prepared::Read { value }) => {
+                    let c = &plan.changes[change_index(step)];
+                    self.world.set_instance(&c.addr.resource, c.addr.key.clone(), value);
+                    settled.push((n, Outcome::Done));
+                }
+                Err(e) => failed_now.push((n, e)),
+            }
+        }
+        for (n, e) in failed_now {
+            let step = step_ref(plan, self.g[n]);
+            let error = e.to_string();
+            self.progress.event(Event::Failed { step: &step, error: &error });
+            self.report.fail(Subject::Step(step), error);
+            settled.push((n, Outcome::Failed));
+        }
+        if !entries.is_empty() {
+            self.rec.pending(&entries);
+            self.rec.append(entries, remote_pending).await?;
+        }
+        for ((pkey, type_, _), items) in groups {
+            let provider = self
+                .providers
+                .get(&pkey)
+                .cloned()
+                .ok_or_else(|| Diagnostic::error(format!("provider `{pkey}` is not configured")))?;
+            let nodes: Vec<NodeIndex> = items.iter().map(|(n, _)| *n).collect();
+            for &n in &nodes {
+                self.progress.event(Event::Started(&step_ref(plan, self.g[n])));
+                self.started[n.index()] = Some(Instant::now());
+            }
+            let ops: Vec<ApplyOp> = items.into_iter().map(|(_, o)| o).collect();
+            work.spawn_bounded(nodes.len(), move |tx| async move {
+                let (sink, mut results) = tokio::sync::mpsc::unbounded_channel();
+                let forward = async {
+                    let mut seen = vec![false; nodes.len()];
+                    while let Some((i, outcome)) = results.recv().await {
+                        // Only the first answer for an operation counts.
+                        if let Some(&node) = nodes.get(i)
+                            && !std::mem::replace(&mut seen[i], true)
+                        {
+                            let _ = tx.send(Msg::Done { node, outcome });
+                        }
+                    }
+                    // A provider that dropped an operation without an answer: report it, never hang.
+                    for (i, s) in seen.iter().enumerate() {
+                        if !s {
+                            let outcome = ApplyOutcome::failed(None, ProviderError::new("the provider returned no result"));
+                            let _ = tx.send(Msg::Done { node: nodes[i], outcome });
+                        }
+                    }
+                };
+                tokio::join!(provider.apply(&type_, ops, sink), forward);
+            });
+        }
+        Ok(settled)
+    }
+
+    async fn finish(&mut self, msgs: Vec<Msg>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
+        let mut entries = Vec::new();
+        let mut settled = Vec::new();
+        // Whether this batch holds a result of an object outside berth.
+        let mut remote = false;
+        for msg in msgs {
+            let (node, outcome) = match msg {
+                Msg::Done { node, outcome } => (node, outcome),
+                Msg::Health { node, result } => {
+                    remote |= self.health_result(node, result, &mut entries, &mut settled);
+                    continue;
+                }
+            };
+            remote |= self.result(node, outcome, &mut entries, &mut settled, work);
+        }
+        self.rec.append(entries, remote).await?;
+        Ok(settled)
+    }
+
+    fn cancelled(&mut self, in_flight: usize) {
+        self.report.interrupted = true;
+        self.progress.event(Event::Interrupted { in_flight });
+    }
+}
+
+impl Applier<'_> {
+    /// Records a provider's answer for one step; answers whether it concerns
+    /// an object outside berth.
+    fn result(
+        &mut self,
+        node: NodeIndex,
+        outcome: ApplyOutcome,
+        entries: &mut Vec<JournalEntry>,
+        settled: &mut Vec<(NodeIndex, Outcome)>,
+        work: &mut Work<Msg>,
+    ) -> bool {
+        let plan = self.plan;
+        let step = self.g[node];
+        let elapsed = self.started[node.index()].map(|t| t.elapsed()).unwrap_or_default();
+        let sref = step_ref(plan, step);
+        let c = &plan.changes[change_index(step)];
+        let remote = !local_only(self.providers, &c.provider);
+        for w in outcome.warnings {
+            self.progress.event(Event::Warning { step: &sref, warning: &w });
+            self.report.warnings.push((sref.clone(), w));
+        }
+        let destroying = matches!(step, Step::Destroy(_));
+        match (destroying, outcome.state, outcome.error) {
+            (true, None, None) => {
+                self.rec.destroyed(c, entries);
+                self.report.destroyed += 1;
+                self.progress.event(Event::Finished { step: &sref, id: None, elapsed });
+                settled.push((node, Outcome::Done));
+            }
+            (true, _, err) => {
+                let msg = err.map(|e| e.message).unwrap_or_else(|| "the object still exists".into());
+                self.progress.event(Event::Failed { step: &sref, error: &msg });
+                self.report.fail(Subject::Step(sref), msg);
+                settled.push((node, Outcome::Failed));
+            }
+            (false, new_state, err) => {
+                if let Some(v) = new_state {
+                    let schema_sensitive = sensitive_attrs(self.providers, c);
+                    let marked = mark_like(v, self.planned_after.get(&node), &schema_sensitive);
+                    self.rec.object(plan, c, &marked, err.is_some(), entries);
+                    self.world.set_instance(&c.addr.resource, c.addr.key.clone(), marked);
+                } else if c.action.creates() && !err.as_ref().is_some_and(|e| e.is_indeterminate()) {
+                    self.rec.nothing_created(c, entries);
+                }
+                // A create whose request may have landed stays pending:
+                // the next run looks for its object by its token.
+                // A health gate holds the step open until the new object answers.
+                let gate = if err.is_none() && c.action.creates() {
+                    match health::gate(self.config, self.world, c) {
+                        Ok(g) => g,
+                        Err(e) => Some(Err(e)),
+                    }
+                } else {
+                    None
+                };
+                match (err, gate) {
+                    (None, Some(gate)) => {
+                        if c.action.creates() {
+                            self.report.added += 1;
+                        }
+                        self.progress.event(Event::Finished { step: &sref, id: None, elapsed });
+                        match gate {
+                            Ok(h) => {
+                                self.progress.event(Event::HealthWaiting { step: &sref, url: &h.url, expect_status: h.expect_status });
+                                work.spawn(1, move |tx| async move {
+                                    let result = h.wait().await;
+                                    let _ = tx.send(Msg::Health { node, result });
+                                });
+                            }
+                            Err(e) => work.send(Msg::Health { node, result: Err(e) }),
+                        }
+                    }
+                    (None, None) => {
+                        match c.action {
+                            Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete => self.report.added += 1,
+                            Action::Update => self.report.changed += 1,
+                            _ => {}
+                        }
+                        let id = self.rec.state.get(&c.addr).and_then(|r| r.attributes.get_str("id").map(str::to_string));
+                        self.progress.event(Event::Finished { step: &sref, id: id.as_deref(), elapsed });
+                        settled.push((node, Outcome::Done));
+                    }
+                    (Some(e), _) => {
+                        let tainted = if self.rec.state.get(&c.addr).is_some_and(|r| r.tainted) {
+                            " (the object exists and is marked tainted)"
+                        } else {
+                            ""
+                        };
+                        let msg = format!("{}{tainted}", e.message);
+                        self.progress.event(Event::Failed { step: &sref, error: &msg });
+                        self.report.fail(Subject::Step(sref), msg);
+                        settled.push((node, Outcome::Failed));
+                    }
+                }
+            }
+        }
+        remote
+    }
+
+    /// Records the end of a health gate; answers whether it concerns an
+    /// object outside berth.
+    fn health_result(
+        &mut self,
+        node: NodeIndex,
+        result: Result<(), String>,
+        entries: &mut Vec<JournalEntry>,
+        settled: &mut Vec<(NodeIndex, Outcome)>,
+    ) -> bool {
+        let step = self.g[node];
+        let c = &self.plan.changes[change_index(step)];
+        let sref = step_ref(self.plan, step);
+        match result {
+            Ok(()) => {
+                self.progress.event(Event::Healthy(&sref));
+                settled.push((node, Outcome::Done));
+            }
+            Err(e) => {
+                self.rec.taint(c, entries);
+                // What is served stays the old object: inventories keep it.
+                if let Some(old) = self.rec.state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))) {
+                    self.world.set_instance(&c.addr.resource, c.addr.key.clone(), old.value());
+                }
+                let msg = format!("{e}; the new object is kept and marked tainted, and nothing that depends on it was changed");
+                self.progress.event(Event::Failed { step: &sref, error: &msg });
+                self.report.fail(Subject::Step(sref), msg);
+                settled.push((node, Outcome::Failed));
+            }
+        }
+        !local_only(self.providers, &c.provider)
+    }
+
+    /// Turns a step into a provider operation, re-evaluating the configuration
+    /// now that everything it depends on exists.
+    async fn prepare(&mut self, step: Step) -> Result<Prepared, StepError> {
+        let (plan, world, state) = (self.plan, self.world, &self.rec.state);
+        let c = &plan.changes[change_index(step)];
+        let provider = self
+            .providers
+            .get(&c.provider)
+            .ok_or_else(|| StepError::Other(format!("provider `{}` is not configured", c.provider)))?;
+        let ctx = OpContext::new(c.addr.clone(), state.lineage.clone(), c.generation);
+        if let Step::Destroy(_) = step {
+            let prior = match (&c.deposed, c.action) {
+                (Some(d), _) => state.resources.get(&(c.addr.clone(), Some(d.clone()))).map(|r| r.value()),
+                (None, Action::CreateThenDelete) => state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))).map(|r| r.value()),
+                _ => state.get(&c.addr).map(|r| r.value()),
+            }
+            .or_else(|| c.before.clone())
+            .ok_or_else(|| StepError::Other("nothing to destroy".into()))?;
+            let prior = prior.into_unmarked().0;
+            return Ok(Prepared::Op {
+                provider: c.provider.clone(),
+                type_: c.addr.resource.type_.clone(),
+                op: ApplyOp { ctx, kind: ChangeKind::Delete { prior } },
+                after: Value::Null,
+            });
+        }
+        let decl = self
+            .config
+            .resource(&c.addr.resource)
+            .ok_or_else(|| StepError::Other(format!("`{}` is not in the configuration", c.addr.resource)))?;
+        if !self.expansions.contains_key(&c.addr.resource) {
+            let e = world.expand(decl).map_err(Diagnostics::from)?;
+            self.expansions.insert(c.addr.resource.clone(), e);
+        }
+        let each_value = self.expansions[&c.addr.resource].iter().find(|(k, _)| k == &c.addr.key).and_then(|(_, v)| v.clone());
+        world.forget_derived();
+        let ectx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, each_value);
+        let schema = provider.schema(c.addr.resource.mode, &c.addr.resource.type_);
+        let mut cfg = world.eval_body(&decl.body, schema, &ectx, &format!("`{}`", c.addr), decl.span.as_ref())?;
+        if !cfg.is_known() {
+            return Err(StepError::Other("the configuration still has unknown values after its dependencies were applied".into()));
+        }
+        if c.action == Action::Read {
+            let v = provider.read(&ctx, &c.addr.resource.type_, &cfg).await?;
+            return Ok(Prepared::Read { value: v });
+        }
+        let prior = if c.action == Action::Update { c.before.clone().or_else(|| state.get(&c.addr).map(|r| r.value())) } else { None };
+        if let Some(p) = &prior {
+            decl.lifecycle.keep_ignored(&mut cfg, p);
+        }
+        let planned = provider.plan(&ctx, &c.addr.resource.type_, prior.as_ref(), &cfg).await?;
+        let after = planned.after.clone();
+        let bare = planned.after.into_unmarked().0;
+        let (kind, ctx) = match prior {
+            Some(p) => (ChangeKind::Update { prior: p.into_unmarked().0, planned: bare }, ctx),
+            // Each create attempt gets its own token, journaled with the pending entry.
+            None => (ChangeKind::Create { planned: bare }, ctx.with_token(OpContext::fresh_token())),
+        };
+        Ok(Prepared::Op { provider: c.provider.clone(), type_: c.addr.resource.type_.clone(), op: ApplyOp { ctx, kind }, after })
+    }
+}
+
+// Made once per step and consumed at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Prepared {
+    Op { provider: String, type_: String, op: ApplyOp, after: Value },
+    Read { value: Value },
+}
+
+/// Why a step could not be handed to its provider.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Config(#[from] Diagnostics),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn change_index(step: Step) -> usize {
+    match step {
+        Step::Change(i) | Step::Destroy(i) => i,
+    }
+}
+
+/// Whether a provider's objects exist only in berth's state (see
+/// [`Provider::local_only`](crate::providers::Provider::local_only)).
+fn local_only(providers: &Registry, key: &str) -> bool {
+    providers.get(key).is_some_and(|p| p.local_only())
+}
+
+fn sensitive_attrs(providers: &Registry, c: &ResourceChange) -> Vec<&'static str> {
+    providers
+        .get(&c.provider)
+        .and_then(|p| p.schema(c.addr.resource.mode, &c.addr.resource.type_))
+        .map(|s| s.attributes.iter().filter(|a| a.sensitive).map(|a| a.name).collect())
+        .unwrap_or_default()
+}
+
+/// Puts the sensitive marks of the planned value (and of sensitive schema
+/// attributes) onto a provider's result.
+fn mark_like(v: Value, planned: Option<&Value>, schema_sensitive: &[&str]) -> Value {
+    let mut paths = planned.map(|p| p.sensitive_paths()).unwrap_or_default();
+    for a in schema_sensitive {
+        if v.get(a).is_some_and(|x| !x.is_null()) {
+            paths.push(a.to_string());
+        }
+    }
+    v.mark_paths(&paths)
+}
+
+/// Rewrites every inventory file whose content changed, from the walk's values.
+fn write_inventories(config: &Config, world: &World<'_>, progress: &dyn Progress, report: &mut ApplyReport) {
+    use crate::engine::inventory::{Built, build_all};
+    use crate::inventory::{display_path, file_content, write_if_changed};
+    for built in world.existing_only(|| build_all(world, config)) {
+        match built {
+            Ok(Built::Ready(inv)) => {
+                let path = display_path(&inv.path);
+                let written = match file_content(&inv) {
+                    Ok(content) => write_if_changed(&inv.path, &content).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match written {
+                    Ok(true) => {
+                        progress.event(Event::InventoryWritten { name: &inv.name, path: &path });
+                        if !report.inventories.contains(&path) {
+                            report.inventories.push(path);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => report.fail(Subject::Inventory(Some(inv.name)), format!("cannot write `{path}`: {e}")),
+                }
+            }
+            Ok(Built::Pending { name, .. }) => {
+                report.fail(Subject::Inventory(Some(name)), "its hosts are not all known (something they depend on failed)")
+            }
+            Err(d) => report.fail(Subject::Inventory(None), d.to_string()),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The order of a plan's changes: the step graph the apply walks.
+//!
+//! A change waits for the changes of what it depends on; destroys run in
+//! reverse dependency order (by the plan's dependencies and by those the
+//! state recorded when each object was created); a destroy-then-create
+//! replacement destroys first; a create-before-destroy replacement creates
+//! the new object, lets every dependent switch to it, then destroys the old
+//! one. The planner builds the graph too ([`order_check`]), so a plan whose
+//! changes cannot be ordered is refused before anything is applied.
+
+use crate::addr::{InstanceKey, ResourceAddr};
+use crate::diag::Diagnostic;
+use crate::plan::{Action, Plan};
+use crate::state::State;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// One step of the apply: a change of the plan is one step, or two for a
+/// replacement (its create half and its destroy half).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Create, update, read, or the create half of a replacement.
+    Change(usize),
+    /// Delete, or the destroy half of a replacement.
+    Destroy(usize),
+}
+
+/// The resources `r` depends on, by the plan.
+pub fn deps_of<'a>(plan: &'a Plan, r: &ResourceAddr) -> impl Iterator<Item = &'a ResourceAddr> + 'a {
+    plan.dependencies.get(r).into_iter().flatten()
+}
+
+/// Builds the step graph of a plan's changes (edges point from a step to
+/// the steps that wait for it). Errors when they cannot be ordered
+/// (a cycle through create-before-destroy and destroy-then-create replacements).
+pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic> {
+    let mut g = DiGraph::new();
+    let mut seen = HashSet::new();
+    let mut idx = HashMap::new();
+    let mut changes_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    let mut destroys_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.action == Action::NoOp {
+            continue;
+        }
+        if matches!(c.action, Action::Create | Action::Update | Action::Read) || c.action.is_replace() {
+            let n = g.add_node(Step::Change(i));
+            idx.insert(Step::Change(i), n);
+            changes_of.entry(&c.addr.resource).or_default().push(n);
+        }
+        if c.action.deletes() {
+            let n = g.add_node(Step::Destroy(i));
+            idx.insert(Step::Destroy(i), n);
+            destroys_of.entry(&c.addr.resource).or_default().push(n);
+        }
+    }
+    // What each resource depended on when its objects were created (for destroy order).
+    let mut state_deps: HashMap<&ResourceAddr, BTreeSet<&ResourceAddr>> = HashMap::new();
+    for r in state.resources.values() {
+        state_deps.entry(&r.addr.resource).or_default().extend(r.dependencies.iter());
+    }
+    let destroy_deps = |r: &ResourceAddr| -> BTreeSet<&ResourceAddr> {
+        let mut s: BTreeSet<&ResourceAddr> = deps_of(plan, r).collect();
+        if let Some(d) = state_deps.get(r) {
+            s.extend(d.iter().copied());
+        }
+        s
+    };
+    // The create/update steps of each resource's dependents (by the plan or
+    // by the state), computed once: looking them up per destroy made a wide
+    // destroy quadratic.
+    let mut dependent_changes: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    for (j, other) in plan.changes.iter().enumerate() {
+        let Some(&m) = idx.get(&Step::Change(j)) else { continue };
+        let on = &other.addr.resource;
+        let mut deps: BTreeSet<&ResourceAddr> = deps_of(plan, on).collect();
+        deps.extend(state_deps.get(on).into_iter().flatten().copied());
+        for d in deps.into_iter().filter(|d| *d != on) {
+            dependent_changes.entry(d).or_default().push(m);
+        }
+    }
+    for (i, c) in plan.changes.iter().enumerate() {
+        let res = &c.addr.resource;
+        if let Some(&n) = idx.get(&Step::Change(i)) {
+            // The instances of a dependency this instance names by key, when
+            // the plan narrowed it to them; otherwise all of them.
+            let narrowed = plan.instance_dependencies.get(&c.addr);
+            for d in deps_of(plan, res) {
+                let keys: Vec<&InstanceKey> =
+                    narrowed.into_iter().flatten().filter(|a| &a.resource == d).map(|a| &a.key).collect();
+                for &m in changes_of.get(d).into_iter().flatten() {
+                    let named = match g[m] {
+                        Step::Change(j) => keys.is_empty() || keys.contains(&&plan.changes[j].addr.key),
+                        Step::Destroy(_) => true,
+                    };
+                    if m != n && named {
+                        link(&mut g, &mut seen, m, n);
+                    }
+                }
+            }
+        }
+        if let Some(&n) = idx.get(&Step::Destroy(i)) {
+            // Dependents are destroyed first.
+            for d in destroy_deps(res) {
+                for &m in destroys_of.get(d).into_iter().flatten() {
+                    if m != n {
+                        link(&mut g, &mut seen, n, m);
+                    }
+                }
+            }
+            match c.action {
+                Action::DeleteThenCreate => {
+                    link(&mut g, &mut seen, n, idx[&Step::Change(i)]);
+                }
+                _ => {
+                    if c.action == Action::CreateThenDelete {
+                        link(&mut g, &mut seen, idx[&Step::Change(i)], n);
+                    }
+                    // The old object goes only once every dependent has moved on.
+                    for &m in dependent_changes.get(res).into_iter().flatten() {
+                        link(&mut g, &mut seen, m, n);
+                    }
+                }
+            }
+        }
+    }
+    if petgraph::algo::is_cyclic_directed(&g) {
+        let cyc: Vec<String> = petgraph::algo::tarjan_scc(&g)
+            .into_iter()
+            .find(|s| s.len() > 1)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| match g[n] {
+                Step::Change(i) => format!("create/update `{}`", plan.changes[i].addr),
+                Step::Destroy(i) => format!("destroy `{}`", plan.changes[i].addr),
+            })
+            .collect();
+        return Err(Diagnostic::error(format!("the changes cannot be ordered: {}", cyc.join(" → ")))
+            .hint("mixing create_before_destroy and destroy-then-create replacements of dependent resources can do this; set create_before_destroy on both"));
+    }
+    Ok(g)
+}
+
+/// Adds the edge `a → b` once. petgraph's `update_edge` scans `a`'s edges,
+/// which made a step with N dependents quadratic: `seen` remembers them.
+fn link(g: &mut DiGraph<Step, ()>, seen: &mut HashSet<(NodeIndex, NodeIndex)>, a: NodeIndex, b: NodeIndex) {
+    if seen.insert((a, b)) {
+        g.add_edge(a, b, ());
+    }
+}
+
+/// Checks at plan time that apply will be able to order the changes.
+pub fn order_check(plan: &Plan, state: &State) -> Result<(), Diagnostic> {
+    build(plan, state).map(|_| ())
+}

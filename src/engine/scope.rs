@@ -1,0 +1,426 @@
+//! The values expressions see during a walk.
+//!
+//! The planner and the apply walk both evaluate configuration against a
+//! [`World`]: root variables, each resource instance's current value (from
+//! state, from the plan, or from apply results), and lazily evaluated locals,
+//! module variables and outputs. Lazy evaluation is sound because the walk
+//! only evaluates a declaration after everything it depends on is settled.
+
+use crate::addr::{InstanceKey, Mode, ModulePath, ResourceAddr};
+use crate::config::eval::{self, Ctx, Scope};
+use crate::config::refs::Target;
+use crate::config::{BodyDecl, Config, ResourceDecl};
+use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
+use crate::schema::Schema;
+use crate::value::{Map, Value};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub struct World<'a> {
+    pub config: &'a Config,
+    pub root_vars: BTreeMap<String, Value>,
+    pub workspace: String,
+    /// For `berth validate`: references the graph already reported resolve
+    /// to unknown instead of failing again.
+    pub lenient: bool,
+    instances: RefCell<HashMap<ResourceAddr, BTreeMap<InstanceKey, Value>>>,
+    cache: RefCell<HashMap<(ModulePath, u8, String), Value>>,
+    /// Declarations being evaluated right now: meeting one again means a
+    /// reference cycle, which must be an error rather than endless recursion
+    /// (`berth validate` evaluates even after the graph reported a cycle).
+    busy: RefCell<HashSet<(ModulePath, u8, String)>>,
+    /// See [`World::existing_only`].
+    existing_only: std::cell::Cell<bool>,
+}
+
+/// How many locals, variables and outputs may be under evaluation at once,
+/// each waiting on the next. Evaluation recurses through references, and a
+/// chain a few hundred long overflows the stack of a debug build.
+const MAX_DEPTH: usize = 100;
+
+const VAR: u8 = 0;
+const LOCAL: u8 = 1;
+const OUTPUT: u8 = 2;
+
+impl<'a> World<'a> {
+    pub fn new(config: &'a Config, root_vars: BTreeMap<String, Value>, workspace: &str) -> Self {
+        World {
+            config,
+            root_vars,
+            workspace: workspace.to_string(),
+            lenient: false,
+            instances: RefCell::new(HashMap::new()),
+            cache: RefCell::new(HashMap::new()),
+            busy: RefCell::new(HashSet::new()),
+            existing_only: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Runs `f` with a `count` resource seen as the list of the instances
+    /// that exist, without the unknown placeholders of those that do not
+    /// (yet): for the outputs and inventories written at the end of an
+    /// apply, which list what exists even when some creates failed.
+    pub fn existing_only<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.existing_only.set(true);
+        self.forget_derived();
+        let r = f();
+        self.existing_only.set(false);
+        self.forget_derived();
+        r
+    }
+
+    pub fn set_instance(&self, addr: &ResourceAddr, key: InstanceKey, value: Value) {
+        self.instances.borrow_mut().entry(addr.clone()).or_default().insert(key, value);
+    }
+
+    pub fn remove_instance(&self, addr: &ResourceAddr, key: &InstanceKey) {
+        if let Some(m) = self.instances.borrow_mut().get_mut(addr) {
+            m.remove(key);
+        }
+    }
+
+    /// Forgets every instance of a resource (before its instances are re-planned).
+    pub fn clear_resource(&self, addr: &ResourceAddr) {
+        self.instances.borrow_mut().remove(addr);
+    }
+
+    /// Every instance value the walk knows, in address order.
+    pub fn all_instances(&self) -> Vec<(ResourceAddr, InstanceKey, Value)> {
+        let inst = self.instances.borrow();
+        let mut out: Vec<(ResourceAddr, InstanceKey, Value)> = inst
+            .iter()
+            .flat_map(|(a, m)| m.iter().map(move |(k, v)| (a.clone(), k.clone(), v.clone())))
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
+    pub fn instance(&self, addr: &ResourceAddr, key: &InstanceKey) -> Option<Value> {
+        self.instances.borrow().get(addr).and_then(|m| m.get(key).cloned())
+    }
+
+    fn ctx<'s>(&'s self, module: &'s ModulePath) -> Ctx<'s> {
+        let dir = self.config.modules.get(module).map(|m| m.dir.as_path()).unwrap_or(std::path::Path::new("."));
+        Ctx::new(self, module, dir)
+    }
+
+    /// A context for evaluating a resource instance's arguments.
+    pub fn instance_ctx<'s>(&'s self, module: &'s ModulePath, key: &InstanceKey, each_value: Option<Value>) -> Ctx<'s> {
+        let mut ctx = self.ctx(module);
+        match key {
+            InstanceKey::Int(i) => ctx.count_index = Some(Value::Number(*i as f64)),
+            InstanceKey::Str(k) => ctx.each = Some((Value::String(k.clone()), each_value.unwrap_or(Value::Null))),
+            InstanceKey::None => {}
+        }
+        ctx
+    }
+
+    /// Evaluates `count` / `for_each`: the instance keys, with `each.value`
+    /// for `for_each`. Both must be known when planning.
+    pub fn expand(&self, decl: &ResourceDecl) -> Result<Vec<(InstanceKey, Option<Value>)>, Diagnostic> {
+        let ctx = self.ctx(&decl.addr.module);
+        if let Some(c) = &decl.count {
+            let v = eval::eval(c, &ctx)?;
+            if !v.is_known() {
+                return Err(Diagnostic::error(format!(
+                    "the `count` of `{}` depends on values known only after apply",
+                    decl.addr
+                ))
+                .at(c.span())
+                .hint("count must be known when planning: use values from variables or existing resources, or `--target` the dependencies first"));
+            }
+            if v.is_sensitive() {
+                return Err(Diagnostic::error("`count` cannot be a sensitive value").at(c.span()));
+            }
+            // HCL converts a numeric string where a number is expected.
+            let v = match v.unmarked() {
+                Value::String(s) => s.trim().parse::<f64>().map(Value::Number).unwrap_or(v.clone()),
+                _ => v,
+            };
+            let n = match v.unmarked() {
+                Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 && *n <= 100_000.0 => *n as usize,
+                Value::Number(n) => {
+                    return Err(Diagnostic::error(format!("`count` must be a whole number from 0 to 100000, not {n}")).at(c.span()));
+                }
+                other => return Err(Diagnostic::error(format!("`count` must be a number, not {}", other.type_name())).at(c.span())),
+            };
+            return Ok((0..n).map(|i| (InstanceKey::Int(i), None)).collect());
+        }
+        if let Some(f) = &decl.for_each {
+            let v = eval::eval(f, &ctx)?;
+            if !v.is_known() {
+                return Err(Diagnostic::error(format!(
+                    "the `for_each` of `{}` depends on values known only after apply",
+                    decl.addr
+                ))
+                .at(f.span())
+                .hint("the keys of for_each must be known when planning"));
+            }
+            if matches!(v, Value::Sensitive(_)) {
+                return Err(Diagnostic::error("`for_each` cannot be a sensitive value").at(f.span()));
+            }
+            return match v {
+                Value::Map(m) => Ok(m.into_iter().map(|(k, v)| (InstanceKey::Str(k), Some(v))).collect()),
+                Value::List(l) => {
+                    let mut out = Vec::new();
+                    for item in l {
+                        match item.as_str() {
+                            Some(s) => {
+                                if !out.iter().any(|(k, _)| k == &InstanceKey::Str(s.to_string())) {
+                                    out.push((InstanceKey::Str(s.to_string()), Some(item.clone())));
+                                }
+                            }
+                            None => {
+                                return Err(Diagnostic::error(format!(
+                                    "`for_each` over a list needs strings, found a {}",
+                                    item.type_name()
+                                ))
+                                .at(f.span())
+                                .hint("use a map, or toset([...]) of strings"));
+                            }
+                        }
+                    }
+                    out.sort_by(|a, b| a.0.cmp(&b.0));
+                    Ok(out)
+                }
+                Value::Null => Err(Diagnostic::error("`for_each` cannot be null").at(f.span())),
+                other => Err(Diagnostic::error(format!("`for_each` needs a map or a set of strings, not {}", other.type_name())).at(f.span())),
+            };
+        }
+        Ok(vec![(InstanceKey::None, None)])
+    }
+
+    /// Evaluates a resource body into an object, checking arguments against
+    /// the schema. Nested blocks become lists of objects under their name.
+    pub fn eval_body(&self, body: &BodyDecl, schema: Option<&Schema>, ctx: &Ctx, what: &str, span: Option<&Span>) -> Result<Value, Diagnostics> {
+        let mut diags = Diagnostics::new();
+        let mut m = Map::new();
+        for (name, a) in &body.attrs {
+            if let Some(s) = schema
+                && !s.is_argument(name)
+            {
+                let mut d = Diagnostic::error(if s.attribute(name).is_some() {
+                    format!("`{name}` is set by the provider and cannot be configured in {what}")
+                } else {
+                    format!("unsupported argument `{name}` in {what}")
+                })
+                .at(a.key_span.clone());
+                if let Some(h) = suggest(name, s.arguments().map(|a| a.name)) {
+                    d = d.hint(format!("did you mean `{h}`?"));
+                }
+                diags.push(d);
+                continue;
+            }
+            match eval::eval(&a.expr, ctx) {
+                Ok(v) => {
+                    m.insert(name.clone(), v);
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+        let mut blocks: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for b in &body.blocks {
+            if let Some(s) = schema {
+                match s.attribute(&b.kind) {
+                    Some(attr) if attr.block => {}
+                    _ => {
+                        let mut d = Diagnostic::error(format!("unsupported block `{}` in {what}", b.kind)).at(b.span.clone());
+                        let names = s.arguments().filter(|a| a.block).map(|a| a.name);
+                        if let Some(h) = suggest(&b.kind, names) {
+                            d = d.hint(format!("did you mean `{h}`?"));
+                        }
+                        diags.push(d);
+                        continue;
+                    }
+                }
+            }
+            match self.eval_body(&b.body, None, ctx, &format!("a `{}` block", b.kind), b.span.as_ref()) {
+                Ok(v) => blocks.entry(b.kind.clone()).or_default().push(v),
+                Err(d) => diags.extend(d),
+            }
+        }
+        for (k, v) in blocks {
+            if m.contains_key(&k) {
+                diags.push(Diagnostic::error(format!("`{k}` is set both as an argument and as blocks in {what}")).at(span.cloned()));
+            }
+            m.insert(k, Value::List(v));
+        }
+        if let Some(s) = schema {
+            for a in s.arguments().filter(|a| a.required) {
+                if m.get(a.name).is_none_or(|v| v.is_null()) {
+                    diags.push(Diagnostic::error(format!("missing required argument `{}` in {what}", a.name)).at(span.cloned()));
+                }
+            }
+        }
+        if diags.has_errors() { Err(diags) } else { Ok(Value::Map(m)) }
+    }
+
+    /// The value a reference to a whole resource yields.
+    fn resource_value(&self, addr: &ResourceAddr) -> Option<Value> {
+        let decl = self.config.resource(addr)?;
+        let inst = self.instances.borrow();
+        let empty = BTreeMap::new();
+        let m = inst.get(addr).unwrap_or(&empty);
+        if self.lenient && m.is_empty() {
+            // `berth validate`: nothing is expanded, so nothing is known.
+            return Some(Value::Unknown);
+        }
+        Some(if decl.count.is_some() {
+            let mut items: BTreeMap<usize, Value> = m
+                .iter()
+                .filter_map(|(k, v)| if let InstanceKey::Int(i) = k { Some((*i, v.clone())) } else { None })
+                .collect();
+            if self.existing_only.get() {
+                Value::List(items.into_values().collect())
+            } else {
+                // Element i is instance i: one not created yet (or whose
+                // create failed) is unknown, never filled by the next one,
+                // so `aws_instance.host[3]` is host 3 while host 2 is still
+                // starting.
+                let len = items.keys().next_back().map_or(0, |i| i + 1);
+                Value::List((0..len).map(|i| items.remove(&i).unwrap_or(Value::Unknown)).collect())
+            }
+        } else if decl.for_each.is_some() {
+            Value::Map(
+                m.iter()
+                    .filter_map(|(k, v)| if let InstanceKey::Str(s) = k { Some((s.clone(), v.clone())) } else { None })
+                    .collect(),
+            )
+        } else {
+            m.get(&InstanceKey::None).cloned().unwrap_or(Value::Unknown)
+        })
+    }
+
+    fn cached(&self, module: &ModulePath, kind: u8, name: &str, f: impl FnOnce() -> Result<Value, Diagnostic>) -> Result<Value, Diagnostic> {
+        let key = (module.clone(), kind, name.to_string());
+        if let Some(v) = self.cache.borrow().get(&key) {
+            return Ok(v.clone());
+        }
+        if self.busy.borrow().len() >= MAX_DEPTH {
+            return Err(Diagnostic::error(format!(
+                "references nest more than {MAX_DEPTH} declarations deep (locals, variables and outputs referring to one another)"
+            )));
+        }
+        if !self.busy.borrow_mut().insert(key.clone()) {
+            if self.lenient {
+                return Ok(Value::Unknown);
+            }
+            let what = match kind {
+                VAR => "var",
+                LOCAL => "local",
+                _ => "output",
+            };
+            let prefix: String = module.iter().map(|m| format!("module.{m}.")).collect();
+            return Err(Diagnostic::error(format!("`{prefix}{what}.{name}` depends on itself")));
+        }
+        let v = f();
+        self.busy.borrow_mut().remove(&key);
+        let v = v?;
+        self.cache.borrow_mut().insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// Drops memoized locals, module variables and outputs (after resource values change).
+    pub fn forget_derived(&self) {
+        self.cache.borrow_mut().clear();
+    }
+
+    pub fn output(&self, module: &ModulePath, name: &str) -> Result<Value, Diagnostic> {
+        self.cached(module, OUTPUT, name, || {
+            let o = match self.config.modules.get(module).and_then(|m| m.outputs.get(name)) {
+                Some(o) => o,
+                // The graph has reported the missing module or output already.
+                None if self.lenient => return Ok(Value::Unknown),
+                None => return Err(Diagnostic::error(format!("no output `{name}`"))),
+            };
+            let v = eval::eval(&o.value, &self.ctx(module))?;
+            if module.is_empty() && v.is_sensitive() && !o.sensitive {
+                return Err(Diagnostic::error(format!("output `{name}` refers to sensitive values"))
+                    .at(o.value.span())
+                    .hint("add `sensitive = true` to the output block"));
+            }
+            Ok(v.mark_if(o.sensitive))
+        })
+    }
+}
+
+impl Scope for World<'_> {
+    fn lookup(&self, module: &ModulePath, target: &Target, span: Option<&Span>) -> Result<Value, Diagnostic> {
+        match target {
+            Target::Var(n) => self.cached(module, VAR, n, || {
+                if module.is_empty() {
+                    return match self.root_vars.get(n) {
+                        Some(v) => Ok(v.clone()),
+                        None if self.lenient => Ok(Value::Unknown),
+                        None => Err(Diagnostic::error(format!("no value for variable `{n}`")).at(span.cloned())),
+                    };
+                }
+                let (parent, call) = module.split_at(module.len() - 1);
+                let parent = parent.to_vec();
+                let call = self.config.modules.get(&parent).and_then(|pm| pm.calls.get(&call[0]));
+                let decl = self.config.modules.get(module).and_then(|child| child.variables.get(n));
+                let (Some(call), Some(decl)) = (call, decl) else {
+                    if self.lenient {
+                        return Ok(Value::Unknown);
+                    }
+                    return Err(Diagnostic::error(format!("no variable `{n}` in module")).at(span.cloned()));
+                };
+                let (v, at) = match call.args.get(n) {
+                    Some(a) => (eval::eval(&a.expr, &self.ctx(&parent))?, a.expr.span()),
+                    None => match &decl.default {
+                        Some(d) => (eval::constant(d)?, d.span()),
+                        None => return Err(Diagnostic::error(format!("module `{}` needs `{n}`", call.name)).at(call.span.clone())),
+                    },
+                };
+                if !v.is_known() {
+                    // Type checks wait until the value is known.
+                    return Ok(v);
+                }
+                crate::config::vars::check_at(decl, v, &format!("module `{}`", call.name), at)
+                    .map_err(|d| d.0.into_iter().next().unwrap_or_else(|| Diagnostic::error("invalid value")))
+            })
+            .map_err(|d| d.at(span.cloned())),
+            Target::Local(n) => self.cached(module, LOCAL, n, || {
+                let l = match self.config.modules.get(module).and_then(|m| m.locals.get(n)) {
+                    Some(l) => l,
+                    None if self.lenient => return Ok(Value::Unknown),
+                    None => return Err(Diagnostic::error(format!("no local `{n}`")).at(span.cloned())),
+                };
+                eval::eval(&l.expr, &self.ctx(module))
+            })
+            .map_err(|d| d.at(span.cloned())),
+            Target::Resource(mode, t, n) => {
+                let addr = ResourceAddr::new(module.clone(), *mode, t, n);
+                if self.lenient && self.config.resource(&addr).is_none() {
+                    return Ok(Value::Unknown);
+                }
+                self.resource_value(&addr).ok_or_else(|| {
+                    let what = if *mode == Mode::Data { "data source" } else { "resource" };
+                    Diagnostic::error(format!("reference to undeclared {what} `{addr}`")).at(span.cloned())
+                })
+            }
+            Target::Module(m, Some(o)) => {
+                let mut child = module.clone();
+                child.push(m.clone());
+                self.output(&child, o).map_err(|d| d.at(span.cloned()))
+            }
+            Target::Module(m, None) => {
+                let mut child = module.clone();
+                child.push(m.clone());
+                let names: Vec<String> = self
+                    .config
+                    .modules
+                    .get(&child)
+                    .map(|cm| cm.outputs.keys().cloned().collect())
+                    .unwrap_or_default();
+                let mut out = Map::new();
+                for name in names {
+                    out.insert(name.clone(), self.output(&child, &name)?);
+                }
+                Ok(Value::Map(out))
+            }
+            Target::Workspace => Ok(crate::value::obj([("workspace", Value::String(self.workspace.clone()))])),
+            other => Err(Diagnostic::error(format!("cannot resolve `{other:?}`")).at(span.cloned())),
+        }
+    }
+}
