@@ -10,7 +10,9 @@ pub mod eval;
 pub mod functions;
 mod load;
 pub mod refs;
+
 mod syntax;
+pub mod template;
 pub mod types;
 pub mod vars;
 
