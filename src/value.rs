@@ -539,6 +539,21 @@ mod tests {
     }
 
     #[test]
+    fn value_stays_small() {
+        // Every value in a plan or state is a Value: big numbers and sets
+        // must not make all of them bigger.
+        assert!(std::mem::size_of::<Value>() <= 32, "{}", std::mem::size_of::<Value>());
+    }
+
+    #[test]
+    fn numbers_compare_by_value_and_sets_never_equal_lists() {
+        let big = BigNum::parse("0.3").unwrap();
+        assert_eq!(Value::BigNumber(Box::new(big)), Value::Number(0.3));
+        assert_ne!(Value::Set(vec!["a".into()]), Value::List(vec!["a".into()]));
+        assert_eq!(set_of(vec!["b".into(), "a".into(), "b".into()]), Value::Set(vec!["a".into(), "b".into()]));
+    }
+
+    #[test]
     fn display_hides_sensitive_and_integers_have_no_fraction() {
         let v = obj([("n", 3i64.into()), ("s", Value::Sensitive(Box::new("x".into())))]);
         assert_eq!(v.to_string(), "{n = 3, s = (sensitive value)}");

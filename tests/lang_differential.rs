@@ -572,6 +572,15 @@ fn berth_answer(case: &Case, id: usize) -> Answer {
     let Some(out) = root.outputs.get(&format!("c_{id:04}")) else {
         return Answer::Rejected("the output is missing".into());
     };
+    // berth's validation refuses a reference to an undeclared local before
+    // evaluating anything; so does this harness.
+    for r in berth::config::refs::references(&out.value) {
+        if let Target::Local(name) = &r.target
+            && !root.locals.contains_key(name)
+        {
+            return Answer::Rejected(format!("no local `{name}`"));
+        }
+    }
     let scope = Locals {
         locals: &root.locals,
         depth: Default::default(),

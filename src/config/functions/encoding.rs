@@ -102,26 +102,127 @@ pub(super) fn json_text(v: &Value) -> Result<String, String> {
 }
 
 pub(super) fn jsondecode(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    // Not Value::from_json: that would turn `{"$berth": "unknown"}` in a
-    // user's document into an unknown.
-    fn convert(j: serde_json::Value) -> Value {
-        match j {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => crate::value::BigNum::parse(&n.to_string())
-                .map_or(Value::Null, crate::value::BigNum::into_value),
-            serde_json::Value::String(s) => Value::String(s),
-            serde_json::Value::Array(l) => Value::List(l.into_iter().map(convert).collect()),
-            serde_json::Value::Object(m) => {
-                Value::Map(m.into_iter().map(|(k, v)| (k, convert(v))).collect())
+    let s = a.string(0)?;
+    // serde_json checks the document (its messages give a position, never
+    // the text itself); the values are read here, so numbers keep every
+    // digit, as in Terraform. Not Value::from_json: that would turn
+    // `{"$berth": "unknown"}` in a user's document into an unknown.
+    serde_json::from_str::<serde::de::IgnoredAny>(&s)
+        .map_err(|e| format!("argument 1 is not valid JSON: {e}"))?;
+    let mut r = JsonText {
+        s: s.as_bytes(),
+        i: 0,
+    };
+    r.value(0)
+}
+
+/// A reader of JSON already checked by serde_json.
+struct JsonText<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonText<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > 500 {
+            return Err("the JSON document nests too deep".into());
+        }
+        self.ws();
+        let bad = || "argument 1 is not valid JSON".to_string();
+        match self.s.get(self.i).copied().ok_or_else(bad)? {
+            b'{' => {
+                self.i += 1;
+                let mut m = Map::new();
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(Value::Map(m));
+                    }
+                    if self.s.get(self.i) == Some(&b',') {
+                        self.i += 1;
+                        self.ws();
+                    }
+                    let Value::String(k) = self.string()? else {
+                        return Err(bad());
+                    };
+                    self.ws();
+                    self.i += 1; // the `:`
+                    let v = self.value(depth + 1)?;
+                    m.insert(k, v);
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::List(items));
+                        }
+                        Some(b',') => self.i += 1,
+                        Some(_) => items.push(self.value(depth + 1)?),
+                        None => return Err(bad()),
+                    }
+                }
+            }
+            b'"' => self.string(),
+            b't' => {
+                self.i += 4;
+                Ok(Value::Bool(true))
+            }
+            b'f' => {
+                self.i += 5;
+                Ok(Value::Bool(false))
+            }
+            b'n' => {
+                self.i += 4;
+                Ok(Value::Null)
+            }
+            _ => {
+                let start = self.i;
+                while self
+                    .s
+                    .get(self.i)
+                    .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+                {
+                    self.i += 1;
+                }
+                let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| bad())?;
+                crate::value::BigNum::parse(text)
+                    .map(crate::value::BigNum::into_value)
+                    .ok_or_else(|| format!("the number {} is out of range", q(text)))
             }
         }
     }
-    let s = a.string(0)?;
-    // serde_json's messages give a position, never the text itself.
-    let j: serde_json::Value =
-        serde_json::from_str(&s).map_err(|e| format!("argument 1 is not valid JSON: {e}"))?;
-    Ok(convert(j))
+
+    fn string(&mut self) -> Result<Value, String> {
+        let start = self.i;
+        self.i += 1;
+        while let Some(c) = self.s.get(self.i) {
+            match c {
+                b'\\' => self.i += 2,
+                b'"' => {
+                    self.i += 1;
+                    let text =
+                        std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
+                    return serde_json::from_str::<String>(text)
+                        .map(Value::String)
+                        .map_err(|e| e.to_string());
+                }
+                _ => self.i += 1,
+            }
+        }
+        Err("argument 1 is not valid JSON".into())
+    }
 }
 
 /// gzip, then base64, byte for byte as Terraform's Go writer frames it: a
