@@ -33,6 +33,7 @@ mod fmt;
 mod inventory_e2e;
 mod inventory_formats;
 mod kamal_example;
+mod lang_differential;
 mod state_local;
 mod state_s3;
 mod strict_layer;
