@@ -355,3 +355,32 @@ fn map(m: &Map, indent: usize, out: &mut String) {
         value_after(v, indent, true, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::functions::test_support::*;
+
+    /// Expected values are Terraform 1.11's answers.
+    #[test]
+    fn yaml_as_terraform_writes_and_reads_it() {
+        let v = obj([("a", n(1.0)), ("b", ls(&["x", "y"]))]);
+        assert_eq!(
+            ok("yamlencode", vec![v]),
+            s("\"a\": 1\n\"b\":\n- \"x\"\n- \"y\"\n")
+        );
+        assert_eq!(ok("yamlencode", vec![n(1.5)]), s("1.5\n...\n"));
+        assert_eq!(
+            ok("yamlencode", vec![s("multi\nline\n")]),
+            s("|\n  multi\n  line\n")
+        );
+        assert_eq!(
+            ok("yamldecode", vec![s("a: 1\nb: [x, y]\n")]),
+            obj([("a", n(1.0)), ("b", l(vec![s("x"), Value::Bool(true)]))])
+        );
+        assert_eq!(
+            ok("yamldecode", vec![s("2001-12-14")]),
+            s("2001-12-14T00:00:00Z")
+        );
+        assert!(err("yamldecode", vec![s("a: [")]).starts_with("yamldecode: "));
+    }
+}
