@@ -410,6 +410,19 @@ impl Value {
         Some(cur)
     }
 
+    /// Turns every set inside into a list of its elements, in the set's
+    /// order: the form providers and the state take, as they did before
+    /// berth had sets (a provider's schema, not the value, says what is a
+    /// set).
+    pub fn sets_as_lists(self) -> Value {
+        match self {
+            Value::Set(l) | Value::List(l) => Value::List(l.into_iter().map(Value::sets_as_lists).collect()),
+            Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, v.sets_as_lists())).collect()),
+            Value::Sensitive(v) => Value::Sensitive(Box::new(v.sets_as_lists())),
+            v => v,
+        }
+    }
+
     /// Replaces every unknown by null: what `--json` plans show beside their
     /// `after_unknown` mask.
     pub fn unknown_as_null(&self) -> Value {

@@ -203,7 +203,11 @@ impl Evaluator<'_, '_> {
             E::Null(_) => Ok(Value::Null),
             E::Bool(b) => Ok(Value::Bool(*b.value())),
             E::Number(n) => {
-                // The literal's own text: an f64 would round it.
+                // Whole numbers an f64 holds exactly need no detour.
+                if let Some(i) = n.value().as_i64().filter(|i| i.unsigned_abs() <= 1 << 53) {
+                    return Ok(Value::Number(i as f64));
+                }
+                // Otherwise the literal's own text: an f64 would round it.
                 let text = self.span(x).map(|sp| sp.file.text.get(sp.range.clone()).unwrap_or_default().trim().to_string());
                 match text.as_deref().and_then(BigNum::parse) {
                     Some(b) => Ok(b.into_value()),
