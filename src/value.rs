@@ -96,7 +96,67 @@ fn set_order(a: &Value, b: &Value) -> std::cmp::Ordering {
         (Value::Null | Value::Unknown, Value::Null | Value::Unknown) => Ordering::Equal,
         (Value::Null | Value::Unknown, _) => Ordering::Greater,
         (_, Value::Null | Value::Unknown) => Ordering::Less,
-        _ => Ordering::Equal,
+        // Other elements in the order of Terraform's set hash strings.
+        (x, y) => set_hash(x).cmp(&set_hash(y)),
+    }
+}
+
+/// The text Terraform orders set elements of structural types by.
+fn set_hash(v: &Value) -> String {
+    let mut out = String::new();
+    fn walk(v: &Value, out: &mut String) {
+        match v.unmarked() {
+            Value::Unknown => out.push('?'),
+            Value::Null => out.push('~'),
+            Value::Bool(b) => out.push(if *b { 'T' } else { 'F' }),
+            Value::String(s) => out.push_str(&format!("{s:?}")),
+            n @ (Value::Number(_) | Value::BigNumber(_)) => out.push_str(&short_number(n.as_f64().unwrap_or(0.0))),
+            Value::List(l) => {
+                out.push('<');
+                for x in l {
+                    walk(x, out);
+                    out.push(';');
+                }
+                out.push('>');
+            }
+            Value::Set(l) => {
+                out.push('[');
+                for x in l {
+                    walk(x, out);
+                    out.push(';');
+                }
+                out.push(']');
+            }
+            Value::Map(m) => {
+                out.push('<');
+                for x in m.values() {
+                    walk(x, out);
+                    out.push(';');
+                }
+                out.push('>');
+            }
+            Value::Sensitive(_) => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
+/// A number with ten significant digits, as Go's `%g` with precision 10.
+fn short_number(n: f64) -> String {
+    if n == 0.0 {
+        return "0".into();
+    }
+    let exp = n.abs().log10().floor() as i32;
+    if (-4..10).contains(&exp) {
+        let s = format!("{:.*}", (9 - exp).max(0) as usize, n);
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    } else {
+        let s = format!("{n:.9e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
     }
 }
 
@@ -348,6 +408,19 @@ impl Value {
             };
         }
         Some(cur)
+    }
+
+    /// Turns every set inside into a list of its elements, in the set's
+    /// order: the form providers and the state take, as they did before
+    /// berth had sets (a provider's schema, not the value, says what is a
+    /// set).
+    pub fn sets_as_lists(self) -> Value {
+        match self {
+            Value::Set(l) | Value::List(l) => Value::List(l.into_iter().map(Value::sets_as_lists).collect()),
+            Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, v.sets_as_lists())).collect()),
+            Value::Sensitive(v) => Value::Sensitive(Box::new(v.sets_as_lists())),
+            v => v,
+        }
     }
 
     /// Replaces every unknown by null: what `--json` plans show beside their

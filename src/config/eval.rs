@@ -203,7 +203,11 @@ impl Evaluator<'_, '_> {
             E::Null(_) => Ok(Value::Null),
             E::Bool(b) => Ok(Value::Bool(*b.value())),
             E::Number(n) => {
-                // The literal's own text: an f64 would round it.
+                // Whole numbers an f64 holds exactly need no detour.
+                if let Some(i) = n.value().as_i64().filter(|i| i.unsigned_abs() <= 1 << 53) {
+                    return Ok(Value::Number(i as f64));
+                }
+                // Otherwise the literal's own text: an f64 would round it.
                 let text = self.span(x).map(|sp| sp.file.text.get(sp.range.clone()).unwrap_or_default().trim().to_string());
                 match text.as_deref().and_then(BigNum::parse) {
                     Some(b) => Ok(b.into_value()),
@@ -878,6 +882,48 @@ mod tests {
         assert_eq!(e.hint.as_deref(), Some("did you mean `k`?"));
         let e = ev("uper(\"x\")").unwrap_err();
         assert!(e.hint.unwrap().contains("upper"));
+    }
+
+    #[test]
+    fn numbers_are_exact() {
+        assert_eq!(ev("0.1 + 0.2").unwrap(), Value::Number(0.3));
+        assert_eq!(ev("9007199254740993 + 1").unwrap().to_string(), "9007199254740994");
+        assert_eq!(ev("1 / 3").unwrap().to_string(), format!("0.{}5", "3".repeat(154)));
+        assert_eq!(ev("-7 % 3").unwrap(), Value::Number(-1.0));
+        assert_eq!(ev("-\"5\"").unwrap(), Value::Number(-5.0));
+        assert!(ev("1 / 0").unwrap_err().message.contains("division by zero"));
+    }
+
+    #[test]
+    fn conditionals_unify_their_results() {
+        assert_eq!(ev("true ? 1 : \"a\"").unwrap(), Value::str("1"));
+        assert_eq!(ev("\"true\" ? [1] : [\"a\"]").unwrap(), Value::List(vec!["1".into()]));
+        assert!(ev("true ? 1 : true").unwrap_err().message.contains("consistent types"));
+        // An error in the result not taken does not count.
+        assert_eq!(ev("true ? 1 : var.list[9]").unwrap(), Value::Number(1.0));
+    }
+
+    #[test]
+    fn sets_have_no_index() {
+        assert!(ev("toset(var.list)[0]").unwrap_err().message.contains("cannot index a set"));
+        assert_eq!(ev("[for i, x in toset([\"b\", \"a\"]) : i]").unwrap(), Value::List(vec!["a".into(), "b".into()]));
+        assert_eq!(ev("toset([\"a\"]) == [\"a\"]").unwrap(), Value::Bool(false));
+    }
+
+    #[test]
+    fn legacy_splat_indexes_the_list() {
+        assert_eq!(ev("[var.obj, {k = \"w\"}].*.k[1]").unwrap(), Value::str("w"));
+        assert_eq!(ev("[var.obj, {k = \"w\"}][*].k").unwrap(), Value::List(vec!["v".into(), "w".into()]));
+    }
+
+    #[test]
+    fn strip_markers_and_flush_heredocs_as_terraform() {
+        assert_eq!(ev("\"x %{~ if true ~} y %{~ endif ~} z\"").unwrap(), Value::str("xyz"));
+        let src = "<<-EOT\n  %{ for h in [\"web\", \"db\"] ~}\n  host ${h}\n  %{ endfor ~}\n  EOT";
+        assert_eq!(ev(src).unwrap(), Value::str("  host web\n  host db\n"));
+        let src = "<<-EOT\n    a\n      b\n    EOT";
+        assert_eq!(ev(src).unwrap(), Value::str("a\n  b\n"));
+        assert_eq!(ev("\"e\\u0301\"").unwrap(), Value::str("\u{e9}"));
     }
 
     #[test]

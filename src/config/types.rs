@@ -1,6 +1,8 @@
 //! Type constraints of `variable` blocks and the conversions HCL allows
 //! (a number given where a string is expected becomes a string, `"3"` where a
-//! number is expected becomes 3, and so on).
+//! number is expected becomes 3, and so on), and Terraform's unification:
+//! the one type several values convert to, which conditionals and the
+//! `to*` functions need (`true ? 1 : "a"` is `"1"`).
 
 use super::Expr;
 use crate::diag::Diagnostic;

@@ -213,7 +213,8 @@ impl<'a> World<'a> {
             }
             match eval::eval(&a.expr, ctx) {
                 Ok(v) => {
-                    m.insert(name.clone(), v);
+                    // Providers take a set as the list of its elements.
+                    m.insert(name.clone(), v.sets_as_lists());
                 }
                 Err(d) => diags.push(d),
             }

@@ -25,7 +25,12 @@ pub const PREC: u32 = 512;
 pub const PREC_F64: u32 = 53;
 /// Decimal exponents beyond this are refused rather than computed: a typo
 /// like `1e999999999` would otherwise build a number with a billion digits.
-const MAX_DECIMAL_EXP: i64 = 100_000;
+const MAX_DECIMAL_EXP: i64 = 10_000;
+/// Binary exponents beyond this overflow to an infinity (or underflow to
+/// zero), so no chain of operations can build a number whose decimal text
+/// takes long to write. About 12,000 decimal digits: far beyond any
+/// configuration's needs.
+const MAX_BIN_EXP: i64 = 40_000;
 
 /// A binary floating-point number: `(-1)^neg * mant * 2^exp`, or an infinity.
 #[derive(Clone, Debug)]
@@ -585,6 +590,18 @@ fn round(neg: bool, mant: BigUint, exp: i64, sticky: bool, prec: u32) -> BigNum 
         m >>= tz as usize;
         e += tz as i64;
     }
+    if e + m.bits() as i64 > MAX_BIN_EXP {
+        return BigNum {
+            prec,
+            ..BigNum::infinity(neg)
+        };
+    }
+    if e < -MAX_BIN_EXP {
+        return BigNum {
+            prec,
+            ..BigNum::zero()
+        };
+    }
     BigNum {
         neg,
         mant: m,
@@ -731,6 +748,10 @@ mod tests {
         assert_eq!(p("1.2").ceil(), BigInt::from(2));
         assert_eq!(p("0.5").to_f64(), 0.5);
         assert!(BigNum::parse("1e999999999").is_none());
+        // Chains of operations overflow instead of growing without bound.
+        let huge = p("1e9000");
+        assert!(huge.mul(&huge).is_inf());
+        assert!(p("1e-9000").mul(&p("1e-9000")).is_zero());
         assert!(BigNum::parse("0x10").is_none());
         assert!(BigNum::parse(" 1").is_none());
         assert_eq!(p(".5").to_text(), "0.5");

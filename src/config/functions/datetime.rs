@@ -202,3 +202,36 @@ pub(super) fn formatdate(a: &mut Args, _: &FuncContext) -> Result<Value, String>
     }
     Ok(Value::String(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::functions::test_support::*;
+
+    /// Expected values are Terraform 1.11's answers.
+    #[test]
+    fn formats_and_adds_as_terraform() {
+        let t = s("2024-03-05T14:07:09Z");
+        assert_eq!(
+            ok(
+                "formatdate",
+                vec![s("EEEE, MMMM D, YY h:mm AA ZZZ"), t.clone()]
+            ),
+            s("Tuesday, March 5, 24 14:07 PM UTC")
+        );
+        assert_eq!(ok("formatdate", vec![s("''"), t.clone()]), s("'"));
+        assert!(err("formatdate", vec![s("X"), t.clone()]).contains("invalid date format verb"));
+        assert_eq!(
+            ok("timeadd", vec![t.clone(), s("1h30m10s")]),
+            s("2024-03-05T15:37:19Z")
+        );
+        assert_eq!(
+            ok("timeadd", vec![s("2024-03-05T14:07:09+02:00"), s("24h")]),
+            s("2024-03-06T14:07:09+02:00")
+        );
+        assert!(err("timeadd", vec![t.clone(), s("1d")]).contains("invalid duration"));
+        assert_eq!(
+            ok("timecmp", vec![s("2024-03-05T15:07:09+01:00"), t]),
+            n(0.0)
+        );
+    }
+}

@@ -234,9 +234,22 @@ fn render_verb(v: &Verb, arg: &Value, text: &str) -> Result<(String, String, boo
         )),
         't' => Ok((String::new(), to_bool(arg, &what)?.to_string(), false)),
         // A whole number beyond an f64's exact range prints in full.
-        'd' if matches!(arg, Value::BigNumber(b) if b.is_int()) && v.prec.is_none() => {
+        'd' | 'x' | 'X' | 'o' | 'b'
+            if matches!(arg, Value::BigNumber(b) if b.is_int()) && v.prec.is_none() && !v.sharp =>
+        {
             let n = arg.as_big().map(|b| b.trunc()).unwrap_or_default();
-            let digits = n.magnitude().to_string();
+            let radix = match v.verb {
+                'x' | 'X' => 16,
+                'o' => 8,
+                'b' => 2,
+                _ => 10,
+            };
+            let digits = n.magnitude().to_str_radix(radix);
+            let digits = if v.verb == 'X' {
+                digits.to_uppercase()
+            } else {
+                digits
+            };
             Ok((sign(n.sign() == num_bigint::Sign::Minus), digits, true))
         }
         'd' | 'b' | 'o' | 'x' | 'X' => {

@@ -96,3 +96,29 @@ pub(super) fn rsadecrypt(a: &mut Args, _: &FuncContext) -> Result<Value, String>
         .map(Value::String)
         .map_err(|_| "the decrypted text is not valid UTF-8".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::functions::test_support::*;
+
+    /// Expected values are Terraform 1.11's answers.
+    #[test]
+    fn digests_and_uuids_match_terraform() {
+        assert_eq!(
+            ok("md5", vec![s("hello")]),
+            s("5d41402abc4b2a76b9719d911017c592")
+        );
+        assert_eq!(
+            ok("sha1", vec![s("hello")]),
+            s("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")
+        );
+        assert_eq!(
+            ok("uuidv5", vec![s("dns"), s("www.example.com")]),
+            s("2ed6657d-e927-568b-95e1-2665a8aea6a2")
+        );
+        assert!(err("uuidv5", vec![s("bogus"), s("x")]).starts_with("uuidv5: the namespace"));
+        let hash = ok("bcrypt", vec![s("pw"), n(4.0)]);
+        assert!(hash.as_str().unwrap().starts_with("$2a$04$"), "{hash:?}");
+        assert_ne!(ok("uuid", vec![]), ok("uuid", vec![]));
+    }
+}

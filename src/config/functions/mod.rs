@@ -8,8 +8,10 @@
 //! Terraform and OpenTofu. Marks are handled here once, for every function:
 //! an argument holding an unknown anywhere makes the result unknown, and a
 //! sensitive argument makes the result sensitive (and keeps its value out of
-//! error messages). `try`, `can` and `templatefile` are not here: they need
-//! unevaluated expressions, so the evaluator owns them.
+//! error messages). `try`, `can`, `templatefile` and `templatestring` are
+//! not here: they need unevaluated expressions or the template evaluator, so
+//! the evaluator owns them. `sensitive`, `nonsensitive` and `issensitive`
+//! work on the marks themselves, so `call` answers them before the rule.
 //!
 //! This file holds the registry, the dispatch and the argument helpers every
 //! family shares; each family of functions lives in a file of its own.

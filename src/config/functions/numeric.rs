@@ -4,7 +4,11 @@
 use super::*;
 
 pub(super) fn abs(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    finite(a.number(0)?.abs())
+    a.number(0)?;
+    Ok(a.arg(0)
+        .as_big()
+        .map(|n| n.abs().into_value())
+        .unwrap_or_default())
 }
 
 pub(super) fn ceil(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
@@ -49,16 +53,29 @@ fn numbers(a: &Args) -> Result<Vec<f64>, String> {
         .collect()
 }
 
+/// The extreme argument, compared exactly; `Greater` for `max`.
+fn extreme(a: &Args, want: std::cmp::Ordering) -> Result<Value, String> {
+    numbers(a)?;
+    let mut best: Option<crate::value::BigNum> = None;
+    for i in 0..a.len() {
+        let n = match a.arg(i) {
+            Value::String(s) => crate::config::types::parse_number(s).and_then(|v| v.as_big()),
+            v => v.as_big(),
+        };
+        let Some(n) = n else { continue };
+        if best.as_ref().is_none_or(|b| n.cmp_num(b) == want) {
+            best = Some(n);
+        }
+    }
+    Ok(best.map(|b| b.into_value()).unwrap_or_default())
+}
+
 pub(super) fn max(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    Ok(Value::Number(
-        numbers(a)?.into_iter().fold(f64::NEG_INFINITY, f64::max),
-    ))
+    extreme(a, std::cmp::Ordering::Greater)
 }
 
 pub(super) fn min(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    Ok(Value::Number(
-        numbers(a)?.into_iter().fold(f64::INFINITY, f64::min),
-    ))
+    extreme(a, std::cmp::Ordering::Less)
 }
 
 pub(super) fn parseint(a: &mut Args, _: &FuncContext) -> Result<Value, String> {

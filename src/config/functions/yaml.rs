@@ -97,6 +97,24 @@ fn build(
                     _ => return Err("a mapping key must be a scalar".into()),
                 };
                 let v = build(events, pos, anchors, depth + 1)?;
+                // `<<` merges a mapping (or a list of them) into this one;
+                // keys set here win.
+                if key == "<<" {
+                    let merged: Vec<Value> = match v {
+                        Value::Map(_) => vec![v],
+                        Value::List(l) => l,
+                        _ => return Err("the value of a `<<` merge key must be a mapping".into()),
+                    };
+                    for mm in merged {
+                        let Value::Map(mm) = mm else {
+                            return Err("the value of a `<<` merge key must be a mapping".into());
+                        };
+                        for (k, v) in mm {
+                            m.entry(k).or_insert(v);
+                        }
+                    }
+                    continue;
+                }
                 m.insert(key, v);
             }
             *pos += 1;
@@ -111,6 +129,10 @@ fn build(
 }
 
 fn scalar(s: &str, style: TScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    // A quoted scalar is a string, whatever its tag says.
+    if style != TScalarStyle::Plain {
+        return Ok(Value::String(s.to_string()));
+    }
     if let Some(t) = tag {
         let name = if t.handle == "!!" {
             t.suffix.as_str()
@@ -163,10 +185,7 @@ fn resolve(s: &str) -> Value {
         let n = num_bigint::BigInt::parse_bytes(body.as_bytes(), base)?;
         Some(crate::value::BigNum::from_int(&if neg { -n } else { n }).into_value())
     };
-    if let Some(v) = radix("0x", 16)
-        .or_else(|| radix("0b", 2))
-        .or_else(|| radix("0o", 8))
-    {
+    if let Some(v) = radix("0x", 16).or_else(|| radix("0o", 8)) {
         return v;
     }
     if let Some(n) = crate::value::BigNum::parse(s) {
@@ -334,5 +353,34 @@ fn map(m: &Map, indent: usize, out: &mut String) {
         out.push_str(&quoted(k));
         out.push(':');
         value_after(v, indent, true, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::functions::test_support::*;
+
+    /// Expected values are Terraform 1.11's answers.
+    #[test]
+    fn yaml_as_terraform_writes_and_reads_it() {
+        let v = obj([("a", n(1.0)), ("b", ls(&["x", "y"]))]);
+        assert_eq!(
+            ok("yamlencode", vec![v]),
+            s("\"a\": 1\n\"b\":\n- \"x\"\n- \"y\"\n")
+        );
+        assert_eq!(ok("yamlencode", vec![n(1.5)]), s("1.5\n...\n"));
+        assert_eq!(
+            ok("yamlencode", vec![s("multi\nline\n")]),
+            s("|\n  multi\n  line\n")
+        );
+        assert_eq!(
+            ok("yamldecode", vec![s("a: 1\nb: [x, y]\n")]),
+            obj([("a", n(1.0)), ("b", l(vec![s("x"), Value::Bool(true)]))])
+        );
+        assert_eq!(
+            ok("yamldecode", vec![s("2001-12-14")]),
+            s("2001-12-14T00:00:00Z")
+        );
+        assert!(err("yamldecode", vec![s("a: [")]).starts_with("yamldecode: "));
     }
 }
