@@ -8,7 +8,7 @@ mod support;
 use aws_sdk_ec2::types::{Filter, InstanceType, Tag};
 use berth::addr::InstanceAddr;
 use berth::providers::aws::AwsProvider;
-use berth::providers::aws::instance::{RESIZE_NOTE, STOPPED_NOTE};
+use berth::providers::aws::ec2::instance::{RESIZE_NOTE, STOPPED_NOTE};
 use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Provider, api_stats};
 use berth::value::{Value, obj};
 use support::aws::Aws;

@@ -20,19 +20,13 @@
 //! with more attempts than the SDK's default and no retry quota
 //! ([`retry_partition`]);
 //! eventual consistency right after a create (`InvalidVpcID.NotFound` for a
-//! VPC the same run just made) is retried by [`retry`], which the SDK does not
-//! treat as retryable.
+//! VPC the same run just made) is retried by [`ec2::retry`], which the SDK
+//! does not treat as retryable.
 
-mod common;
-pub mod data;
 pub mod ec2;
-pub mod instance;
-pub mod network;
 pub mod provider_config;
 pub mod provider_tags;
-pub mod retry;
 pub mod route53;
-pub mod security_group;
 
 use crate::addr::Mode;
 use crate::providers::{

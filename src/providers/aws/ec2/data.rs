@@ -6,12 +6,100 @@
 //! which, rather than a silent pick. `aws_ami` with `most_recent = true`
 //! picks the newest of several, as in Terraform.
 
-use super::common::{filter, sdk_error, tags_arg, tags_value};
-use super::ec2::Ec2;
-use super::network::{describe_subnets, subnet_state, vpc_dns};
-use crate::providers::{ProviderError, ProviderResult};
+use super::client::{Ec2, Kind, filter, tags_arg, tags_value};
+use super::error::sdk_error;
+use super::subnet::{describe_subnets, subnet_state};
+use super::vpc::vpc_dns;
+use crate::providers::{Attribute, ProviderError, ProviderResult, Schema};
 use crate::value::{Map, Value};
 use aws_sdk_ec2::types::{Filter, Image};
+use std::sync::LazyLock;
+
+/// The data sources of this file, for the router.
+pub(crate) const NAMES: &[&str] = &["aws_ami", "aws_vpc", "aws_subnet"];
+
+static AMI: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("owners"),
+        Attribute::arg("filter").block(),
+        Attribute::arg("most_recent"),
+        Attribute::arg("name_regex"),
+        Attribute::arg("executable_users"),
+    ])
+    .with_exported(&[
+        "id",
+        "arn",
+        "image_id",
+        "name",
+        "architecture",
+        "creation_date",
+        "description",
+        "owner_id",
+        "root_device_name",
+        "root_device_type",
+        "virtualization_type",
+        "platform_details",
+        "state",
+        "tags",
+    ])
+});
+
+static VPC: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("id").computed(),
+        Attribute::arg("cidr_block").computed(),
+        Attribute::arg("default").computed(),
+        Attribute::arg("tags").computed(),
+        Attribute::arg("filter").block(),
+    ])
+    .with_exported(&["arn", "owner_id", "enable_dns_support", "enable_dns_hostnames", "state"])
+});
+
+static SUBNET: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("id").computed(),
+        Attribute::arg("vpc_id").computed(),
+        Attribute::arg("cidr_block").computed(),
+        Attribute::arg("availability_zone").computed(),
+        Attribute::arg("tags").computed(),
+        Attribute::arg("filter").block(),
+    ])
+    .with_exported(&["arn", "owner_id", "map_public_ip_on_launch", "available_ip_address_count", "state"])
+});
+
+/// The schema of a data source of this file.
+pub(crate) fn schema(type_: &str) -> Option<&'static Schema> {
+    Some(match type_ {
+        "aws_ami" => &AMI,
+        "aws_vpc" => &VPC,
+        "aws_subnet" => &SUBNET,
+        _ => return None,
+    })
+}
+
+/// The known arguments' types of a data source.
+pub(crate) fn kinds(type_: &str) -> &'static [(&'static str, Kind)] {
+    use Kind::*;
+    match type_ {
+        "aws_ami" => &[
+            ("owners", StrList),
+            ("filter", Blocks),
+            ("most_recent", Bool),
+            ("name_regex", Str),
+            ("executable_users", StrList),
+        ],
+        "aws_vpc" => &[("id", Str), ("cidr_block", Str), ("default", Bool), ("tags", StrMap), ("filter", Blocks)],
+        "aws_subnet" => &[
+            ("id", Str),
+            ("vpc_id", Str),
+            ("cidr_block", Str),
+            ("availability_zone", Str),
+            ("tags", StrMap),
+            ("filter", Blocks),
+        ],
+        _ => &[],
+    }
+}
 
 /// The `filter` blocks as EC2 filters.
 fn filter_blocks(config: &Value) -> ProviderResult<Vec<Filter>> {
@@ -106,8 +194,8 @@ fn criteria(filters: &[Filter]) -> String {
 }
 
 async fn read_ami(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
-    let owners = super::common::strings(config.get("owners"));
-    let users = super::common::strings(config.get("executable_users"));
+    let owners = super::client::strings(config.get("owners"));
+    let users = super::client::strings(config.get("executable_users"));
     let filters = filter_blocks(config)?;
     let mut images: Vec<Image> = Vec::new();
     let mut pages = ec2

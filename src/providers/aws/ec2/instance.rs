@@ -31,23 +31,109 @@
 //!   every instance reports; an instance launched before tokens were
 //!   journaled, by its ownership tags. Terminated instances are never taken.
 
-use super::common::{
-    self, ADDRESS_TAG, GENERATION_TAG, LINEAGE_TAG, MAX_FILTER_VALUES, MAX_RESULTS, about, client_token, code_of,
-    create_timeout, filter, id_of, instance_tag_spec, opt_bool, opt_str, req_str, sdk_error, tags_arg, tags_value,
+use super::client::{
+    self, ADDRESS_TAG, Ec2, Failure, GENERATION_TAG, Kind, LINEAGE_TAG, MAX_FILTER_VALUES, MAX_RESULTS, Resource,
+    at_most_one, client_token, create_timeout, filter, id_of, instance_tag_spec, opt_bool, opt_str, partial_state,
+    refresh_batch, req_str, sync_tags, tags_arg, tags_value,
 };
-use super::ec2::{Ec2, partial_state};
-use super::network::{Failure, at_most_one, refresh_batch, sync_tags};
+use super::error::{about, code_of, sdk_error};
 use super::retry::{self, retry_codes};
 use crate::providers::{
-    ApplyOp, ApplyOutcome, ApplySink, ChangeKind, OpContext, Planned, ProviderError, ProviderResult, Refreshed,
+    ApplyOp, ApplyOutcome, ApplySink, Attribute, ChangeKind, OpContext, Planned, ProviderError, ProviderResult,
+    Refreshed, Schema,
 };
-use crate::value::{Value, obj};
+use crate::value::{Map, Value, obj};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     AttributeValue, Filter, Instance, InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType,
 };
 use base64::Engine;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("ami").required().force_new(),
+        Attribute::arg("instance_type").required(),
+        Attribute::arg("subnet_id").computed().force_new(),
+        Attribute::arg("vpc_security_group_ids").computed(),
+        Attribute::arg("key_name").computed().force_new(),
+        Attribute::arg("user_data").force_new(),
+        Attribute::arg("associate_public_ip_address").computed().force_new(),
+        Attribute::arg("private_ip").computed().force_new(),
+        Attribute::arg("tags"),
+        Attribute::arg("timeouts").block(),
+    ])
+    .with_exported(&[
+        "id",
+        "arn",
+        "public_ip",
+        "private_dns",
+        "public_dns",
+        "instance_state",
+        "availability_zone",
+    ])
+});
+
+pub(crate) struct AwsInstance;
+
+#[async_trait]
+impl Resource for AwsInstance {
+    fn name(&self) -> &'static str {
+        "aws_instance"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    fn kinds(&self) -> &'static [(&'static str, Kind)] {
+        use Kind::*;
+        &[
+            ("ami", Str),
+            ("instance_type", Str),
+            ("subnet_id", Str),
+            ("vpc_security_group_ids", StrList),
+            ("key_name", Str),
+            ("user_data", Str),
+            ("associate_public_ip_address", Bool),
+            ("private_ip", Str),
+            ("tags", StrMap),
+        ]
+    }
+
+    fn normalize(&self, m: &mut Map) -> ProviderResult<()> {
+        if m.contains_key("vpc_security_group_ids") && !m["vpc_security_group_ids"].is_null() {
+            let set = client::normalize_set(m.get("vpc_security_group_ids"));
+            m.insert("vpc_security_group_ids".into(), set);
+        }
+        if m.get("user_data").and_then(Value::as_str) == Some("") {
+            m.insert("user_data".into(), Value::Null);
+        }
+        Ok(())
+    }
+
+    fn validate(&self, config: &Value) -> Vec<ProviderError> {
+        create_timeout(config, Duration::ZERO).err().into_iter().collect()
+    }
+
+    fn refine_plan(&self, prior: Option<&Value>, planned: &mut Planned) {
+        refine_plan(prior, planned)
+    }
+
+    async fn refresh(&self, ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
+        refresh(ec2, items).await
+    }
+
+    async fn apply(&self, ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
+        apply(ec2, ops, sink).await
+    }
+
+    async fn adopt(&self, ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
+        adopt(ec2, ctx, template).await
+    }
+}
 
 /// Default for `timeouts { create }`, as in Terraform.
 pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -71,7 +157,7 @@ fn is_gone(i: &Instance) -> bool {
 
 /// The planned state beyond the generic plan: berth always wants instances
 /// running.
-pub(crate) fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
+fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
     let replacing = !planned.requires_replace.is_empty();
     if let Value::Map(m) = &mut planned.after {
         m.insert("instance_state".into(), Value::str("running"));
@@ -164,7 +250,7 @@ fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
         ("ami", Value::str(i.image_id().unwrap_or_default())),
         ("instance_type", Value::str(i.instance_type().map(InstanceType::as_str).unwrap_or_default())),
         ("subnet_id", opt(i.subnet_id())),
-        ("vpc_security_group_ids", Value::List(common::sorted_unique(groups))),
+        ("vpc_security_group_ids", Value::List(client::sorted_unique(groups))),
         ("key_name", opt(i.key_name())),
         ("user_data", carried("user_data")),
         ("associate_public_ip_address", associate),
@@ -179,7 +265,7 @@ fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
     ])
 }
 
-pub(crate) async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
+async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
     refresh_batch(
         items,
         |ids| async move {
@@ -202,7 +288,7 @@ pub(crate) async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refr
 /// The token is matched on the instances' `clientToken` rather than with
 /// DescribeInstances' `client-token` filter: the same single call on AWS,
 /// and moto, which has no such filter, answers it too.
-pub(crate) async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
+async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
     let filters = vec![
         filter(&format!("tag:{ADDRESS_TAG}"), [ctx.addr.to_string()]),
         filter(&format!("tag:{LINEAGE_TAG}"), [ctx.lineage.clone()]),
@@ -282,7 +368,7 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
     let ami = req_str(planned, "ami")?;
     let instance_type = req_str(planned, "instance_type")?;
     let tags = tags_arg(planned.get("tags"))?;
-    let groups = common::strings(planned.get("vpc_security_group_ids"));
+    let groups = client::strings(planned.get("vpc_security_group_ids"));
     let groups = (!groups.is_empty()).then_some(groups);
     let subnet = opt_str(planned, "subnet_id").map(str::to_string);
     let private_ip = opt_str(planned, "private_ip").map(str::to_string);
@@ -450,7 +536,9 @@ async fn set_type(ec2: &Ec2, id: &str, instance_type: &str) -> ProviderResult<()
             .send()
     })
     .await
-    .map_err(|e| about("instance_type", sdk_error(&format!("ModifyInstanceAttribute `{id}` to `{instance_type}`"), &e)))?;
+    .map_err(|e| {
+        about("instance_type", sdk_error(&format!("ModifyInstanceAttribute `{id}` to `{instance_type}`"), &e))
+    })?;
     Ok(())
 }
 
@@ -497,7 +585,7 @@ async fn update_steps(ec2: &Ec2, id: &str, prior: &Value, planned: &Value) -> Pr
     let timeout = create_timeout(planned, DEFAULT_CREATE_TIMEOUT)?;
     let changed = |k: &str| !prior.get(k).unwrap_or(&Value::Null).same_as(planned.get(k).unwrap_or(&Value::Null));
     if changed("vpc_security_group_ids") && planned.get("vpc_security_group_ids").is_some_and(Value::is_known) {
-        let groups = common::strings(planned.get("vpc_security_group_ids"));
+        let groups = client::strings(planned.get("vpc_security_group_ids"));
         retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
             ec2.client.modify_instance_attribute().instance_id(id).set_groups(Some(groups.clone())).send()
         })
@@ -613,7 +701,7 @@ async fn delete_batch(ec2: &Ec2, deletes: Vec<(usize, Value)>, sink: &ApplySink)
     .await;
 }
 
-pub(crate) async fn apply(ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
+async fn apply(ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
     let (mut creates, mut updates, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
     for (index, op) in ops.into_iter().enumerate() {
         match op.kind {
@@ -624,12 +712,14 @@ pub(crate) async fn apply(ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
     }
     let updates = async {
         use futures::StreamExt;
-        let mut stream = futures::stream::iter(updates.into_iter().map(|(index, prior, planned)| async move {
-            (index, update(ec2, &prior, &planned).await)
-        }))
+        let mut stream = futures::stream::iter(
+            updates
+                .into_iter()
+                .map(|(index, prior, planned)| async move { (index, update(ec2, &prior, &planned).await) }),
+        )
         .buffer_unordered(8);
         while let Some((index, r)) = stream.next().await {
-            let _ = sink.send((index, super::network::outcome(r.map(Some))));
+            let _ = sink.send((index, client::outcome(r.map(Some))));
         }
     };
     tokio::join!(create_batch(ec2, creates, &sink), updates, delete_batch(ec2, deletes, &sink));
