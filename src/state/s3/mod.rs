@@ -8,36 +8,34 @@
 //! - `K` holds the state. A write is a PUT conditioned on the ETag this
 //!   process read (`If-Match`), or on there being no state (`If-None-Match:
 //!   *`): a writer whose view is stale is refused and nothing is overwritten.
-//! - `K.lock` is the lock: created with `If-None-Match: *`, so exactly one
-//!   creator wins; it holds a [`LockInfo`] naming the holder. Unlike a
-//!   `flock`, nothing frees it when its holder dies: `berth force-unlock`
-//!   does, and a signal handler ([`interrupt`]) frees the locks of a run that
-//!   is stopped.
-//! - `K.journal/<serial>/<seq>.json` are the journal: S3 has no append, so
+//! - `K.lock` is the lock ([`lock`]): created with `If-None-Match: *`, so
+//!   exactly one creator wins; it holds a [`LockInfo`] naming the holder.
+//!   Unlike a `flock`, nothing frees it when its holder dies: `berth
+//!   force-unlock` does, and a signal handler ([`interrupt`]) frees the
+//!   locks of a run that is stopped.
+//! - `K.journal/<serial>/<seq>.json` are the journal ([`journal`]): S3 has no append, so
 //!   each append is one object, created with `If-None-Match: *`. Every object
 //!   starts with the run's `Begin` entry, so each names the state it applies
 //!   to. `load` lists and replays them in order; a state write deletes them.
 //! - `K.versions/<serial>.json` keep every version when the bucket has no
 //!   versioning of its own (S3 answers a state write without a version id).
 
-use super::journal::{self, JournalEntry};
-use super::lock::LockInfo;
-use super::{Backend, State, StateError, check_workspace_name, valid_workspace};
+//!
+//! The object calls themselves, with their conditions, are in [`objects`].
+pub mod interrupt;
+mod journal;
+mod lock;
+mod objects;
+
 use crate::aws_sdk::{self, AssumeRole, SdkSettings};
+use crate::state::journal::JournalEntry;
+use crate::state::lock::LockInfo;
+use crate::state::{Backend, State, StateError, check_workspace_name, valid_workspace};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
-use futures::StreamExt;
+use objects::{Cond, Deleted, PutError, remote};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-const LOCK_POLL: Duration = Duration::from_secs(1);
-/// S3 answers 409 to a conditional write racing another on the same key;
-/// the loser may simply try again.
-const CONFLICT_RETRIES: u32 = 5;
-/// Journal objects fetched at once by `load`.
-const LOAD_CONCURRENCY: usize = 16;
+use std::time::Duration;
 
 pub const DEFAULT_WORKSPACE_KEY_PREFIX: &str = "env:";
 
@@ -66,9 +64,7 @@ pub struct S3Settings {
 pub enum SettingsError {
     #[error("unknown setting `{0}` for the s3 backend (it takes: {known})", known = S3Settings::KEYS.join(", "))]
     Unknown(String),
-    #[error(
-        "the s3 backend needs `{0}`: set it in the `backend \"s3\"` block or pass `--backend-config {0}=VALUE`"
-    )]
+    #[error("the s3 backend needs `{0}`: set it in the `backend \"s3\"` block or pass `--backend-config {0}=VALUE`")]
     Missing(&'static str),
     #[error("`{name}` {reason}")]
     Invalid { name: &'static str, reason: String },
@@ -171,7 +167,10 @@ impl S3Settings {
         let bucket = nonempty(bucket).ok_or(SettingsError::Missing("bucket"))?;
         let key = nonempty(key).ok_or(SettingsError::Missing("key"))?;
         if key.starts_with('/') || key.ends_with('/') {
-            return Err(SettingsError::Invalid { name: "key", reason: format!("`{key}` must not start or end with `/`") });
+            return Err(SettingsError::Invalid {
+                name: "key",
+                reason: format!("`{key}` must not start or end with `/`"),
+            });
         }
         let workspace_key_prefix = nonempty(prefix).unwrap_or_else(|| DEFAULT_WORKSPACE_KEY_PREFIX.into());
         if workspace_key_prefix.contains('/') {
@@ -227,7 +226,7 @@ pub async fn client(s: &S3Settings) -> Result<Client, StateError> {
              `--backend-config region=NAME`, or set `AWS_REGION`"
                 .into(),
         ),
-        e @ aws_sdk::LoadError::AssumeRole { .. } => StateError::Other(format!("the s3 backend: {e}")),
+        e @ aws_sdk::LoadError::AssumeRole { .. } => remote(format!("the s3 backend: {e}"), e),
     })?;
     let endpoint = s
         .endpoint_url
@@ -245,57 +244,6 @@ pub async fn client(s: &S3Settings) -> Result<Client, StateError> {
     Ok(Client::from_conf(conf.build()))
 }
 
-fn status<E>(e: &SdkError<E>) -> Option<u16> {
-    e.raw_response().map(|r| r.status().as_u16())
-}
-
-/// An SDK error as one line: the service's code and message when it
-/// answered, the whole cause chain when it did not.
-fn explain<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &SdkError<E>) -> String {
-    match (e.code(), e.message()) {
-        (Some(code), Some(msg)) => format!("{code}: {msg}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
-    }
-}
-
-fn is_missing_key<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    match e.code() {
-        Some("NoSuchKey") => true,
-        Some("NoSuchBucket") => false,
-        _ => status(e) == Some(404),
-    }
-}
-
-enum Cond<'a> {
-    IfNoneMatch,
-    IfMatch(&'a str),
-}
-
-struct Put {
-    etag: Option<String>,
-    version_id: Option<String>,
-}
-
-enum PutError {
-    /// The condition did not hold: the object exists, or changed.
-    Precondition,
-    Failed(StateError),
-}
-
-enum Deleted {
-    Yes,
-    /// `If-Match` did not hold: the object changed since it was read.
-    Changed,
-}
-
-#[derive(Debug)]
-struct Run {
-    lineage: String,
-    serial: u64,
-    next: u64,
-}
-
 /// What this process knows of the state as stored.
 #[derive(Debug, Default)]
 struct Seen {
@@ -306,13 +254,7 @@ struct Seen {
     journal_keys: BTreeSet<String>,
     /// The last load found journal objects (see [`Backend::found_journal`]).
     found_journal: bool,
-    run: Option<Run>,
-}
-
-#[derive(Debug)]
-struct Held {
-    info: LockInfo,
-    etag: Option<String>,
+    run: Option<journal::Run>,
 }
 
 pub struct S3Backend {
@@ -321,7 +263,7 @@ pub struct S3Backend {
     key: String,
     client: tokio::sync::OnceCell<Client>,
     seen: Mutex<Seen>,
-    lock: Mutex<Option<Held>>,
+    lock: Mutex<Option<lock::Held>>,
 }
 
 impl S3Backend {
@@ -365,16 +307,8 @@ impl S3Backend {
         format!("{}.versions/", self.key)
     }
 
-    fn uri(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.settings.bucket)
-    }
-
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn check_workspace(&self) -> Result<(), StateError> {
@@ -383,273 +317,6 @@ impl S3Backend {
 
     pub async fn client(&self) -> Result<&Client, StateError> {
         self.client.get_or_try_init(|| client(&self.settings)).await
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, StateError> {
-        let client = self.client().await?;
-        match client.get_object().bucket(&self.settings.bucket).key(key).send().await {
-            Ok(out) => {
-                let etag = out.e_tag().map(str::to_string);
-                let bytes = out.body.collect().await.map_err(|e| {
-                    StateError::Other(format!("cannot read `{}`: {}", self.uri(key), DisplayErrorContext(&e)))
-                })?;
-                Ok(Some((bytes.into_bytes().to_vec(), etag)))
-            }
-            Err(e) if is_missing_key(&e) => Ok(None),
-            Err(e) => Err(StateError::Other(format!("cannot read `{}`: {}", self.uri(key), explain(&e)))),
-        }
-    }
-
-    /// Reads several objects at once, answering in the order asked.
-    async fn get_all(&self, keys: &[String]) -> Vec<Result<Option<(Vec<u8>, Option<String>)>, StateError>> {
-        let reads: Vec<_> = keys.iter().map(|k| self.get(k)).collect();
-        futures::stream::iter(reads).buffered(LOAD_CONCURRENCY).collect().await
-    }
-
-    /// Writes an object; answers its ETag and version id (`None`, or
-    /// `"null"`, when the bucket keeps no versions).
-    async fn put(&self, key: &str, body: &[u8], cond: Cond<'_>) -> Result<Put, PutError> {
-        if interrupt::stopping() {
-            return Err(PutError::Failed(StateError::Other(format!(
-                "not writing `{}`: the run is being stopped",
-                self.uri(key)
-            ))));
-        }
-        let client = self.client().await.map_err(PutError::Failed)?;
-        let mut attempt = 0;
-        loop {
-            let mut req = client
-                .put_object()
-                .bucket(&self.settings.bucket)
-                .key(key)
-                .content_type("application/json")
-                .body(ByteStream::from(body.to_vec()));
-            req = match cond {
-                Cond::IfNoneMatch => req.if_none_match("*"),
-                Cond::IfMatch(etag) => req.if_match(etag),
-            };
-            match req.send().await {
-                Ok(out) => {
-                    return Ok(Put {
-                        etag: out.e_tag().map(str::to_string),
-                        version_id: out.version_id().map(str::to_string),
-                    });
-                }
-                Err(e) if status(&e) == Some(412) => return Err(PutError::Precondition),
-                // A missing object fails `If-Match` with 404 on some stores.
-                Err(e) if matches!(cond, Cond::IfMatch(_)) && is_missing_key(&e) => return Err(PutError::Precondition),
-                Err(e) if status(&e) == Some(409) && attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                }
-                Err(e) => {
-                    return Err(PutError::Failed(StateError::Other(format!(
-                        "cannot write `{}`: {}",
-                        self.uri(key),
-                        explain(&e)
-                    ))));
-                }
-            }
-        }
-    }
-
-    async fn delete(&self, key: &str, if_match: Option<&str>) -> Result<Deleted, StateError> {
-        let client = self.client().await?;
-        let mut req = client.delete_object().bucket(&self.settings.bucket).key(key);
-        if let Some(etag) = if_match {
-            req = req.if_match(etag);
-        }
-        match req.send().await {
-            Ok(_) => Ok(Deleted::Yes),
-            Err(e) if status(&e) == Some(412) => Ok(Deleted::Changed),
-            Err(e) if is_missing_key(&e) => Ok(Deleted::Yes),
-            Err(e) => Err(StateError::Other(format!("cannot delete `{}`: {}", self.uri(key), explain(&e)))),
-        }
-    }
-
-    async fn delete_many(&self, keys: impl IntoIterator<Item = String>) -> Result<(), StateError> {
-        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-        let keys: Vec<String> = keys.into_iter().collect();
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let client = self.client().await?;
-        for chunk in keys.chunks(1000) {
-            let objects = chunk
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(k).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| StateError::Other(e.to_string()))?;
-            let delete =
-                Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| StateError::Other(e.to_string()))?;
-            let out = client
-                .delete_objects()
-                .bucket(&self.settings.bucket)
-                .delete(delete)
-                .send()
-                .await
-                .map_err(|e| StateError::Other(format!("cannot delete objects in `s3://{}`: {}", self.settings.bucket, explain(&e))))?;
-            if let Some(err) = out.errors().first() {
-                return Err(StateError::Other(format!(
-                    "cannot delete `{}`: {}",
-                    self.uri(err.key().unwrap_or_default()),
-                    err.message().or(err.code()).unwrap_or("unknown error")
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        let client = self.client().await?;
-        let mut pages = client.list_objects_v2().bucket(&self.settings.bucket).prefix(prefix).into_paginator().send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StateError::Other(format!("cannot list `{}`: {}", self.uri(prefix), explain(&e))))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
-        }
-        Ok(keys)
-    }
-
-    /// Journal objects as `(serial, seq, key)`, in replay order.
-    async fn journal_objects(&self) -> Result<Vec<(u64, u64, String)>, StateError> {
-        let prefix = self.journal_prefix();
-        let mut out: Vec<(u64, u64, String)> = self
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|k| {
-                let rest = k.strip_prefix(&prefix)?;
-                let (serial, seq) = rest.strip_suffix(".json")?.split_once('/')?;
-                Some((serial.parse().ok()?, seq.parse().ok()?, k))
-            })
-            .collect();
-        out.sort();
-        Ok(out)
-    }
-
-    fn journal_key(&self, serial: u64, seq: u64) -> String {
-        format!("{}{serial:010}/{seq:08}.json", self.journal_prefix())
-    }
-
-    /// The `Begin` of a journal object.
-    async fn journal_begin(&self, key: &str) -> Result<Option<(String, u64)>, StateError> {
-        Ok(self.get(key).await?.and_then(|(bytes, _)| journal::peek_begin(&bytes)))
-    }
-
-    /// Starts (or continues) the journal of a run on `(lineage, serial)`:
-    /// objects of an interrupted run on the same base state are kept and
-    /// continued; any other journal is stale and removed.
-    async fn start_run(&self, lineage: &str, serial: u64) -> Result<(), StateError> {
-        let objects = self.journal_objects().await?;
-        let mut next = 0;
-        let mut stale = Vec::new();
-        let mut kept = Vec::new();
-        // Every run deletes the stale journals before it writes, so the
-        // objects of one serial share one lineage: one read tells.
-        let same_serial = objects.iter().find(|(s, _, _)| *s == serial);
-        let same_lineage = match same_serial {
-            Some((_, _, key)) => self.journal_begin(key).await?.is_some_and(|(l, _)| l == lineage),
-            None => false,
-        };
-        for (s, seq, key) in objects {
-            if s == serial && same_lineage {
-                next = next.max(seq + 1);
-                kept.push(key);
-            } else {
-                stale.push(key);
-            }
-        }
-        if !stale.is_empty() {
-            tracing::warn!(journal = %self.uri(&self.journal_prefix()), objects = stale.len(), "discarding a stale journal");
-            self.delete_many(stale).await?;
-        }
-        let mut seen = self.seen();
-        seen.journal_keys.extend(kept);
-        seen.run = Some(Run { lineage: lineage.to_string(), serial, next });
-        Ok(())
-    }
-
-    /// Continues the newest journal, for an append without `Begin` from a
-    /// process that has not started one.
-    async fn resume_run(&self) -> Result<(), StateError> {
-        let objects = self.journal_objects().await?;
-        let Some((serial, _, key)) = objects.last().cloned() else {
-            return Err(StateError::Other(format!(
-                "journal `{}` has no `begin` entry; the first append of a run must start with one",
-                self.uri(&self.journal_prefix())
-            )));
-        };
-        let Some((lineage, _)) = self.journal_begin(&key).await? else {
-            return Err(StateError::Corrupt { path: self.uri(&key), reason: "it does not start with a `begin` entry".into() });
-        };
-        self.start_run(&lineage, serial).await
-    }
-
-    /// Whether the bucket keeps every version of the state itself;
-    /// `None` when it cannot be read (no permission, or a store that
-    /// answers oddly). Writes do not depend on it: each one tells.
-    pub async fn bucket_versioning(&self) -> Result<Option<bool>, StateError> {
-        self.check_bucket().await?;
-        let client = self.client().await?;
-        match client.get_bucket_versioning().bucket(&self.settings.bucket).send().await {
-            Ok(out) => Ok(Some(matches!(out.status(), Some(aws_sdk_s3::types::BucketVersioningStatus::Enabled)))),
-            Err(e) => {
-                tracing::debug!(error = %DisplayErrorContext(&e), "cannot read the bucket's versioning");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Checks the bucket exists and these credentials reach it.
-    pub async fn check_bucket(&self) -> Result<(), StateError> {
-        let client = self.client().await?;
-        client.head_bucket().bucket(&self.settings.bucket).send().await.map_err(|e| {
-            let why = match status(&e) {
-                Some(404) => "the bucket does not exist".to_string(),
-                Some(403) => "access denied".to_string(),
-                _ => explain(&e),
-            };
-            StateError::Other(format!("cannot use bucket `{}`: {why}", self.settings.bucket))
-        })?;
-        Ok(())
-    }
-
-    /// Keeps a copy of a state version, for buckets without versioning.
-    async fn keep_version(&self, state: &State, body: &[u8]) {
-        let key = format!("{}{:010}.json", self.versions_prefix(), state.serial);
-        let result = match self.put(&key, body, Cond::IfNoneMatch).await {
-            // A forced push can repeat a serial: keep both.
-            Err(PutError::Precondition) => {
-                let key = format!("{}{:010}-{}.json", self.versions_prefix(), state.serial, chrono::Utc::now().timestamp_millis());
-                self.put(&key, body, Cond::IfNoneMatch).await
-            }
-            other => other,
-        };
-        match result {
-            Ok(_) => {}
-            Err(PutError::Precondition) => tracing::warn!(serial = state.serial, "a copy of this state version already exists"),
-            Err(PutError::Failed(e)) => tracing::warn!(error = %e, "the state was written, but its version copy was not"),
-        }
-    }
-
-    /// Reads the lock object: its holder (or why it names none) and ETag.
-    async fn read_lock(&self) -> Result<Option<(Result<LockInfo, String>, Option<String>)>, StateError> {
-        let key = self.lock_key();
-        Ok(self.get(&key).await?.map(|(bytes, etag)| {
-            let info = serde_json::from_slice::<LockInfo>(&bytes).map_err(|e| {
-                if bytes.iter().all(u8::is_ascii_whitespace) { "the object is empty".to_string() } else { e.to_string() }
-            });
-            (info, etag)
-        }))
-    }
-
-    fn unknown_holder(&self, why: &str) -> StateError {
-        StateError::Locked(format!(
-            "state `{}` is locked through `{}`, which names no holder ({why}); another program holds it",
-            self.describe(),
-            self.uri(&self.lock_key())
-        ))
     }
 
     /// Deletes this workspace's state and journal. Its version copies stay:
@@ -681,129 +348,19 @@ impl Backend for S3Backend {
     }
 
     async fn lock(&self, operation: &str, timeout: Duration) -> Result<LockInfo, StateError> {
-        self.check_workspace()?;
-        if let Some(h) = &*self.held() {
-            return Err(StateError::Locked(format!(
-                "state `{}` is already locked by this process (lock id `{}`)",
-                self.describe(),
-                h.info.id
-            )));
-        }
-        let client = self.client().await?.clone();
-        let info = LockInfo::new(operation);
-        let body = serde_json::to_vec_pretty(&info).expect("lock info serializes");
-        let key = self.lock_key();
-        // Registered before the first PUT: a run stopped while that PUT is
-        // in flight may own the lock without knowing it.
-        interrupt::register(interrupt::HeldLock {
-            client,
-            bucket: self.settings.bucket.clone(),
-            key: key.clone(),
-            id: info.id.clone(),
-            etag: None,
-        });
-        let start = Instant::now();
-        let result = loop {
-            match self.put(&key, &body, Cond::IfNoneMatch).await {
-                Ok(Put { etag, .. }) => {
-                    interrupt::set_etag(&info.id, etag.clone());
-                    *self.held() = Some(Held { info: info.clone(), etag });
-                    return Ok(info);
-                }
-                Err(PutError::Failed(e)) => break Err(e),
-                Err(PutError::Precondition) => {}
-            }
-            let holder = self.read_lock().await;
-            let elapsed = start.elapsed();
-            match holder {
-                Err(e) => break Err(e),
-                // Our own lock: a PUT that landed but whose answer was lost, then
-                // retried by the SDK into a 412. We hold it.
-                Ok(Some((Ok(holder), etag))) if holder.id == info.id => {
-                    interrupt::set_etag(&info.id, etag.clone());
-                    *self.held() = Some(Held { info: info.clone(), etag });
-                    return Ok(info);
-                }
-                // Released between our PUT and our read: try again soon.
-                Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
-                Ok(Some(_)) if elapsed < timeout => tokio::time::sleep(LOCK_POLL.min(timeout - elapsed)).await,
-                Ok(Some((Ok(holder), _))) => break Err(holder.locked_error(&self.describe())),
-                Ok(Some((Err(why), _))) => break Err(self.unknown_holder(&why)),
-            }
-        };
-        interrupt::forget(&info.id);
-        result
+        self.acquire(operation, timeout).await
     }
 
     async fn unlock(&self, lock: &LockInfo) -> Result<(), StateError> {
-        let held = {
-            let mut slot = self.held();
-            match slot.take() {
-                Some(h) if h.info.id == lock.id => h,
-                other => {
-                    let holds = other.as_ref().map(|h| format!(" (it holds `{}`)", h.info.id)).unwrap_or_default();
-                    *slot = other;
-                    return Err(StateError::Other(format!("lock `{}` is not held by this process{holds}", lock.id)));
-                }
-            }
-        };
-        let result = release(self, &held.info.id, held.etag.as_deref()).await;
-        interrupt::forget(&held.info.id);
-        result
+        self.release_lock(lock).await
     }
 
     async fn force_unlock(&self, id: &str) -> Result<(), StateError> {
-        self.check_workspace()?;
-        let no_lock = || StateError::Other(format!("no lock held on state `{}`", self.describe()));
-        let Some((holder, etag)) = self.read_lock().await? else {
-            return Err(no_lock());
-        };
-        match holder {
-            Ok(info) if info.id == id => {}
-            Ok(info) => {
-                return Err(StateError::Other(format!(
-                    "lock id `{id}` does not match the lock on state `{}`, whose id is `{}` ({}@{}, pid {}, operation `{}`)",
-                    self.describe(),
-                    info.id,
-                    info.who,
-                    info.host,
-                    info.pid,
-                    info.operation
-                )));
-            }
-            Err(why) => {
-                return Err(StateError::Other(format!(
-                    "the lock `{}` names no holder ({why}); remove the object by hand if no run holds it",
-                    self.uri(&self.lock_key())
-                )));
-            }
-        }
-        match self.delete(&self.lock_key(), etag.as_deref()).await? {
-            Deleted::Yes => {
-                let mut slot = self.held();
-                if slot.as_ref().is_some_and(|h| h.info.id == id) {
-                    *slot = None;
-                }
-                interrupt::forget(id);
-                Ok(())
-            }
-            Deleted::Changed => Err(StateError::Other(format!(
-                "the lock on state `{}` changed while it was being removed; look again with `berth plan`",
-                self.describe()
-            ))),
-        }
+        self.remove_lock(id).await
     }
 
     async fn lock_holder(&self) -> Result<Option<LockInfo>, StateError> {
-        self.check_workspace()?;
-        if let Some(h) = &*self.held() {
-            return Ok(Some(h.info.clone()));
-        }
-        match self.read_lock().await? {
-            None => Ok(None),
-            Some((Ok(info), _)) => Ok(Some(info)),
-            Some((Err(why), _)) => Err(self.unknown_holder(&why)),
-        }
+        self.holder().await
     }
 
     async fn load(&self) -> Result<Option<State>, StateError> {
@@ -812,52 +369,15 @@ impl Backend for S3Backend {
         let got = self.get(&self.key).await?;
         let (state, etag) = match got {
             Some((bytes, etag)) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| StateError::Corrupt { path: shown.clone(), reason: "the object is not UTF-8".into() })?;
+                let text = String::from_utf8(bytes).map_err(|_| StateError::Corrupt {
+                    path: shown.clone(),
+                    reason: "the object is not UTF-8".into(),
+                })?;
                 (Some(State::from_json(&shown, &text)?), etag)
             }
             None => (None, None),
         };
-        let objects = self.journal_objects().await?;
-        let keys: Vec<String> = objects.iter().map(|(_, _, k)| k.clone()).collect();
-        let bodies = self.get_all(&keys).await;
-        let wanted = |l: &str, s: u64| match &state {
-            Some(st) => st.lineage == l && st.serial == s,
-            // The first apply died before its first state write.
-            None => s == 0,
-        };
-        let mut lineage: Option<String> = None;
-        let mut entries = Vec::new();
-        let mut keys = BTreeSet::new();
-        let mut stale = 0usize;
-        for ((serial, _, key), body) in objects.iter().zip(bodies) {
-            // Deleted since the listing: a writer folded it meanwhile.
-            let Some((bytes, _)) = body? else { continue };
-            keys.insert(key.clone());
-            let j = journal::parse(&self.uri(key), &bytes)?;
-            match j.begin {
-                Some((l, s)) if s == *serial && wanted(&l, s) && lineage.as_ref().is_none_or(|b| *b == l) => {
-                    lineage = Some(l);
-                    entries.extend(j.entries);
-                }
-                _ => stale += 1,
-            }
-        }
-        if stale > 0 {
-            tracing::warn!(journal = %self.uri(&self.journal_prefix()), objects = stale, "ignoring a stale journal that does not match the state");
-        }
-        {
-            let mut seen = self.seen();
-            seen.etag = etag;
-            seen.found_journal = !keys.is_empty();
-            seen.journal_keys = keys;
-        }
-        let Some(lineage) = lineage else { return Ok(state) };
-        let mut base = state.unwrap_or_else(|| State { lineage, serial: 0, ..State::new() });
-        for e in entries {
-            base.apply_entry(e);
-        }
-        Ok(Some(base))
+        self.replay(state, etag).await
     }
 
     async fn write(&self, state: &State) -> Result<(), StateError> {
@@ -898,65 +418,12 @@ impl Backend for S3Backend {
         if !versioned {
             self.keep_version(state, &body).await;
         }
-        let folded = {
-            let mut seen = self.seen();
-            seen.run = None;
-            std::mem::take(&mut seen.journal_keys)
-        };
-        // The journal's objects are stale now that the state holds them (its
-        // serial moved on), so a failure here only leaves litter behind.
-        if let Err(e) = self.delete_many(folded).await {
-            tracing::warn!(error = %e, "the folded journal was not removed; the next run discards it");
-        }
+        self.fold_journal().await;
         Ok(())
     }
 
     async fn append(&self, entries: &[JournalEntry]) -> Result<(), StateError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.check_workspace()?;
-        let rest = match entries[0].begin_of() {
-            Some((lineage, serial)) => {
-                self.start_run(lineage, serial).await?;
-                &entries[1..]
-            }
-            None => {
-                if self.seen().run.is_none() {
-                    self.resume_run().await?;
-                }
-                entries
-            }
-        };
-        if rest.is_empty() {
-            return Ok(());
-        }
-        let (lineage, serial, seq) = {
-            let seen = self.seen();
-            let run = seen.run.as_ref().expect("a run was started above");
-            (run.lineage.clone(), run.serial, run.next)
-        };
-        let key = self.journal_key(serial, seq);
-        let mut body = journal::encode(&[JournalEntry::Begin { lineage, serial }]);
-        body.extend(journal::encode(rest));
-        match self.put(&key, &body, Cond::IfNoneMatch).await {
-            Ok(_) => {}
-            // An earlier attempt whose answer was lost may have landed.
-            Err(PutError::Precondition) if self.get(&key).await?.is_some_and(|(b, _)| b == body) => {}
-            Err(PutError::Precondition) => {
-                return Err(StateError::Other(format!(
-                    "journal object `{}` was written by another run: is a run using this state without its lock?",
-                    self.uri(&key)
-                )));
-            }
-            Err(PutError::Failed(e)) => return Err(e),
-        }
-        let mut seen = self.seen();
-        seen.journal_keys.insert(key);
-        if let Some(run) = seen.run.as_mut() {
-            run.next = seq + 1;
-        }
-        Ok(())
+        self.append_entries(entries).await
     }
 
     fn found_journal(&self) -> bool {
@@ -980,211 +447,6 @@ impl Backend for S3Backend {
     }
 }
 
-/// Deletes the lock object if it is still the one this process created.
-async fn release(b: &S3Backend, id: &str, etag: Option<&str>) -> Result<(), StateError> {
-    let etag = match etag {
-        Some(e) => e.to_string(),
-        // A store that returned no ETag: check the holder by reading.
-        None => match b.read_lock().await? {
-            Some((Ok(info), Some(etag))) if info.id == id => etag,
-            _ => {
-                tracing::warn!(lock = id, "the state lock was removed by someone else before this run released it");
-                return Ok(());
-            }
-        },
-    };
-    match b.delete(&b.lock_key(), Some(&etag)).await? {
-        Deleted::Yes => Ok(()),
-        Deleted::Changed => {
-            tracing::warn!(lock = id, "the state lock was forced open and taken by another run; leaving it alone");
-            Ok(())
-        }
-    }
-}
-
-/// Stopping a run cleanly on SIGINT and SIGTERM.
-///
-/// A lock in S3 outlives its holder, so a run stopped by a signal must free
-/// it before it exits, with requests of its own (not ones tied to the
-/// cancelled command: opentofu#3661 and #3669 are that bug). The binary
-/// waits on [`Stopper::wait`] beside each command; when a signal comes,
-/// [`stop`] refuses further writes and frees the locks, and the process exits.
-///
-/// The apply walk handles the first Ctrl-C itself: it lets operations in
-/// flight finish and records them. It runs inside [`graceful`], during which
-/// the first SIGINT is left to it and only a second one (or a SIGTERM, which
-/// CI runners send when they give up waiting) stops the run at once.
-pub mod interrupt {
-    use aws_sdk_s3::Client;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    /// A lock this process holds (or may hold: its PUT was sent).
-    pub struct HeldLock {
-        pub client: Client,
-        pub bucket: String,
-        pub key: String,
-        pub id: String,
-        pub etag: Option<String>,
-    }
-
-    static HELD: Mutex<Vec<HeldLock>> = Mutex::new(Vec::new());
-    static GRACEFUL: AtomicUsize = AtomicUsize::new(0);
-    static STOPPING: AtomicBool = AtomicBool::new(false);
-
-    /// True once the run is being stopped: nothing more may be written.
-    pub fn stopping() -> bool {
-        STOPPING.load(Ordering::SeqCst)
-    }
-
-    fn held() -> std::sync::MutexGuard<'static, Vec<HeldLock>> {
-        HELD.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(super) fn register(lock: HeldLock) {
-        held().push(lock);
-    }
-
-    pub(super) fn set_etag(id: &str, etag: Option<String>) {
-        if let Some(l) = held().iter_mut().find(|l| l.id == id) {
-            l.etag = etag;
-        }
-    }
-
-    pub(super) fn forget(id: &str) {
-        held().retain(|l| l.id != id);
-    }
-
-    /// The ids of the S3 locks this process holds.
-    pub fn held_ids() -> Vec<String> {
-        held().iter().map(|l| l.id.clone()).collect()
-    }
-
-    /// Stops the run's writes and frees every S3 lock it still holds. The
-    /// command itself cannot be cancelled from here (it may be blocked, or
-    /// not `Send`), so its writes are refused from now on: nothing new
-    /// starts after a lock is gone. Returns the locks freed (as
-    /// `s3://bucket/key`) and those that could not be, with why.
-    pub async fn stop() -> (Vec<String>, Vec<String>) {
-        STOPPING.store(true, Ordering::SeqCst);
-        release_held_locks().await
-    }
-
-    async fn release_held_locks() -> (Vec<String>, Vec<String>) {
-        let locks: Vec<HeldLock> = std::mem::take(&mut *held());
-        let mut freed = Vec::new();
-        let mut failed = Vec::new();
-        for l in locks {
-            let uri = format!("s3://{}/{}", l.bucket, l.key);
-            match release_one(&l).await {
-                Ok(true) => freed.push(uri),
-                Ok(false) => {}
-                Err(e) => failed.push(format!("`{uri}` (lock id `{}`): {e}", l.id)),
-            }
-        }
-        (freed, failed)
-    }
-
-    async fn release_one(l: &HeldLock) -> Result<bool, String> {
-        let etag = match &l.etag {
-            Some(e) => e.clone(),
-            None => {
-                // The PUT may or may not have landed: it is ours only if it
-                // carries our id.
-                let out = match l.client.get_object().bucket(&l.bucket).key(&l.key).send().await {
-                    Ok(out) => out,
-                    Err(e) if super::is_missing_key(&e) => return Ok(false),
-                    Err(e) => return Err(super::explain(&e)),
-                };
-                let etag = out.e_tag().map(str::to_string);
-                let bytes = out.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
-                let ours = serde_json::from_slice::<super::LockInfo>(&bytes).is_ok_and(|i| i.id == l.id);
-                match (ours, etag) {
-                    (true, Some(e)) => e,
-                    _ => return Ok(false),
-                }
-            }
-        };
-        match l.client.delete_object().bucket(&l.bucket).key(&l.key).if_match(etag).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if super::status(&e) == Some(412) || super::is_missing_key(&e) => Ok(false),
-            Err(e) => Err(super::explain(&e)),
-        }
-    }
-
-    /// Runs `f` as a stretch that handles the first Ctrl-C itself.
-    pub async fn graceful<F: std::future::Future>(f: F) -> F::Output {
-        struct Scope;
-        impl Drop for Scope {
-            fn drop(&mut self) {
-                GRACEFUL.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        GRACEFUL.fetch_add(1, Ordering::SeqCst);
-        let _scope = Scope;
-        f.await
-    }
-
-    /// Which signal stopped the run.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Stop {
-        Interrupted,
-        Terminated,
-    }
-
-    impl std::fmt::Display for Stop {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(match self {
-                Stop::Interrupted => "Interrupted",
-                Stop::Terminated => "Terminated",
-            })
-        }
-    }
-
-    impl Stop {
-        /// The conventional exit code: 128 + the signal's number.
-        pub fn exit_code(self) -> i32 {
-            match self {
-                Stop::Interrupted => 130,
-                Stop::Terminated => 143,
-            }
-        }
-    }
-
-    /// Listens for SIGINT and SIGTERM from the moment it is installed.
-    pub struct Stopper {
-        int: tokio::signal::unix::Signal,
-        term: tokio::signal::unix::Signal,
-    }
-
-    impl Stopper {
-        /// Must run inside a tokio runtime. Once installed, these signals
-        /// no longer end the process by themselves: [`Stopper::wait`] must
-        /// be raced against the work.
-        pub fn install() -> std::io::Result<Stopper> {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Stopper { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
-        }
-
-        /// Resolves when the run must stop now.
-        pub async fn wait(mut self) -> Stop {
-            let mut deferred = false;
-            loop {
-                tokio::select! {
-                    _ = self.term.recv() => return Stop::Terminated,
-                    _ = self.int.recv() => {
-                        if deferred || GRACEFUL.load(Ordering::SeqCst) == 0 {
-                            return Stop::Interrupted;
-                        }
-                        // The walk saw this one too and is winding down.
-                        deferred = true;
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1197,7 +459,8 @@ mod tests {
     fn settings_need_bucket_and_key_and_later_pairs_win() {
         assert_eq!(S3Settings::from_pairs(pairs(&[("key", "k")])), Err(SettingsError::Missing("bucket")));
         assert_eq!(S3Settings::from_pairs(pairs(&[("bucket", "b")])), Err(SettingsError::Missing("key")));
-        let s = S3Settings::from_pairs(pairs(&[("bucket", "b"), ("key", "a/s.json"), ("bucket", "c"), ("region", "")])).unwrap();
+        let s = S3Settings::from_pairs(pairs(&[("bucket", "b"), ("key", "a/s.json"), ("bucket", "c"), ("region", "")]))
+            .unwrap();
         assert_eq!((s.bucket.as_str(), s.key.as_str(), s.region.as_deref()), ("c", "a/s.json", None));
         assert_eq!(s.workspace_key_prefix, "env:");
         let err = S3Settings::from_pairs(pairs(&[("bucket", "b"), ("key", "k"), ("buckett", "x")])).unwrap_err();
@@ -1230,8 +493,11 @@ mod tests {
             with(&[("assume_role.role_arn", "deploy")]),
             Err(SettingsError::Invalid { name: "assume_role.role_arn", .. })
         ));
-        let e = with(&[("assume_role.role_arn", "arn:aws:iam::123456789012:role/s"), ("assume_role.external_id", "no way!")])
-            .unwrap_err();
+        let e = with(&[
+            ("assume_role.role_arn", "arn:aws:iam::123456789012:role/s"),
+            ("assume_role.external_id", "no way!"),
+        ])
+        .unwrap_err();
         assert!(!e.to_string().contains("no way"), "{e}");
         assert!(matches!(with(&[("max_retries", "many")]), Err(SettingsError::Invalid { name: "max_retries", .. })));
         // The shared loader gets the backend's retry policy, not S3's endpoint.
