@@ -83,8 +83,9 @@ pub(crate) trait Resource: Sync {
     fn validate(&self, _config: &Value) -> Vec<ProviderError> {
         Vec::new()
     }
-    /// The plan beyond the generic one ([`plan_generic`]).
-    fn refine_plan(&self, _prior: Option<&Value>, _planned: &mut Planned) {}
+    /// The plan beyond the generic one ([`plan_generic`]), from the
+    /// normalized configuration.
+    fn refine_plan(&self, _prior: Option<&Value>, _config: &Map, _planned: &mut Planned) {}
     /// Reads a batch; what is gone is `None`.
     async fn refresh(&self, ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed>;
     /// Carries out a batch, reporting each outcome as it lands.
@@ -471,6 +472,26 @@ pub fn plan_generic(schema: &Schema, prior: Option<&Value>, config: &Map) -> Pla
     Planned { after: Value::Map(after), requires_replace, notes: Vec::new() }
 }
 
+/// Marks a plan as a replacement because of `attr`, for what the schema's
+/// `force_new` cannot say: as [`plan_generic`] does, every computed value
+/// the configuration leaves unset is unknown again.
+pub(crate) fn replace_because(schema: &Schema, config: &Map, planned: &mut Planned, attr: &str) {
+    if planned.requires_replace.is_empty()
+        && let Value::Map(after) = &mut planned.after
+    {
+        for a in &schema.attributes {
+            let exported = schema.exported_only.contains(&a.name);
+            let unset = config.get(a.name).is_none_or(Value::is_null);
+            if exported || (a.computed && unset) {
+                after.insert(a.name.to_string(), Value::Unknown);
+            }
+        }
+    }
+    if !planned.requires_replace.iter().any(|r| r == attr) {
+        planned.requires_replace.push(attr.to_string());
+    }
+}
+
 /// The create timeout from `timeouts { create = "10m" }` (a block or an
 /// object), `default` when unset.
 pub fn create_timeout(v: &Value, default: std::time::Duration) -> ProviderResult<std::time::Duration> {
@@ -531,6 +552,23 @@ where
     DF: Future<Output = ProviderResult<Vec<T>>>,
     B: Fn(T, Value) -> BF,
     BF: Future<Output = ProviderResult<Value>>,
+{
+    refresh_batch_with(items, describe, key, build).await
+}
+
+/// [`refresh_batch`], building anything from each found object: for types
+/// that read more in a second batched step before they build states.
+pub(crate) async fn refresh_batch_with<T, R, D, DF, B, BF>(
+    items: &[(OpContext, Value)],
+    describe: D,
+    key: fn(&T) -> Option<String>,
+    build: B,
+) -> Vec<ProviderResult<Option<R>>>
+where
+    D: Fn(Vec<String>) -> DF,
+    DF: Future<Output = ProviderResult<Vec<T>>>,
+    B: Fn(T, Value) -> BF,
+    BF: Future<Output = ProviderResult<R>>,
 {
     let ids: Vec<ProviderResult<String>> = items.iter().map(|(_, prior)| id_of(prior)).collect();
     let mut wanted: Vec<String> = ids.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();

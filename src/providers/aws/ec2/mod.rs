@@ -179,7 +179,7 @@ impl Provider for Ec2 {
         }
         let config = normalize(r, config)?;
         let mut planned = client::plan_generic(r.schema(), prior, &config);
-        r.refine_plan(prior, &mut planned);
+        r.refine_plan(prior, &config, &mut planned);
         Ok(planned)
     }
 
@@ -303,7 +303,7 @@ mod tests {
             )
             .unwrap();
             let mut p = client::plan_generic(&instance::SCHEMA, Some(prior), &config);
-            instance::AwsInstance.refine_plan(Some(prior), &mut p);
+            instance::AwsInstance.refine_plan(Some(prior), &config, &mut p);
             p
         };
         let p = plan("t3.small", &prior);

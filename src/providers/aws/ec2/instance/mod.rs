@@ -12,29 +12,39 @@
 //!   runs is reported failed *with* its state, so it is recorded (tainted)
 //!   rather than orphaned. A fixed `private_ip` still held by the interface
 //!   of the host being replaced (`InvalidIPAddress.InUse`) is waited for.
-//! - **Update in place**: `tags` and `vpc_security_group_ids` change on the
-//!   running instance. A new `instance_type` stops the instance, changes the
-//!   type with ModifyInstanceAttribute and starts it again: expect a short
-//!   outage and, without an Elastic IP, a new public address (planned as
-//!   known after apply). When the change of type or the start fails, the old
-//!   type is put back and the host started again before the error is
-//!   reported. A failed update reports the host as a fresh read shows it.
-//!   Changing `ami`, `subnet_id`, `private_ip`, `key_name`, `user_data` or
-//!   `associate_public_ip_address` replaces the instance.
+//! - **Update in place**: `tags`, `vpc_security_group_ids` and the
+//!   arguments of [`args`] and [`devices`] change on the running instance.
+//!   A new `instance_type` or user data stops the instance, changes them
+//!   with ModifyInstanceAttribute and starts it again: expect a short outage
+//!   and, without an Elastic IP, a new public address (planned as known
+//!   after apply). When a change or the start fails, the old values are put
+//!   back and the host started again before the error is reported. A failed
+//!   update reports the host as a fresh read shows it. Changing `ami`,
+//!   `availability_zone`, `subnet_id`, `private_ip`, `key_name`,
+//!   `security_groups` or `associate_public_ip_address` replaces the
+//!   instance, and so does new user data with
+//!   `user_data_replace_on_change`, a changed `ebs_block_device` or root
+//!   volume encryption ([`refine_plan`]).
 //! - **Drift**: an instance terminated outside berth refreshes as gone; one
 //!   stopped outside berth plans `instance_state = "running"` and is started.
 //! - **Refresh** of N instances costs ceil(N/200) DescribeInstances calls
-//!   (EC2 takes 200 filter values per call). `user_data` is not read back
-//!   (DescribeInstanceAttribute would cost a call per instance); it cannot
-//!   change without a stop anyway.
+//!   (EC2 takes 200 filter values per call), plus ceil(V/200)
+//!   DescribeVolumes for the V volumes of hosts that manage volumes.
+//!   `user_data` is not read back (DescribeInstanceAttribute would cost a
+//!   call per instance); it cannot change without a stop anyway.
 //! - **Adoption** after a crash finds the launch by its client token, which
 //!   every instance reports; an instance launched before tokens were
 //!   journaled, by its ownership tags. Terminated instances are never taken.
 
+mod args;
+mod devices;
+
+use devices::Volumes;
+
 use super::client::{
     self, ADDRESS_TAG, Ec2, Failure, GENERATION_TAG, Kind, LINEAGE_TAG, MAX_FILTER_VALUES, MAX_RESULTS, Resource,
     at_most_one, client_token, create_timeout, filter, id_of, instance_tag_spec, opt_bool, opt_str, partial_state,
-    refresh_batch, req_str, sync_tags, tags_arg, tags_value,
+    req_str, sync_tags, tags_arg, tags_value,
 };
 use super::error::{about, code_of, sdk_error};
 use super::retry::{self, retry_codes};
@@ -56,12 +66,29 @@ pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
         Attribute::arg("ami").required().force_new(),
         Attribute::arg("instance_type").required(),
+        Attribute::arg("availability_zone").computed().force_new(),
         Attribute::arg("subnet_id").computed().force_new(),
         Attribute::arg("vpc_security_group_ids").computed(),
+        Attribute::arg("security_groups").computed().force_new(),
         Attribute::arg("key_name").computed().force_new(),
-        Attribute::arg("user_data").force_new(),
+        // In place (stop, change, start) unless `user_data_replace_on_change`.
+        Attribute::arg("user_data"),
+        Attribute::arg("user_data_base64"),
+        Attribute::arg("user_data_replace_on_change"),
         Attribute::arg("associate_public_ip_address").computed().force_new(),
         Attribute::arg("private_ip").computed().force_new(),
+        Attribute::arg("secondary_private_ips").computed(),
+        Attribute::arg("iam_instance_profile"),
+        Attribute::arg("metadata_options").block().computed(),
+        Attribute::arg("root_block_device").block(),
+        // Any change replaces the host, decided in `refine_plan` once the
+        // blocks are filled in from the volumes as they are.
+        Attribute::arg("ebs_block_device").block(),
+        Attribute::arg("volume_tags"),
+        Attribute::arg("source_dest_check"),
+        Attribute::arg("monitoring"),
+        Attribute::arg("disable_api_termination"),
+        Attribute::arg("credit_specification").block(),
         Attribute::arg("tags"),
         Attribute::arg("timeouts").block(),
     ])
@@ -72,7 +99,7 @@ pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
         "private_dns",
         "public_dns",
         "instance_state",
-        "availability_zone",
+        "primary_network_interface_id",
     ])
 });
 
@@ -93,12 +120,26 @@ impl Resource for AwsInstance {
         &[
             ("ami", Str),
             ("instance_type", Str),
+            ("availability_zone", Str),
             ("subnet_id", Str),
             ("vpc_security_group_ids", StrList),
+            ("security_groups", StrList),
             ("key_name", Str),
             ("user_data", Str),
+            ("user_data_base64", Str),
+            ("user_data_replace_on_change", Bool),
             ("associate_public_ip_address", Bool),
             ("private_ip", Str),
+            ("secondary_private_ips", StrList),
+            ("iam_instance_profile", Str),
+            ("metadata_options", Blocks),
+            ("root_block_device", Blocks),
+            ("ebs_block_device", Blocks),
+            ("volume_tags", StrMap),
+            ("source_dest_check", Bool),
+            ("monitoring", Bool),
+            ("disable_api_termination", Bool),
+            ("credit_specification", Blocks),
             ("tags", StrMap),
         ]
     }
@@ -108,18 +149,60 @@ impl Resource for AwsInstance {
             let set = client::normalize_set(m.get("vpc_security_group_ids"));
             m.insert("vpc_security_group_ids".into(), set);
         }
-        if m.get("user_data").and_then(Value::as_str) == Some("") {
-            m.insert("user_data".into(), Value::Null);
+        for k in ["user_data", "user_data_base64"] {
+            if m.get(k).and_then(Value::as_str) == Some("") {
+                m.insert(k.into(), Value::Null);
+            }
         }
+        if m.get("volume_tags").is_some_and(|v| !v.is_null()) {
+            let tags = client::normalize_tags(m.get("volume_tags"));
+            m.insert("volume_tags".into(), tags);
+        }
+        args::normalize(m);
+        devices::normalize(m);
         Ok(())
     }
 
     fn validate(&self, config: &Value) -> Vec<ProviderError> {
-        create_timeout(config, Duration::ZERO).err().into_iter().collect()
+        let mut errs: Vec<ProviderError> = create_timeout(config, Duration::ZERO).err().into_iter().collect();
+        let set = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
+        if set("user_data") && set("user_data_base64") {
+            errs.push(ProviderError::attr("user_data_base64", "set `user_data` or `user_data_base64`, not both"));
+        }
+        // "User data is limited to 16 KB, in raw form, before it is
+        // base64-encoded" (EC2 User Guide, instance user data).
+        if let Some(u) = config.get_str("user_data")
+            && u.len() > USER_DATA_LIMIT
+        {
+            errs.push(ProviderError::attr(
+                "user_data",
+                format!("`user_data` is {} bytes; AWS takes at most {USER_DATA_LIMIT}", u.len()),
+            ));
+        }
+        if let Some(u) = config.get_str("user_data_base64") {
+            match base64::engine::general_purpose::STANDARD.decode(u) {
+                Err(e) => {
+                    errs.push(ProviderError::attr("user_data_base64", format!("`user_data_base64` is not base64: {e}")))
+                }
+                Ok(raw) if raw.len() > USER_DATA_LIMIT => errs.push(ProviderError::attr(
+                    "user_data_base64",
+                    format!("`user_data_base64` decodes to {} bytes; AWS takes at most {USER_DATA_LIMIT}", raw.len()),
+                )),
+                Ok(_) => {}
+            }
+        }
+        if let Some(t) = config.get("volume_tags").filter(|v| v.is_known())
+            && let Err(e) = tags_arg(Some(t))
+        {
+            errs.push(about("volume_tags", e));
+        }
+        errs.extend(args::validate(config));
+        errs.extend(devices::validate(config));
+        errs
     }
 
-    fn refine_plan(&self, prior: Option<&Value>, planned: &mut Planned) {
-        refine_plan(prior, planned)
+    fn refine_plan(&self, prior: Option<&Value>, config: &Map, planned: &mut Planned) {
+        refine_plan(prior, config, planned)
     }
 
     async fn refresh(&self, ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
@@ -143,6 +226,11 @@ const TERMINATE_BATCH: usize = 1000;
 
 pub const STOPPED_NOTE: &str = "instance was stopped outside berth; it will be started";
 pub const RESIZE_NOTE: &str = "changing `instance_type` stops the instance, changes its type and starts it again";
+pub const USER_DATA_NOTE: &str = "changing `user_data` stops the instance, changes it and starts it again; most images \
+     run user data on the first boot only (set `user_data_replace_on_change = true` to replace the host instead)";
+
+/// AWS's limit on user data, before base64.
+const USER_DATA_LIMIT: usize = 16 * 1024;
 
 /// An instance and the account that owns it (for its ARN).
 type Found = (Instance, String);
@@ -155,9 +243,46 @@ fn is_gone(i: &Instance) -> bool {
     matches!(state_name(i), "terminated" | "shutting-down")
 }
 
-/// The planned state beyond the generic plan: berth always wants instances
-/// running.
-fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
+/// The planned state beyond the generic plan: nested blocks filled in from
+/// the host as it is, the replacements the schema cannot say (a changed
+/// `ebs_block_device`, root volume encryption, user data with
+/// `user_data_replace_on_change`), and berth's wish for running hosts.
+fn refine_plan(prior: Option<&Value>, config: &Map, planned: &mut Planned) {
+    fill_blocks(config, prior.filter(|_| planned.requires_replace.is_empty()), planned);
+    if let Some(p) = prior.filter(|_| planned.requires_replace.is_empty()) {
+        let after = &planned.after;
+        let differs = |k: &str| {
+            let now = after.get(k).unwrap_or(&Value::Null);
+            now.is_known() && !p.get(k).unwrap_or(&Value::Null).same_as(now) || !now.is_known()
+        };
+        let mut reasons = Vec::new();
+        // A state written before berth knew `ebs_block_device` has none:
+        // the same as no volumes.
+        let ebs =
+            |v: &Value| v.get("ebs_block_device").filter(|e| !e.is_null()).cloned().unwrap_or(Value::List(Vec::new()));
+        let ebs_now = ebs(after);
+        if !ebs_now.is_known() || !ebs(p).same_as(&ebs_now) {
+            reasons.push("ebs_block_device");
+        }
+        let root = |v: &Value| devices::blocks(v.get("root_block_device")).first().map(|b| (*b).clone());
+        if let (Some(old), Some(new)) = (root(p), root(after))
+            && devices::ROOT_REPLACING.iter().any(|k| {
+                let now = new.get(*k).unwrap_or(&Value::Null);
+                !now.is_null() && !old.get(*k).unwrap_or(&Value::Null).same_as(now)
+            })
+        {
+            reasons.push("root_block_device");
+        }
+        if after.get("user_data_replace_on_change").and_then(Value::as_bool) == Some(true) {
+            reasons.extend(["user_data", "user_data_base64"].into_iter().filter(|k| differs(k)));
+        }
+        if !reasons.is_empty() {
+            for r in reasons {
+                client::replace_because(&SCHEMA, config, planned, r);
+            }
+            fill_blocks(config, None, planned);
+        }
+    }
     let replacing = !planned.requires_replace.is_empty();
     if let Value::Map(m) = &mut planned.after {
         m.insert("instance_state".into(), Value::str("running"));
@@ -167,21 +292,34 @@ fn refine_plan(prior: Option<&Value>, planned: &mut Planned) {
     if stopped {
         planned.notes.push(STOPPED_NOTE.into());
     }
-    let type_changes = !prior
-        .get("instance_type")
-        .unwrap_or(&Value::Null)
-        .same_as(planned.after.get("instance_type").unwrap_or(&Value::Null));
+    let changes = |k: &str| !prior.get(k).unwrap_or(&Value::Null).same_as(planned.after.get(k).unwrap_or(&Value::Null));
+    let type_changes = changes("instance_type");
     if type_changes {
         planned.notes.push(RESIZE_NOTE.into());
     }
+    let user_data_changes = changes("user_data") || changes("user_data_base64");
+    if user_data_changes {
+        planned.notes.push(USER_DATA_NOTE.into());
+    }
     // A start gives a host without an Elastic IP a new public address and
     // name: what reads them must wait for the apply.
-    if (stopped || type_changes)
+    if (stopped || type_changes || user_data_changes)
         && let Value::Map(m) = &mut planned.after
     {
         for k in RESTART_CHANGES {
             m.insert(k.to_string(), Value::Unknown);
         }
+    }
+}
+
+/// The nested blocks of the plan, what the configuration leaves out taken
+/// from `prior` (unknown without one).
+fn fill_blocks(config: &Map, prior: Option<&Value>, planned: &mut Planned) {
+    let Value::Map(after) = &mut planned.after else { return };
+    devices::plan(config, prior, after);
+    if let Some(b) = args::block(config.get("metadata_options")) {
+        let p = prior.and_then(|p| args::block(p.get("metadata_options")));
+        after.insert("metadata_options".into(), Value::List(vec![devices::fill(b, p, args::METADATA_FIELDS, &[])]));
     }
 }
 
@@ -220,8 +358,9 @@ async fn describe_ids(ec2: &Ec2, ids: &[String]) -> ProviderResult<HashMap<Strin
 
 /// The state of an instance. `prior` supplies what AWS does not report
 /// back: `user_data`, `timeouts`, and `associate_public_ip_address` as
-/// configured.
-fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
+/// configured, and whether volumes are managed; `volumes` holds the
+/// instance's volumes when they are.
+fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value, volumes: &Volumes) -> Value {
     let id = i.instance_id().unwrap_or_default();
     let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(Value::str).unwrap_or(Value::Null);
     let mut groups: Vec<Value> = i.security_groups().iter().filter_map(|g| g.group_id()).map(Value::str).collect();
@@ -244,7 +383,7 @@ fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
         None => Value::Bool(!public_ip.is_null()),
     };
     let carried = |k: &str| prior.get(k).filter(|v| v.is_known()).cloned().unwrap_or(Value::Null);
-    obj([
+    let mut out = obj([
         ("id", Value::str(id)),
         ("arn", Value::str(ec2.arn(owner, "instance", id))),
         ("ami", Value::str(i.image_id().unwrap_or_default())),
@@ -262,11 +401,31 @@ fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value) -> Value {
         ("public_dns", opt(i.public_dns_name())),
         ("instance_state", Value::str(state_name(i))),
         ("availability_zone", opt(i.placement().and_then(|p| p.availability_zone()))),
-    ])
+        ("primary_network_interface_id", opt(args::primary_interface(i).and_then(|n| n.network_interface_id()))),
+    ]);
+    if let Value::Map(m) = &mut out {
+        args::read(i, prior, m);
+        devices::read(i, volumes, prior, m);
+    }
+    out
+}
+
+/// The volumes of the instances whose configuration (`prior`) manages
+/// them: one DescribeVolumes per 200, none when no host manages volumes.
+async fn volumes_of<'a>(
+    ec2: &Ec2,
+    hosts: impl IntoIterator<Item = (&'a Instance, &'a Value)>,
+) -> ProviderResult<Volumes> {
+    let ids: Vec<String> =
+        hosts.into_iter().filter(|(_, p)| devices::managed(p)).flat_map(|(i, _)| devices::volume_ids(i)).collect();
+    if ids.is_empty() {
+        return Ok(Volumes::new());
+    }
+    devices::describe(ec2, &ids).await
 }
 
 async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
-    refresh_batch(
+    let refreshed = client::refresh_batch_with(
         items,
         |ids| async move {
             // Terminated instances linger in DescribeInstances for a while;
@@ -274,9 +433,20 @@ async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
             Ok(describe(ec2, vec![filter("instance-id", ids)]).await?.into_iter().filter(|f| !is_gone(&f.0)).collect())
         },
         |f: &Found| f.0.instance_id().map(str::to_string),
-        |f, prior| async move { Ok(state(ec2, &f, &prior)) },
+        |f, prior| async move { Ok((f, prior)) },
     )
-    .await
+    .await;
+    // Volumes are read once for the whole batch, after the instances.
+    let found: Vec<(&Instance, &Value)> = refreshed
+        .iter()
+        .filter_map(|r| r.as_ref().ok().and_then(|o| o.as_ref()))
+        .map(|(f, prior): &(Found, Value)| (&f.0, prior))
+        .collect();
+    let volumes = match volumes_of(ec2, found).await {
+        Ok(v) => v,
+        Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+    };
+    refreshed.into_iter().map(|r| r.map(|o| o.map(|(f, prior)| state(ec2, &f, &prior, &volumes)))).collect()
 }
 
 /// The instance one create attempt launched, after a crash. Live instances
@@ -295,19 +465,24 @@ async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<O
         filter("instance-state-name", ["pending", "running", "stopping", "stopped"]),
     ];
     let found = describe(ec2, filters).await?;
-    if !ctx.token.is_empty() {
-        let token = client_token(ctx);
-        if let Some(f) = found.iter().find(|f| f.0.client_token() == Some(token.as_str())) {
-            return Ok(Some(state(ec2, f, template)));
+    let token = (!ctx.token.is_empty()).then(|| client_token(ctx));
+    let by_token = token.and_then(|t| found.iter().find(|f| f.0.client_token() == Some(t.as_str())).cloned());
+    let mine = match by_token {
+        Some(f) => Some(f),
+        None => {
+            let generation = ctx.generation.to_string();
+            let tagged: Vec<Found> = found
+                .into_iter()
+                .filter(|f| {
+                    f.0.tags().iter().any(|t| t.key() == Some(GENERATION_TAG) && t.value() == Some(&generation))
+                })
+                .collect();
+            at_most_one("instance", ctx, tagged, |f| f.0.instance_id().unwrap_or_default().to_string())?
         }
-    }
-    let generation = ctx.generation.to_string();
-    let tagged: Vec<Found> = found
-        .into_iter()
-        .filter(|f| f.0.tags().iter().any(|t| t.key() == Some(GENERATION_TAG) && t.value() == Some(&generation)))
-        .collect();
-    Ok(at_most_one("instance", ctx, tagged, |f| f.0.instance_id().unwrap_or_default().to_string())?
-        .map(|f| state(ec2, &f, template)))
+    };
+    let Some(f) = mine else { return Ok(None) };
+    let volumes = volumes_of(ec2, [(&f.0, template)]).await?;
+    Ok(Some(state(ec2, &f, template, &volumes)))
 }
 
 /// The pause before poll number `n` (0-based) of a wait for instances:
@@ -322,24 +497,36 @@ fn poll_delay(ec2: &Ec2, n: u32) -> Duration {
 /// visible) and whether its deadline passed; it returns `Some(outcome)` when
 /// the instance is settled, and the outcome is reported at once. When the
 /// poll itself fails, every pending instance fails with the state `keep`
-/// gives for it.
+/// gives for it. The volumes of the running instances `plans` says manage
+/// volumes are read in the same poll, one DescribeVolumes per 200.
 async fn wait_batch<D, K>(
     ec2: &Ec2,
     mut pending: BTreeMap<String, (usize, Instant)>,
     sink: &ApplySink,
+    plans: &HashMap<String, Value>,
     mut decide: D,
     keep: K,
 ) where
-    D: FnMut(&str, Option<&Found>, bool) -> Option<ApplyOutcome>,
+    D: FnMut(&str, Option<&Found>, bool, &Volumes) -> Option<ApplyOutcome>,
     K: Fn(&str) -> Option<Value>,
 {
     let mut polls = 0;
     while !pending.is_empty() {
         let ids: Vec<String> = pending.keys().cloned().collect();
-        match describe_ids(ec2, &ids).await {
+        let polled = match describe_ids(ec2, &ids).await {
             Ok(found) => {
+                let running = found
+                    .iter()
+                    .filter(|(_, f)| state_name(&f.0) == "running")
+                    .filter_map(|(id, f)| Some((&f.0, plans.get(id)?)));
+                volumes_of(ec2, running).await.map(|v| (found, v))
+            }
+            Err(e) => Err(e),
+        };
+        match polled {
+            Ok((found, volumes)) => {
                 let now = Instant::now();
-                pending.retain(|id, (index, deadline)| match decide(id, found.get(id), now >= *deadline) {
+                pending.retain(|id, (index, deadline)| match decide(id, found.get(id), now >= *deadline, &volumes) {
                     Some(outcome) => {
                         let _ = sink.send((*index, outcome));
                         false
@@ -363,8 +550,9 @@ async fn wait_batch<D, K>(
     }
 }
 
-/// The RunInstances call for one planned instance.
-async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderResult<String> {
+/// The RunInstances call for one planned instance: the new instance's id
+/// and its primary network interface.
+async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderResult<(String, Option<String>)> {
     let ami = req_str(planned, "ami")?;
     let instance_type = req_str(planned, "instance_type")?;
     let tags = tags_arg(planned.get("tags"))?;
@@ -372,7 +560,14 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
     let groups = (!groups.is_empty()).then_some(groups);
     let subnet = opt_str(planned, "subnet_id").map(str::to_string);
     let private_ip = opt_str(planned, "private_ip").map(str::to_string);
-    let user_data = opt_str(planned, "user_data").map(|u| base64::engine::general_purpose::STANDARD.encode(u));
+    let user_data = match opt_str(planned, "user_data_base64") {
+        Some(b) => Some(b.to_string()),
+        None => opt_str(planned, "user_data").map(|u| base64::engine::general_purpose::STANDARD.encode(u)),
+    };
+    let root_device = match devices::blocks(planned.get("root_block_device")).is_empty() {
+        true => None,
+        false => Some(devices::root_device_name(ec2, ami).await?),
+    };
     // The attempt's token: the SDK's resend of a launch that landed gets the
     // first call's instance, and the next run after a crash finds it.
     let token = client_token(ctx);
@@ -401,6 +596,7 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
         ),
         None => call.set_subnet_id(subnet).set_security_group_ids(groups).set_private_ip_address(private_ip),
     };
+    let call = devices::launch(args::launch(call, planned), planned, root_device.as_deref())?;
     // Both retried sends are refused requests (a reference not visible yet,
     // an address not released yet), so sending them again with the same
     // token and parameters is the same launch.
@@ -409,11 +605,14 @@ async fn run_instance(ec2: &Ec2, ctx: &OpContext, planned: &Value) -> ProviderRe
     })
     .await
     .map_err(|e| sdk_error(&format!("RunInstances for `{}`", ctx.addr), &e))?;
-    out.instances()
+    let i = out
+        .instances()
         .first()
-        .and_then(|i| i.instance_id())
-        .map(str::to_string)
-        .ok_or_else(|| ProviderError::new(format!("RunInstances for `{}` returned no instance", ctx.addr)))
+        .ok_or_else(|| ProviderError::new(format!("RunInstances for `{}` returned no instance", ctx.addr)))?;
+    let id = i
+        .instance_id()
+        .ok_or_else(|| ProviderError::new(format!("RunInstances for `{}` returned no instance id", ctx.addr)))?;
+    Ok((id.to_string(), args::primary_interface(i).and_then(|n| n.network_interface_id()).map(str::to_string)))
 }
 
 async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySink) {
@@ -421,22 +620,36 @@ async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySin
     let mut launches = futures::stream::iter(creates.into_iter().map(|(index, op)| async move {
         let ChangeKind::Create { planned } = op.kind else { unreachable!("only creates are passed") };
         let r = match create_timeout(&planned, DEFAULT_CREATE_TIMEOUT) {
-            Ok(t) => run_instance(ec2, &op.ctx, &planned).await.map(|id| (id, t)),
+            Ok(t) => run_instance(ec2, &op.ctx, &planned).await.map(|(id, eni)| (id, eni, t)),
             Err(e) => Err(e),
+        };
+        // What the launch could not set is set at once; when that fails,
+        // the host is recorded (and replaced by the next apply).
+        let r = match r {
+            Ok((id, eni, t)) => match args::after_launch(ec2, &id, eni.as_deref(), &planned).await {
+                Ok(()) => Ok((id, t)),
+                Err(e) => Err((Some(id), e)),
+            },
+            Err(e) => Err((None, e)),
         };
         (index, planned, r)
     }))
     .buffer_unordered(16);
     let mut pending = BTreeMap::new();
     let mut plans = HashMap::new();
+    let mut timeouts = HashMap::new();
     while let Some((index, planned, r)) = launches.next().await {
         match r {
             Ok((id, timeout)) => {
                 pending.insert(id.clone(), (index, Instant::now() + timeout));
-                plans.insert(id, (planned, timeout));
+                plans.insert(id.clone(), planned);
+                timeouts.insert(id, timeout);
+            }
+            Err((Some(id), e)) => {
+                let _ = sink.send((index, ApplyOutcome::failed(Some(partial_state(&planned, &id)), e)));
             }
             // Nothing was launched: report at once, nothing to wait for.
-            Err(e) => {
+            Err((None, e)) => {
                 let _ = sink.send((index, ApplyOutcome::failed(None, e)));
             }
         }
@@ -445,10 +658,13 @@ async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySin
         ec2,
         pending,
         sink,
-        |id, found, timed_out| {
-            let (planned, timeout) = &plans[id];
+        &plans,
+        |id, found, timed_out, volumes| {
+            let (planned, timeout) = (&plans[id], &timeouts[id]);
             match found {
-                Some(f) if state_name(&f.0) == "running" => Some(ApplyOutcome::ok(Some(state(ec2, f, planned)))),
+                Some(f) if state_name(&f.0) == "running" => {
+                    Some(ApplyOutcome::ok(Some(state(ec2, f, planned, volumes))))
+                }
                 Some(f) if is_gone(&f.0) => {
                     let reason = f.0.state_reason().and_then(|r| r.message()).unwrap_or("no reason given");
                     Some(ApplyOutcome::failed(
@@ -457,7 +673,7 @@ async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySin
                     ))
                 }
                 Some(f) if timed_out => Some(ApplyOutcome::failed(
-                    Some(state(ec2, f, planned)),
+                    Some(state(ec2, f, planned, volumes)),
                     ProviderError::new(format!(
                         "instance `{id}` did not reach `running` within {} (it is `{}`)",
                         humantime::format_duration(*timeout),
@@ -474,7 +690,7 @@ async fn create_batch(ec2: &Ec2, creates: Vec<(usize, ApplyOp)>, sink: &ApplySin
                 _ => None,
             }
         },
-        |id| Some(partial_state(&plans[id].0, id)),
+        |id| Some(partial_state(&plans[id], id)),
     )
     .await;
 }
@@ -542,42 +758,128 @@ async fn set_type(ec2: &Ec2, id: &str, instance_type: &str) -> ProviderResult<()
     Ok(())
 }
 
-/// Changes the type of a stopped instance and starts it. When the change or
-/// the start fails, the old type is put back (when it had changed) and the
-/// host started again, once, before the first failure is reported: a failed
-/// resize leaves the host running as it was, not stopped.
-async fn resize_and_start(ec2: &Ec2, id: &str, old: &str, new: &str, timeout: Duration) -> ProviderResult<Found> {
-    let (error, changed) = match set_type(ec2, id, new).await {
-        Err(e) => (e, false),
-        Ok(()) => match start(ec2, id, timeout).await {
+/// What changes only while the host is stopped: its type, its user data.
+struct WhileStopped<'a> {
+    instance_type: Option<(&'a str, &'a str)>,
+    /// Old and new user data, raw (not base64).
+    user_data: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl WhileStopped<'_> {
+    fn is_empty(&self) -> bool {
+        self.instance_type.is_none() && self.user_data.is_none()
+    }
+
+    /// Sets the new values, stopping at the first failure: how many were
+    /// set, and the failure.
+    async fn set(&self, ec2: &Ec2, id: &str) -> (usize, ProviderResult<()>) {
+        let mut done = 0;
+        if let Some((_, new)) = self.instance_type {
+            if let Err(e) = set_type(ec2, id, new).await {
+                return (done, Err(e));
+            }
+            done += 1;
+        }
+        if let Some((_, new)) = &self.user_data {
+            if let Err(e) = set_user_data(ec2, id, new).await {
+                return (done, Err(e));
+            }
+            done += 1;
+        }
+        (done, Ok(()))
+    }
+
+    /// Puts the first `done` changes back.
+    async fn undo(&self, ec2: &Ec2, id: &str, done: usize) -> ProviderResult<()> {
+        let mut left = done;
+        if let Some((old, _)) = self.instance_type
+            && left > 0
+        {
+            set_type(ec2, id, old).await?;
+            left -= 1;
+        }
+        if let Some((old, _)) = &self.user_data
+            && left > 0
+        {
+            set_user_data(ec2, id, old).await?;
+        }
+        Ok(())
+    }
+
+    fn describe_old(&self) -> String {
+        match self.instance_type {
+            Some((old, _)) => format!("`{old}`"),
+            None => "it was".into(),
+        }
+    }
+}
+
+async fn set_user_data(ec2: &Ec2, id: &str, raw: &[u8]) -> ProviderResult<()> {
+    // The attribute's value is the user data in base64, as at launch; the
+    // SDK encodes the blob once more for the wire (the AWS CLI's
+    // `modify-instance-attribute --user-data` wants base64 text for the
+    // same reason).
+    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+    let value = aws_sdk_ec2::types::SecureBlobAttributeValue::builder()
+        .value(aws_smithy_types::Blob::new(encoded.into_bytes()))
+        .build();
+    retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+        ec2.client.modify_instance_attribute().instance_id(id).user_data(value.clone()).send()
+    })
+    .await
+    .map_err(|e| about("user_data", sdk_error(&format!("ModifyInstanceAttribute `userData` on `{id}`"), &e)))?;
+    Ok(())
+}
+
+/// Changes what `changes` says on a stopped instance and starts it. When a
+/// change or the start fails, the old values are put back (when they had
+/// changed) and the host started again, once, before the first failure is
+/// reported: a failed resize leaves the host running as it was, not
+/// stopped.
+async fn change_and_start(ec2: &Ec2, id: &str, changes: &WhileStopped<'_>, timeout: Duration) -> ProviderResult<Found> {
+    let (error, done, started) = match changes.set(ec2, id).await {
+        (done, Err(e)) => (e, done, false),
+        (done, Ok(())) => match start(ec2, id, timeout).await {
             Ok(found) => return Ok(found),
-            Err(e) => (e, true),
+            Err(e) => (e, done, true),
         },
     };
-    tracing::debug!(id, old, new, "resize failed ({}); putting the host back as it was", error.message);
+    tracing::debug!(id, "change of a stopped host failed ({}); putting the host back as it was", error.message);
     let rollback = async {
-        if changed {
-            // A start refused for capacity leaves the host stopped; one that
-            // timed out may still be on its way.
-            let now = describe_ids(ec2, &[id.to_string()]).await?.remove(id);
-            match now.as_ref().map(|f| state_name(&f.0)) {
-                Some("stopped") => {}
-                Some("running" | "pending") => {
-                    stop(ec2, id, timeout).await?;
-                }
-                _ => {
-                    wait_one(ec2, id, "stopped", timeout).await?;
+        if done > 0 {
+            if started {
+                // A start refused for capacity leaves the host stopped; one
+                // that timed out may still be on its way.
+                let now = describe_ids(ec2, &[id.to_string()]).await?.remove(id);
+                match now.as_ref().map(|f| state_name(&f.0)) {
+                    Some("stopped") => {}
+                    Some("running" | "pending") => {
+                        stop(ec2, id, timeout).await?;
+                    }
+                    _ => {
+                        wait_one(ec2, id, "stopped", timeout).await?;
+                    }
                 }
             }
-            set_type(ec2, id, old).await?;
+            changes.undo(ec2, id, done).await?;
         }
         start(ec2, id, timeout).await
     };
     let mut error = error;
     if let Err(e) = rollback.await {
-        error.message = format!("{}; putting the host back as `{old}` failed too: {}", error.message, e.message);
+        error.message =
+            format!("{}; putting the host back as {} failed too: {}", error.message, changes.describe_old(), e.message);
     }
     Err(error)
+}
+
+/// The user data of a planned or prior state, raw.
+fn user_data_of(v: &Value) -> Vec<u8> {
+    match (v.get_str("user_data_base64"), v.get_str("user_data")) {
+        (Some(b), _) if !b.is_empty() => base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default(),
+        (_, Some(u)) => u.as_bytes().to_vec(),
+        _ => Vec::new(),
+    }
 }
 
 /// The steps of an update, ending with the instance as it now is.
@@ -595,10 +897,29 @@ async fn update_steps(ec2: &Ec2, id: &str, prior: &Value, planned: &Value) -> Pr
     if changed("tags") {
         sync_tags(ec2, id, prior.get("tags"), planned.get("tags")).await?;
     }
+    let current = describe_ids(ec2, &[id.to_string()])
+        .await?
+        .remove(id)
+        .ok_or_else(|| ProviderError::new(format!("instance `{id}` disappeared during the update")))?;
+    let eni = args::primary_interface(&current.0).and_then(|n| n.network_interface_id()).map(str::to_string);
+    args::update(ec2, id, eni.as_deref(), prior, planned).await?;
+    let mut prior_volumes = prior.clone();
+    if devices::managed(planned) && !devices::managed(prior) {
+        // Volumes managed from now on: compare with them as they are.
+        let volumes = volumes_of(ec2, [(&current.0, planned)]).await?;
+        prior_volumes = state(ec2, &current, planned, &volumes);
+    }
+    devices::update(ec2, &current.0, &prior_volumes, planned, timeout).await?;
+    let (old_data, new_data) = (user_data_of(prior), user_data_of(planned));
+    let changes = WhileStopped {
+        instance_type: match changed("instance_type") {
+            true => Some((req_str(prior, "instance_type")?, req_str(planned, "instance_type")?)),
+            false => None,
+        },
+        user_data: (old_data != new_data).then_some((old_data, new_data)),
+    };
     let now = prior.get_str("instance_state").unwrap_or("running");
-    if changed("instance_type") {
-        let old = req_str(prior, "instance_type")?;
-        let new = req_str(planned, "instance_type")?;
+    if !changes.is_empty() {
         match now {
             "running" | "pending" => {
                 stop(ec2, id, timeout).await?;
@@ -608,7 +929,7 @@ async fn update_steps(ec2: &Ec2, id: &str, prior: &Value, planned: &Value) -> Pr
                 wait_one(ec2, id, "stopped", timeout).await?;
             }
         }
-        return resize_and_start(ec2, id, old, new, timeout).await;
+        return change_and_start(ec2, id, &changes, timeout).await;
     }
     match now {
         "running" => describe_ids(ec2, &[id.to_string()])
@@ -629,11 +950,20 @@ async fn update_steps(ec2: &Ec2, id: &str, prior: &Value, planned: &Value) -> Pr
 /// next plan proposes the rest of the update again.
 async fn update(ec2: &Ec2, prior: &Value, planned: &Value) -> Result<Value, Failure> {
     let id = id_of(prior)?;
-    match update_steps(ec2, &id, prior, planned).await {
-        Ok(found) => Ok(state(ec2, &found, planned)),
+    let done = async {
+        let found = update_steps(ec2, &id, prior, planned).await?;
+        let volumes = volumes_of(ec2, [(&found.0, planned)]).await?;
+        Ok(state(ec2, &found, planned, &volumes))
+    };
+    match done.await {
+        Ok(v) => Ok(v),
         Err(e) => {
-            let now = describe_ids(ec2, std::slice::from_ref(&id)).await.ok().and_then(|mut m| m.remove(&id));
-            Err(Failure::with(now.map(|f| state(ec2, &f, prior)).unwrap_or_else(|| prior.clone()), e))
+            let now = async {
+                let f = describe_ids(ec2, std::slice::from_ref(&id)).await.ok()?.remove(&id)?;
+                let volumes = volumes_of(ec2, [(&f.0, prior)]).await.ok()?;
+                Some(state(ec2, &f, prior, &volumes))
+            };
+            Err(Failure::with(now.await.unwrap_or_else(|| prior.clone()), e))
         }
     }
 }
@@ -652,6 +982,14 @@ async fn terminate(ec2: &Ec2, ids: &[String]) -> ProviderResult<()> {
                         Err(e) => return Err(sdk_error(&format!("TerminateInstances `{id}`"), &e)),
                     }
                 }
+            }
+            // Termination protection: AWS refuses the whole call.
+            Err(e) if code_of(&e) == Some("OperationNotPermitted") => {
+                let mut err = about("disable_api_termination", sdk_error("TerminateInstances", &e));
+                err.message.push_str(
+                    "; the instance has termination protection: apply `disable_api_termination = false` first",
+                );
+                return Err(err);
             }
             Err(e) => return Err(sdk_error("TerminateInstances", &e)),
         }
@@ -687,7 +1025,8 @@ async fn delete_batch(ec2: &Ec2, deletes: Vec<(usize, Value)>, sink: &ApplySink)
         ec2,
         pending,
         sink,
-        |id, found, timed_out| match found {
+        &HashMap::new(),
+        |id, found, timed_out, _| match found {
             None => Some(ApplyOutcome::ok(None)),
             Some(f) if state_name(&f.0) == "terminated" => Some(ApplyOutcome::ok(None)),
             Some(f) if timed_out => Some(ApplyOutcome::failed(
