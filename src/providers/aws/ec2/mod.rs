@@ -56,7 +56,7 @@ fn no_type(type_: &str) -> ProviderError {
 impl Ec2 {
     /// True for the types this member implements, managed or data.
     pub fn handles(type_: &str) -> bool {
-        managed(type_).is_some() || data::NAMES.contains(&type_)
+        managed(type_).is_some() || data::find(type_).is_some()
     }
 
     fn resource(&self, type_: &str) -> ProviderResult<&'static dyn Resource> {
@@ -67,7 +67,7 @@ impl Ec2 {
 fn schema_static(mode: Mode, type_: &str) -> Option<&'static Schema> {
     match mode {
         Mode::Managed => managed(type_).map(|r| r.schema()),
-        Mode::Data => data::schema(type_),
+        Mode::Data => data::find(type_).map(|d| d.schema()),
     }
 }
 
@@ -97,7 +97,10 @@ fn validate_config(mode: Mode, type_: &str, config: &Value) -> Vec<ProviderError
     };
     let kinds = match (mode, resource) {
         (Mode::Managed, Some(r)) => r.kinds(),
-        (Mode::Data, _) if data::NAMES.contains(&type_) => data::kinds(type_),
+        (Mode::Data, _) => match data::find(type_) {
+            Some(d) => d.kinds(),
+            None => return errs,
+        },
         _ => return errs,
     };
     client::check_types(config, kinds, &mut errs);
@@ -134,7 +137,7 @@ fn validate_config(mode: Mode, type_: &str, config: &Value) -> Vec<ProviderError
             }
             errs.extend(r.validate(config));
         }
-        None => errs.extend(data::validate(type_, config)),
+        None => errs.extend(data::find(type_).map(|d| data::validate(d, config)).unwrap_or_default()),
     }
     errs
 }
@@ -148,7 +151,7 @@ impl Provider for Ec2 {
     fn type_names(&self, mode: Mode) -> Vec<&'static str> {
         match mode {
             Mode::Managed => MANAGED.iter().map(|r| r.name()).collect(),
-            Mode::Data => data::NAMES.to_vec(),
+            Mode::Data => data::names(),
         }
     }
 
@@ -195,11 +198,11 @@ impl Provider for Ec2 {
     }
 
     async fn read(&self, _ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value> {
-        data::schema(type_).ok_or_else(|| no_type(type_))?;
+        let source = data::find(type_).ok_or_else(|| no_type(type_))?;
         if let Some(e) = validate_config(Mode::Data, type_, config).into_iter().next() {
             return Err(e);
         }
-        data::read(self, type_, config).await
+        data::read(self, source, config).await
     }
 
     async fn adopt(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Option<Value>> {
@@ -239,7 +242,7 @@ mod tests {
         for t in MANAGED.iter().map(|r| r.name()) {
             assert!(schema_static(Mode::Managed, t).unwrap().attribute("id").is_some(), "{t}");
         }
-        for t in data::NAMES {
+        for t in data::names() {
             assert!(schema_static(Mode::Data, t).unwrap().attribute("id").is_some(), "{t}");
         }
     }

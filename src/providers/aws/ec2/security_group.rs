@@ -530,7 +530,7 @@ async fn current_atoms(ec2: &Ec2, id: &str, ingress: bool) -> ProviderResult<BTr
     Ok(permission_atoms(if ingress { g.ip_permissions() } else { g.ip_permissions_egress() }, id))
 }
 
-async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<SecurityGroup>> {
+pub(crate) async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<SecurityGroup>> {
     let mut out = Vec::new();
     let mut pages = ec2.client.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
     while let Some(page) = pages.next().await {

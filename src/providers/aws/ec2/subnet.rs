@@ -3,14 +3,17 @@
 //! A CIDR belongs to one subnet of a VPC, so CreateSubnet cannot make a
 //! second subnet: the SDK's resend of a create that landed is refused with
 //! `InvalidSubnet.Conflict` by the attempt's own subnet, which is then found
-//! by its token tag and used.
+//! by its token tag and used. `ipv6_cidr_block` (from the VPC's IPv6
+//! block) is set at creation; `map_public_ip_on_launch` and
+//! `assign_ipv6_address_on_creation` change in place, one
+//! ModifySubnetAttribute each.
 
 use super::client::{
     self, Ec2, Failure, Kind, Resource, apply_one_by_one, as_it_is, at_most_one, attempt_filters, bool_attr, changed,
     delete_ignoring_gone, filter, id_of, one_id, opt_bool, opt_str, partial_state, read_back, refresh_batch, req_str,
     sync_tags, tag_spec, tags_arg, tags_changed, tags_value,
 };
-use super::error::{code_of, sdk_error};
+use super::error::{about, code_of, sdk_error};
 use super::retry::{self, poll_for, retry_codes};
 use crate::providers::{
     ApplyOp, ApplySink, Attribute, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed, Schema,
@@ -25,10 +28,13 @@ pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
         Attribute::arg("vpc_id").required().force_new(),
         Attribute::arg("cidr_block").required().force_new(),
         Attribute::arg("availability_zone").computed().force_new(),
+        Attribute::arg("availability_zone_id").computed().force_new(),
         Attribute::arg("map_public_ip_on_launch"),
+        Attribute::arg("ipv6_cidr_block").computed().force_new(),
+        Attribute::arg("assign_ipv6_address_on_creation"),
         Attribute::arg("tags"),
     ])
-    .with_exported(&["id", "arn"])
+    .with_exported(&["id", "arn", "owner_id", "ipv6_cidr_block_association_id"])
 });
 
 pub(crate) struct AwsSubnet;
@@ -49,18 +55,31 @@ impl Resource for AwsSubnet {
             ("vpc_id", Str),
             ("cidr_block", Str),
             ("availability_zone", Str),
+            ("availability_zone_id", Str),
             ("map_public_ip_on_launch", Bool),
+            ("ipv6_cidr_block", Str),
+            ("assign_ipv6_address_on_creation", Bool),
             ("tags", StrMap),
         ]
     }
 
     fn normalize(&self, m: &mut Map) -> ProviderResult<()> {
         client::default(m, "map_public_ip_on_launch", Value::Bool(false));
+        client::default(m, "assign_ipv6_address_on_creation", Value::Bool(false));
         Ok(())
     }
 
     fn validate(&self, config: &Value) -> Vec<ProviderError> {
-        client::validate_cidr(config)
+        let mut errs = client::validate_cidr(config);
+        if let Some(c) = config.get_str("ipv6_cidr_block")
+            && !matches!(c.parse::<ipnet::IpNet>(), Ok(ipnet::IpNet::V6(_)))
+        {
+            errs.push(ProviderError::attr(
+                "ipv6_cidr_block",
+                format!("`ipv6_cidr_block` is not an IPv6 CIDR block: `{c}`"),
+            ));
+        }
+        errs
     }
 
     async fn refresh(&self, ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
@@ -95,6 +114,12 @@ pub(crate) async fn describe_subnets(ec2: &Ec2, filters: Vec<Filter>) -> Provide
 
 pub(crate) fn subnet_state(ec2: &Ec2, s: &Subnet) -> Value {
     let id = s.subnet_id().unwrap_or_default();
+    let opt = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Value::str).unwrap_or(Value::Null);
+    let ipv6 = s.ipv6_cidr_block_association_set().iter().find(|a| {
+        a.ipv6_cidr_block_state()
+            .and_then(|s| s.state())
+            .is_some_and(|s| matches!(s.as_str(), "associating" | "associated"))
+    });
     let arn =
         s.subnet_arn().map(str::to_string).unwrap_or_else(|| ec2.arn(s.owner_id().unwrap_or_default(), "subnet", id));
     obj([
@@ -103,7 +128,12 @@ pub(crate) fn subnet_state(ec2: &Ec2, s: &Subnet) -> Value {
         ("vpc_id", Value::str(s.vpc_id().unwrap_or_default())),
         ("cidr_block", Value::str(s.cidr_block().unwrap_or_default())),
         ("availability_zone", Value::str(s.availability_zone().unwrap_or_default())),
+        ("availability_zone_id", opt(s.availability_zone_id())),
+        ("owner_id", opt(s.owner_id())),
         ("map_public_ip_on_launch", Value::Bool(s.map_public_ip_on_launch().unwrap_or(false))),
+        ("ipv6_cidr_block", opt(ipv6.and_then(|a| a.ipv6_cidr_block()))),
+        ("ipv6_cidr_block_association_id", opt(ipv6.and_then(|a| a.association_id()))),
+        ("assign_ipv6_address_on_creation", Value::Bool(s.assign_ipv6_address_on_creation().unwrap_or(false))),
         ("tags", tags_value(s.tags())),
     ])
 }
@@ -121,6 +151,17 @@ async fn set_map_public(ec2: &Ec2, id: &str, want: bool) -> ProviderResult<()> {
     Ok(())
 }
 
+async fn set_assign_ipv6(ec2: &Ec2, id: &str, want: bool) -> ProviderResult<()> {
+    retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+        ec2.client.modify_subnet_attribute().subnet_id(id).assign_ipv6_address_on_creation(bool_attr(want)).send()
+    })
+    .await
+    .map_err(|e| {
+        about("assign_ipv6_address_on_creation", sdk_error(&format!("ModifySubnetAttribute on `{id}`"), &e))
+    })?;
+    Ok(())
+}
+
 async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
     match op.kind {
         ChangeKind::Create { planned } => {
@@ -133,6 +174,8 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                     .vpc_id(vpc_id)
                     .cidr_block(cidr)
                     .set_availability_zone(opt_str(&planned, "availability_zone").map(str::to_string))
+                    .set_availability_zone_id(opt_str(&planned, "availability_zone_id").map(str::to_string))
+                    .set_ipv6_cidr_block(opt_str(&planned, "ipv6_cidr_block").map(str::to_string))
                     .tag_specifications(tag_spec(ResourceType::Subnet, &op.ctx, &tags))
                     .send()
             })
@@ -163,6 +206,10 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 if opt_bool(&planned, "map_public_ip_on_launch") == Some(true) {
                     set_map_public(ec2, &id, true).await?;
                 }
+                // ModifySubnetAttribute takes one attribute per call.
+                if opt_bool(&planned, "assign_ipv6_address_on_creation") == Some(true) {
+                    set_assign_ipv6(ec2, &id, true).await?;
+                }
                 read_back(ec2, "subnet", &id, || read_subnet(ec2, &id)).await
             };
             after.await.map(Some).map_err(|e| Failure::with(partial_state(&planned, &id), e))
@@ -172,6 +219,10 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
             let steps = async {
                 if changed(&prior, &planned, "map_public_ip_on_launch") {
                     set_map_public(ec2, &id, opt_bool(&planned, "map_public_ip_on_launch").unwrap_or(false)).await?;
+                }
+                if changed(&prior, &planned, "assign_ipv6_address_on_creation") {
+                    let want = opt_bool(&planned, "assign_ipv6_address_on_creation").unwrap_or(false);
+                    set_assign_ipv6(ec2, &id, want).await?;
                 }
                 if tags_changed(&prior, &planned) {
                     sync_tags(ec2, &id, prior.get("tags"), planned.get("tags")).await?;

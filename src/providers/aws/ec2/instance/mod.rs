@@ -233,7 +233,7 @@ pub const USER_DATA_NOTE: &str = "changing `user_data` stops the instance, chang
 const USER_DATA_LIMIT: usize = 16 * 1024;
 
 /// An instance and the account that owns it (for its ARN).
-type Found = (Instance, String);
+pub(crate) type Found = (Instance, String);
 
 fn state_name(i: &Instance) -> &str {
     i.state().and_then(|s| s.name()).map(InstanceStateName::as_str).unwrap_or("unknown")
@@ -327,7 +327,7 @@ fn fill_blocks(config: &Map, prior: Option<&Value>, planned: &mut Planned) {
 /// name (the private ones stay with its interface).
 pub const RESTART_CHANGES: &[&str] = &["public_ip", "public_dns"];
 
-async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<Found>> {
+pub(crate) async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<Found>> {
     let mut out = Vec::new();
     // With filters (not InstanceIds) a missing instance is left out instead
     // of failing the call, and MaxResults may be set: 1000 per page.
@@ -408,6 +408,12 @@ fn state(ec2: &Ec2, (i, owner): &Found, prior: &Value, volumes: &Volumes) -> Val
         devices::read(i, volumes, prior, m);
     }
     out
+}
+
+/// An instance as the `aws_instance` data source shows it: what berth's
+/// state of it would hold, with nothing carried from a configuration.
+pub(crate) fn data_state(ec2: &Ec2, found: &Found) -> Value {
+    state(ec2, found, &Value::Null, &Volumes::new())
 }
 
 /// The volumes of the instances whose configuration (`prior`) manages
