@@ -329,7 +329,12 @@ mod tests {
             ("vpc_id", Value::str("vpc-1")),
             ("cidr_block", Value::str("10.0.1.0/24")),
             ("availability_zone", Value::str("us-east-1a")),
+            ("availability_zone_id", Value::str("use1-az1")),
+            ("owner_id", Value::str("123456789012")),
             ("map_public_ip_on_launch", Value::Bool(false)),
+            ("ipv6_cidr_block", Value::Null),
+            ("ipv6_cidr_block_association_id", Value::Null),
+            ("assign_ipv6_address_on_creation", Value::Bool(false)),
             ("tags", obj::<&str>([])),
         ]);
         let config = normalize(
