@@ -208,3 +208,24 @@ async fn lookups() {
     let left = left_behind(&aws, lineage).await;
     assert!(left.is_empty(), "destroy left {left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vpc_nat_eip() {
+    let state = cycle("vpc-nat-eip", |_| {}).await;
+    let vpc = attributes(&state, "aws_vpc.main");
+    assert!(vpc["ipv6_cidr_block"].as_str().is_some_and(|c| c.contains(':')), "{vpc}");
+    assert_eq!(vpc["instance_tenancy"], "default");
+    let nat = attributes(&state, "aws_nat_gateway.main");
+    let nat_eip = attributes(&state, "aws_eip.nat");
+    assert_eq!(nat["public_ip"], nat_eip["public_ip"], "the gateway goes out through its Elastic IP");
+    let route = attributes(&state, "aws_route.private_default");
+    assert_eq!(route["nat_gateway_id"], nat["id"]);
+    let web_eip = attributes(&state, "aws_eip.web");
+    let association = attributes(&state, "aws_eip_association.web");
+    assert_eq!(association["public_ip"], web_eip["public_ip"]);
+    assert_eq!(association["instance_id"], attributes(&state, "aws_instance.web")["id"]);
+    let https = attributes(&state, "aws_vpc_security_group_ingress_rule.https");
+    assert!(https["security_group_rule_id"].as_str().is_some_and(|id| id.starts_with("sgr-")), "{https}");
+    let ssh = attributes(&state, "aws_security_group_rule.workers_ssh_from_web");
+    assert!(ssh["id"].as_str().is_some_and(|id| id.starts_with("sgrule-")), "{ssh}");
+}

@@ -737,7 +737,11 @@ async fn routes_gateways_and_key_tags_update_in_place() {
     let two = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![route("192.168.0.0/16"), route("0.0.0.0/0")]))]);
     let rt = env.update("aws_route_table", rt_addr, &rt, &two).await;
     assert_eq!(rt.get("route").and_then(Value::as_list).map(Vec::len), Some(2), "{rt}");
-    let none = obj([("vpc_id", s(a_id))]);
+    // No `route` blocks leaves the routes alone; `route = []` removes them.
+    let unmanaged = obj([("vpc_id", s(a_id))]);
+    let kept = env.p.plan(&env.ctx(rt_addr), "aws_route_table", Some(&rt), &unmanaged).await.unwrap();
+    assert_eq!(kept.after.get("route"), rt.get("route"), "routes without blocks are not planned away");
+    let none = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![]))]);
     let rt = env.update("aws_route_table", rt_addr, &rt, &none).await;
     assert_eq!(rt.get("route"), Some(&Value::List(vec![])));
     let described = env.ec2().describe_route_tables().route_table_ids(rt.get_str("id").unwrap()).send().await.unwrap();

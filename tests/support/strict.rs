@@ -184,6 +184,9 @@ pub const CREATES: &[&str] = &[
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RunInstances",
+    "AllocateAddress",
+    "AssociateAddress",
+    "CreateNatGateway",
     "CreateHostedZone",
     "ChangeResourceRecordSets",
 ];

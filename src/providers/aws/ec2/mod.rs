@@ -12,16 +12,22 @@
 
 pub(crate) mod client;
 pub mod data;
+pub mod eip;
+pub mod eip_association;
 pub mod error;
 pub mod instance;
 pub mod internet_gateway;
 pub mod key_pair;
+pub mod nat_gateway;
 pub mod retry;
+pub mod route;
 pub mod route_table;
 pub mod route_table_association;
 pub mod security_group;
+pub mod security_group_rule;
 pub mod subnet;
 pub mod vpc;
+pub mod vpc_security_group_rule;
 
 pub use client::Ec2;
 
@@ -43,6 +49,13 @@ static MANAGED: &[&dyn Resource] = &[
     &security_group::AwsSecurityGroup,
     &key_pair::AwsKeyPair,
     &instance::AwsInstance,
+    &route::AwsRoute,
+    &eip::AwsEip,
+    &eip_association::AwsEipAssociation,
+    &nat_gateway::AwsNatGateway,
+    &security_group_rule::AwsSecurityGroupRule,
+    &vpc_security_group_rule::INGRESS,
+    &vpc_security_group_rule::EGRESS,
 ];
 
 fn managed(type_: &str) -> Option<&'static dyn Resource> {

@@ -44,6 +44,7 @@ pub const NOT_FOUND_AFTER_CREATE: &[&str] = &[
     "InvalidNatGatewayID.NotFound",
     "InvalidNetworkInterfaceID.NotFound",
     "InvalidVpcPeeringConnectionID.NotFound",
+    "InvalidAllocationID.NotFound",
 ];
 
 /// A dependent object is still going away (an instance terminating).

@@ -1,5 +1,9 @@
 //! `aws_route_table`: a VPC's routes, the `route` blocks managed as a set.
 //!
+//! As in Terraform, a table without `route` blocks leaves its routes alone
+//! (standalone `aws_route`s, or routes another tool adds, live there);
+//! `route = []` removes every route but the local one.
+//!
 //! CreateRouteTable takes a client token, so the SDK's resend of a create
 //! that landed returns the table it made. Routes are synced by destination:
 //! only the routes that differ are deleted, replaced or created. The resend
@@ -26,7 +30,7 @@ use std::sync::LazyLock;
 pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
         Attribute::arg("vpc_id").required().force_new(),
-        Attribute::arg("route").block(),
+        Attribute::arg("route").block().computed(),
         Attribute::arg("tags"),
     ])
     .with_exported(&["id", "arn"])
@@ -49,8 +53,12 @@ impl Resource for AwsRouteTable {
     }
 
     fn normalize(&self, m: &mut Map) -> ProviderResult<()> {
-        let routes = normalize_routes(m.get("route"))?;
-        m.insert("route".into(), routes);
+        // No `route` at all leaves the table's routes alone (standalone
+        // `aws_route`s may manage them); `route = []` means none.
+        if m.get("route").is_some_and(|v| !v.is_null()) {
+            let routes = normalize_routes(m.get("route"))?;
+            m.insert("route".into(), routes);
+        }
         Ok(())
     }
 

@@ -9,9 +9,11 @@
 //! atoms are grouped back into blocks shaped like the prior state's, so a
 //! group nobody touched plans as no change.
 //!
-//! An absent `ingress` or `egress` means no rules: like Terraform, the
-//! allow-all egress rule AWS adds to a new group is revoked unless the
-//! configuration has it.
+//! As in Terraform, the allow-all egress rule AWS adds to a new group is
+//! revoked unless the configuration has it, and after the create a
+//! direction without blocks is left alone: standalone
+//! `aws_security_group_rule` and `aws_vpc_security_group_*_rule` resources
+//! (or another tool) manage it. `ingress = []` means no rules.
 //!
 //! AWS tells rules apart by protocol, ports and source; the description is
 //! not part of a rule's identity (authorizing a rule that differs only in
@@ -42,8 +44,8 @@ pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
         Attribute::arg("name").computed().force_new(),
         Attribute::arg("description").force_new(),
         Attribute::arg("vpc_id").computed().force_new(),
-        Attribute::arg("ingress").block(),
-        Attribute::arg("egress").block(),
+        Attribute::arg("ingress").block().computed(),
+        Attribute::arg("egress").block().computed(),
         Attribute::arg("tags"),
     ])
     .with_exported(&["id", "arn", "owner_id"])
@@ -75,9 +77,13 @@ impl Resource for AwsSecurityGroup {
 
     fn normalize(&self, m: &mut Map) -> ProviderResult<()> {
         client::default(m, "description", Value::str("Managed by berth"));
+        // A direction without blocks is left alone (standalone rule
+        // resources may manage it); `ingress = []` means no rules.
         for dir in ["ingress", "egress"] {
-            let rules = normalize_rules(dir, m.get(dir))?;
-            m.insert(dir.into(), rules);
+            if m.get(dir).is_some_and(|v| !v.is_null()) {
+                let rules = normalize_rules(dir, m.get(dir))?;
+                m.insert(dir.into(), rules);
+            }
         }
         Ok(())
     }
@@ -108,7 +114,7 @@ impl Resource for AwsSecurityGroup {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Source {
+pub(crate) enum Source {
     V4(String),
     V6(String),
     Group(String),
@@ -118,12 +124,12 @@ enum Source {
 
 /// One rule as AWS stores it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Atom {
-    protocol: String,
-    from: i64,
-    to: i64,
-    source: Source,
-    description: String,
+pub(crate) struct Atom {
+    pub(crate) protocol: String,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) source: Source,
+    pub(crate) description: String,
 }
 
 const RULE_KEYS: &[&str] =
@@ -254,7 +260,7 @@ pub(crate) fn normalize_rules(dir: &str, v: Option<&Value>) -> ProviderResult<Va
 
 /// The atoms of one normalized, known block. `own` is the group's ID, so a
 /// rule naming the group itself compares equal to `self = true`.
-fn block_atoms(block: &Value, own: &str) -> BTreeSet<Atom> {
+pub(crate) fn block_atoms(block: &Value, own: &str) -> BTreeSet<Atom> {
     let num = |k: &str| block.get(k).and_then(Value::as_f64).unwrap_or(0.0) as i64;
     let base = Atom {
         protocol: block.get_str("protocol").unwrap_or_default().to_string(),
@@ -291,7 +297,7 @@ fn rules_atoms(rules: Option<&Value>, own: &str) -> BTreeSet<Atom> {
         .collect()
 }
 
-fn permission_atoms(perms: &[IpPermission], own: &str) -> BTreeSet<Atom> {
+pub(crate) fn permission_atoms(perms: &[IpPermission], own: &str) -> BTreeSet<Atom> {
     let mut out = BTreeSet::new();
     for p in perms {
         let protocol = normalize_protocol(p.ip_protocol().unwrap_or("-1"));
@@ -367,7 +373,7 @@ fn regroup(mut atoms: BTreeSet<Atom>, template: Option<&Value>, own: &str) -> Va
     Value::List(client::sorted_unique(blocks))
 }
 
-fn permission(a: &Atom, own: &str) -> IpPermission {
+pub(crate) fn permission(a: &Atom, own: &str) -> IpPermission {
     let desc = Some(a.description.clone()).filter(|d| !d.is_empty());
     let mut b = IpPermission::builder().ip_protocol(&a.protocol);
     if a.protocol != "-1" {
@@ -385,9 +391,9 @@ fn permission(a: &Atom, own: &str) -> IpPermission {
 }
 
 /// What makes a rule one rule for AWS: all but its description.
-type RuleKey = (String, i64, i64, Source);
+pub(crate) type RuleKey = (String, i64, i64, Source);
 
-fn rule_key(a: &Atom) -> RuleKey {
+pub(crate) fn rule_key(a: &Atom) -> RuleKey {
     (a.protocol.clone(), a.from, a.to, a.source.clone())
 }
 
