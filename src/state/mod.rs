@@ -146,6 +146,10 @@ pub enum StateError {
     Version { path: String, found: u32 },
     #[error("{0}")]
     Locked(String),
+    /// A remote backend's request failed: the message says what and why in
+    /// one line, the client's error stays as the source.
+    #[error("{message}")]
+    Remote { message: String, source: Box<dyn std::error::Error + Send + Sync + 'static> },
     #[error("{0}")]
     Other(String),
 }

@@ -8,7 +8,7 @@ use crate::support;
 use aws_sdk_ec2::types::{Filter, InstanceType, Tag};
 use berth::addr::InstanceAddr;
 use berth::providers::aws::AwsProvider;
-use berth::providers::aws::instance::{RESIZE_NOTE, STOPPED_NOTE};
+use berth::providers::aws::ec2::instance::{RESIZE_NOTE, STOPPED_NOTE};
 use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Provider};
 use berth::telemetry::api_stats;
 use berth::value::{Value, obj};
@@ -733,7 +733,11 @@ async fn routes_gateways_and_key_tags_update_in_place() {
     let two = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![route("192.168.0.0/16"), route("0.0.0.0/0")]))]);
     let rt = env.update("aws_route_table", rt_addr, &rt, &two).await;
     assert_eq!(rt.get("route").and_then(Value::as_list).map(Vec::len), Some(2), "{rt}");
-    let none = obj([("vpc_id", s(a_id))]);
+    // No `route` blocks leaves the routes alone; `route = []` removes them.
+    let unmanaged = obj([("vpc_id", s(a_id))]);
+    let kept = env.p.plan(&env.ctx(rt_addr), "aws_route_table", Some(&rt), &unmanaged).await.unwrap();
+    assert_eq!(kept.after.get("route"), rt.get("route"), "routes without blocks are not planned away");
+    let none = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![]))]);
     let rt = env.update("aws_route_table", rt_addr, &rt, &none).await;
     assert_eq!(rt.get("route"), Some(&Value::List(vec![])));
     let described = env.ec2().describe_route_tables().route_table_ids(rt.get_str("id").unwrap()).send().await.unwrap();

@@ -103,6 +103,19 @@ impl Aws {
     pub fn log(&self) -> String {
         self.moto.log()
     }
+
+    /// Creates an IAM instance profile in moto, which checks that the
+    /// profile a launch names exists. berth has no IAM types, so tests make
+    /// what a configuration names by hand. One Query API request, without
+    /// the SDK (moto routes by the credential scope and checks no
+    /// signature).
+    pub fn create_instance_profile(&self, name: &str) {
+        moto_query(
+            &self.moto_endpoint,
+            "iam",
+            &format!("Action=CreateInstanceProfile&InstanceProfileName={name}&Version=2010-05-08"),
+        );
+    }
 }
 
 impl Drop for Aws {
@@ -110,4 +123,22 @@ impl Drop for Aws {
         // Shown with the output of a failed test.
         eprintln!("strict AWS layer at the end: {}", self.report());
     }
+}
+
+/// Sends one AWS Query API request to moto and panics unless it answers 200.
+fn moto_query(endpoint: &str, service: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to moto");
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send to moto");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read moto's answer");
+    assert!(out.starts_with("HTTP/1.1 200"), "moto refused {body}: {out}");
+    out
 }

@@ -28,6 +28,10 @@
 //! | [`Rule::RateLimits`] | Route53: 5 requests per second per account (`Throttling`); EC2: AWS's token buckets when given ([`Ec2Rates`]) |
 //! | [`Rule::LostCreateAnswers`] | the first attempt of each chosen create lands and its answer is lost |
 //!
+//! Where moto is wrong rather than lenient, the layer answers as AWS does,
+//! always ([`Strict::correct_moto`]): after ReplaceIamInstanceProfileAssociation
+//! DescribeInstances shows the new profile (moto keeps showing the old one).
+//!
 //! Latency mode ([`Rules::latency`], `BERTH_STRICT_LATENCY_SCALE`) replaces
 //! the test-speed delays with AWS's usual ones, scaled down: 30-60 s for an
 //! instance to boot and for a Route53 change to be INSYNC.
@@ -180,6 +184,9 @@ pub const CREATES: &[&str] = &[
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RunInstances",
+    "AllocateAddress",
+    "AssociateAddress",
+    "CreateNatGateway",
     "CreateHostedZone",
     "ChangeResourceRecordSets",
 ];
@@ -424,6 +431,8 @@ struct State {
     ec2_buckets: HashMap<String, TokenBucket>,
     /// Rule 10: invocations whose answer was dropped once.
     lost: HashSet<String>,
+    /// Corrections: instance -> the ARN of the profile a replacement gave it.
+    profiles: HashMap<String, String>,
 }
 
 /// The layer: its rules, its state, and the way to moto.
@@ -693,8 +702,51 @@ impl Strict {
         let mut reply = self.send(&parts.method, pq, &parts.headers, body).await;
         if reply.ok() {
             self.after_ec2(call, &mut reply);
+            self.correct_moto(call, &mut reply);
         }
         reply
+    }
+
+    /// What moto gets wrong, answered as AWS does. ReplaceIamInstanceProfileAssociation
+    /// changes the association's profile, and DescribeInstances then shows
+    /// it on the instance ("Replaces an IAM instance profile for the
+    /// specified running instance"); moto keeps the old one there.
+    fn correct_moto(&self, call: &Call, reply: &mut Reply) {
+        let Ok(mut doc) = xml::parse(&reply.text()) else { return };
+        let mut st = self.state.lock().unwrap();
+        match call.action.as_str() {
+            "ReplaceIamInstanceProfileAssociation" => {
+                let a = doc.child("iamInstanceProfileAssociation");
+                let instance = a.and_then(|a| a.child_text("instanceId"));
+                let arn = a.and_then(|a| a.at(&["iamInstanceProfile", "arn"])).map(Element::text);
+                if let (Some(i), Some(arn)) = (instance, arn) {
+                    st.profiles.insert(i, arn);
+                }
+            }
+            "AssociateIamInstanceProfile" | "DisassociateIamInstanceProfile" => {
+                if let Some(i) = doc.at(&["iamInstanceProfileAssociation", "instanceId"]).map(Element::text) {
+                    st.profiles.remove(&i);
+                }
+            }
+            "DescribeInstances" if !st.profiles.is_empty() => {
+                let mut changed = false;
+                for r in doc.child_mut("reservationSet").into_iter().flat_map(|s| s.elements_mut()) {
+                    for item in r.child_mut("instancesSet").into_iter().flat_map(|s| s.elements_mut()) {
+                        let Some(arn) = item.child_text("instanceId").and_then(|i| st.profiles.get(&i)) else {
+                            continue;
+                        };
+                        if let Some(a) = item.at_mut(&["iamInstanceProfile", "arn"]) {
+                            a.set_text(arn);
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    reply.body = Bytes::from(doc.to_document());
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Rule 1. EC2 idempotency: a client token is valid for the same action

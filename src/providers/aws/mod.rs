@@ -5,7 +5,8 @@
 //! (region, credentials, endpoints, retries) and forwards each resource type
 //! to the member that implements it by type prefix: EC2 and VPC types go to
 //! [`ec2::Ec2`]; other services (Route53) slot in as one more match arm in
-//! [`AwsProvider::member`]. Every client built here carries the
+//! [`AwsProvider::member`], and the provider's own facts (region, partition,
+//! caller identity) are [`meta::Meta`]. Every client built here carries the
 //! [`CountCalls`](crate::telemetry::api_stats::CountCalls) interceptor, so
 //! tests and benchmarks can hold berth to the physical minimum of API calls.
 //!
@@ -20,19 +21,14 @@
 //! with more attempts than the SDK's default and no retry quota
 //! ([`retry_partition`]);
 //! eventual consistency right after a create (`InvalidVpcID.NotFound` for a
-//! VPC the same run just made) is retried by [`retry`], which the SDK does not
-//! treat as retryable.
+//! VPC the same run just made) is retried by [`ec2::retry`], which the SDK
+//! does not treat as retryable.
 
-mod common;
-pub mod data;
 pub mod ec2;
-pub mod instance;
-pub mod network;
+pub mod meta;
 pub mod provider_config;
 pub mod provider_tags;
-pub mod retry;
 pub mod route53;
-pub mod security_group;
 
 use crate::addr::Mode;
 use crate::providers::{
@@ -64,6 +60,7 @@ pub struct AwsProvider {
     tagged: BTreeMap<&'static str, Schema>,
     ec2: Arc<ec2::Ec2>,
     route53: Arc<route53::Route53>,
+    meta: Arc<meta::Meta>,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -108,6 +105,13 @@ impl AwsProvider {
         let endpoint_url = args.sdk.endpoint_url;
         let r53_endpoint = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "route53");
         let route53 = Arc::new(route53::Route53::new(&sdk, r53_endpoint).with_settings(settings));
+        let mut sts_conf = aws_sdk_sts::config::Builder::from(&sdk)
+            .interceptor(crate::providers::api_stats::CountCalls)
+            .retry_partition(retry_partition("sts"));
+        if let Some(url) = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "sts") {
+            sts_conf = sts_conf.endpoint_url(url);
+        }
+        let meta = Arc::new(meta::Meta::new(&region, aws_sdk_sts::Client::from_conf(sts_conf.build())));
         let mut p = AwsProvider {
             sdk,
             endpoint_url,
@@ -116,6 +120,7 @@ impl AwsProvider {
             tagged: BTreeMap::new(),
             ec2,
             route53,
+            meta,
         };
         p.tagged = p.tagged_schemas();
         Ok(p)
@@ -179,12 +184,13 @@ impl AwsProvider {
         match type_ {
             t if ec2::Ec2::handles(t) => Some(&*self.ec2),
             t if t.starts_with("aws_route53_") => Some(&*self.route53),
+            t if meta::Meta::handles(t) => Some(&*self.meta),
             _ => None,
         }
     }
 
     fn members(&self) -> Vec<&dyn Provider> {
-        vec![&*self.ec2, &*self.route53]
+        vec![&*self.ec2, &*self.route53, &*self.meta]
     }
 }
 

@@ -228,13 +228,13 @@ impl ProviderArgs {
         if let Some(block) = one_block(config, "default_tags")? {
             check_names(block, Some("default_tags"), &DEFAULT_TAGS)?;
             tags.defaults = string_map(block, Some("default_tags"), "tags")?;
-            if let Some(k) = tags.defaults.keys().find(|k| k.starts_with(super::common::BERTH_TAG_PREFIX)) {
+            if let Some(k) = tags.defaults.keys().find(|k| k.starts_with(super::ec2::client::BERTH_TAG_PREFIX)) {
                 return Err(err(
                     Some("default_tags"),
                     "tags",
                     format!(
                         "tag `{k}`: keys starting with `{}` are reserved for berth",
-                        super::common::BERTH_TAG_PREFIX
+                        super::ec2::client::BERTH_TAG_PREFIX
                     ),
                 ));
             }

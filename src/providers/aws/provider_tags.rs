@@ -16,7 +16,7 @@
 //! - A key matched by `ignore_tags` is dropped everywhere: never sent, never
 //!   removed, never reported as drift.
 
-use super::common::normalize_tags;
+use super::ec2::client::normalize_tags;
 use crate::value::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 

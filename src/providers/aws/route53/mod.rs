@@ -23,6 +23,7 @@
 //! a record the plan decided to adopt or take over).
 
 mod batch;
+mod data;
 mod names;
 mod pace;
 mod rdata;
@@ -409,6 +410,7 @@ impl Provider for Route53 {
             (Mode::Managed, ZONE_TYPE) => Some(&zones::ZONE),
             (Mode::Managed, ASSOCIATION_TYPE) => Some(&zones::ASSOCIATION),
             (Mode::Managed, RECORD_TYPE) => Some(&records::RECORD),
+            (Mode::Data, data::TYPE) => Some(&data::ZONE),
             _ => None,
         }
     }
@@ -416,7 +418,7 @@ impl Provider for Route53 {
     fn type_names(&self, mode: Mode) -> Vec<&'static str> {
         match mode {
             Mode::Managed => vec![ZONE_TYPE, ASSOCIATION_TYPE, RECORD_TYPE],
-            Mode::Data => vec![],
+            Mode::Data => vec![data::TYPE],
         }
     }
 
@@ -425,6 +427,7 @@ impl Provider for Route53 {
             (Mode::Managed, ZONE_TYPE) => zones::validate_zone(config),
             (Mode::Managed, ASSOCIATION_TYPE) => zones::validate_association(config),
             (Mode::Managed, RECORD_TYPE) => records::validate_record(config),
+            (Mode::Data, data::TYPE) => data::validate(config),
             _ => vec![unknown_type(type_)],
         }
     }
@@ -466,8 +469,16 @@ impl Provider for Route53 {
         }
     }
 
-    async fn read(&self, _ctx: &OpContext, type_: &str, _config: &Value) -> ProviderResult<Value> {
-        Err(ProviderError::new(format!("the Route53 provider has no data source `{type_}`")))
+    async fn read(&self, _ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value> {
+        match type_ {
+            data::TYPE => {
+                if let Some(e) = data::validate(config).into_iter().next() {
+                    return Err(e);
+                }
+                self.read_zone_data(config).await
+            }
+            _ => Err(ProviderError::new(format!("the Route53 provider has no data source `{type_}`"))),
+        }
     }
 
     async fn adopt(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Option<Value>> {

@@ -232,7 +232,7 @@ fn first(errs: Vec<ProviderError>) -> ProviderError {
     errs.into_iter().next().unwrap_or_else(|| ProviderError::new("invalid zone configuration"))
 }
 
-fn tags_value(tags: &BTreeMap<String, String>) -> Value {
+pub(super) fn tags_value(tags: &BTreeMap<String, String>) -> Value {
     Value::Map(tags.iter().map(|(k, v)| (k.clone(), Value::str(v))).collect())
 }
 
@@ -271,7 +271,7 @@ fn caller_reference(ctx: &OpContext) -> String {
     format!("berth-{}", hex::encode(digest))
 }
 
-fn arn(zone_id: &str) -> String {
+pub(super) fn arn(zone_id: &str) -> String {
     format!("arn:aws:route53:::hostedzone/{zone_id}")
 }
 
@@ -360,12 +360,12 @@ impl Route53 {
         Ok(planned)
     }
 
-    async fn get_zone(&self, zone_id: &str) -> Result<GetHostedZoneOutput, ApiError> {
+    pub(super) async fn get_zone(&self, zone_id: &str) -> Result<GetHostedZoneOutput, ApiError> {
         self.client.get_hosted_zone().id(zone_id).send().await.map_err(|e| ApiError::new("GetHostedZone", zone_id, e))
     }
 
     /// Tags of up to many zones, [`TAG_BATCH`] per call.
-    async fn zone_tags(&self, zone_ids: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
+    pub(super) async fn zone_tags(&self, zone_ids: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
         let mut out = BTreeMap::new();
         for chunk in zone_ids.chunks(TAG_BATCH) {
             let res = self
@@ -390,7 +390,7 @@ impl Route53 {
 
     /// Name servers: the delegation set of a public zone, the apex NS record
     /// of a private one (Route53 gives private zones no delegation set).
-    async fn name_servers(
+    pub(super) async fn name_servers(
         &self,
         zone_id: &str,
         zone_name: &str,

@@ -17,7 +17,7 @@
 //! stops the SDK there, and go through [`create_or_find`], which looks for
 //! the attempt's object by its tags before it sends the create again.
 
-use super::common::{failure_cause, may_have_landed, sdk_error};
+use super::error::{failure_cause, may_have_landed, sdk_error};
 use crate::providers::ProviderResult;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
@@ -44,6 +44,7 @@ pub const NOT_FOUND_AFTER_CREATE: &[&str] = &[
     "InvalidNatGatewayID.NotFound",
     "InvalidNetworkInterfaceID.NotFound",
     "InvalidVpcPeeringConnectionID.NotFound",
+    "InvalidAllocationID.NotFound",
 ];
 
 /// A dependent object is still going away (an instance terminating).
@@ -92,7 +93,11 @@ impl Backoff {
     /// listings within seconds. At most `self`'s deadline, so tests that
     /// shorten the eventual-consistency deadline shorten this too.
     pub fn lost_answer(&self) -> Backoff {
-        Backoff { initial: self.initial, max_delay: Duration::from_secs(2), deadline: self.deadline.min(Duration::from_secs(10)) }
+        Backoff {
+            initial: self.initial,
+            max_delay: Duration::from_secs(2),
+            deadline: self.deadline.min(Duration::from_secs(10)),
+        }
     }
 
     /// The delay before retry number `attempt` (0-based): full jitter over an

@@ -9,9 +9,11 @@
 //! atoms are grouped back into blocks shaped like the prior state's, so a
 //! group nobody touched plans as no change.
 //!
-//! An absent `ingress` or `egress` means no rules: like Terraform, the
-//! allow-all egress rule AWS adds to a new group is revoked unless the
-//! configuration has it.
+//! As in Terraform, the allow-all egress rule AWS adds to a new group is
+//! revoked unless the configuration has it, and after the create a
+//! direction without blocks is left alone: standalone
+//! `aws_security_group_rule` and `aws_vpc_security_group_*_rule` resources
+//! (or another tool) manage it. `ingress = []` means no rules.
 //!
 //! AWS tells rules apart by protocol, ports and source; the description is
 //! not part of a rule's identity (authorizing a rule that differs only in
@@ -22,20 +24,97 @@
 //! A failed change leaves the old rules in place, and the group is reported
 //! as a fresh read shows it.
 
-use super::common::{
-    self, about, attempt_filters, client_token, code_of, filter, id_of, opt_str, req_str, sdk_error, tag_spec,
-    tags_arg, tags_value,
+use super::client::{
+    self, Ec2, Failure, Kind, Resource, apply_one_by_one, as_it_is, at_most_one, attempt_filters, client_token, filter,
+    id_of, one_id, opt_str, partial_state, refresh_batch, req_str, sync_tags, tag_spec, tags_arg, tags_value,
 };
-use super::ec2::{Ec2, partial_state};
-use super::network::{Failure, as_it_is, at_most_one, outcome, refresh_batch, sync_tags};
+use super::error::{about, code_of, sdk_error};
 use super::retry::{self, poll_for, retry_codes};
-use crate::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed};
-use crate::value::{Value, obj};
+use crate::providers::{
+    ApplyOp, ApplySink, Attribute, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed, Schema,
+};
+use crate::value::{Map, Value, obj};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, UserIdGroupPair};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("name").computed().force_new(),
+        Attribute::arg("description").force_new(),
+        Attribute::arg("vpc_id").computed().force_new(),
+        Attribute::arg("ingress").block().computed(),
+        Attribute::arg("egress").block().computed(),
+        Attribute::arg("tags"),
+    ])
+    .with_exported(&["id", "arn", "owner_id"])
+});
+
+pub(crate) struct AwsSecurityGroup;
+
+#[async_trait]
+impl Resource for AwsSecurityGroup {
+    fn name(&self) -> &'static str {
+        "aws_security_group"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    fn kinds(&self) -> &'static [(&'static str, Kind)] {
+        use Kind::*;
+        &[
+            ("name", Str),
+            ("description", Str),
+            ("vpc_id", Str),
+            ("ingress", Blocks),
+            ("egress", Blocks),
+            ("tags", StrMap),
+        ]
+    }
+
+    fn normalize(&self, m: &mut Map) -> ProviderResult<()> {
+        client::default(m, "description", Value::str("Managed by berth"));
+        // A direction without blocks is left alone (standalone rule
+        // resources may manage it); `ingress = []` means no rules.
+        for dir in ["ingress", "egress"] {
+            if m.get(dir).is_some_and(|v| !v.is_null()) {
+                let rules = normalize_rules(dir, m.get(dir))?;
+                m.insert(dir.into(), rules);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self, config: &Value) -> Vec<ProviderError> {
+        ["ingress", "egress"].into_iter().filter_map(|d| normalize_rules(d, config.get(d)).err()).collect()
+    }
+
+    async fn refresh(&self, ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
+        refresh_batch(
+            items,
+            |ids| describe(ec2, vec![filter("group-id", ids)]),
+            |g: &SecurityGroup| g.group_id().map(str::to_string),
+            |g, prior| async move { Ok(state(ec2, &g, &prior)) },
+        )
+        .await
+    }
+
+    async fn apply(&self, ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink) {
+        apply_one_by_one(ops, sink, |op| apply(ec2, op)).await
+    }
+
+    async fn adopt(&self, ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
+        let found = describe(ec2, attempt_filters(ctx)).await?;
+        Ok(at_most_one("security group", ctx, found, |g| g.group_id().unwrap_or_default().to_string())?
+            .map(|g| state(ec2, &g, template)))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Source {
+pub(crate) enum Source {
     V4(String),
     V6(String),
     Group(String),
@@ -45,12 +124,12 @@ enum Source {
 
 /// One rule as AWS stores it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Atom {
-    protocol: String,
-    from: i64,
-    to: i64,
-    source: Source,
-    description: String,
+pub(crate) struct Atom {
+    pub(crate) protocol: String,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) source: Source,
+    pub(crate) description: String,
 }
 
 const RULE_KEYS: &[&str] =
@@ -98,7 +177,7 @@ fn string_set(dir: &str, key: &str, v: Option<&Value>) -> ProviderResult<Value> 
             {
                 return Err(ProviderError::attr(dir, format!("`{dir}.{key}` has `{bad}`, which is not a CIDR block")));
             }
-            Ok(Value::List(common::sorted_unique(l.clone())))
+            Ok(Value::List(client::sorted_unique(l.clone())))
         }
         Some(other) => {
             Err(ProviderError::attr(dir, format!("`{dir}.{key}` must be a list, not {}", other.type_name())))
@@ -176,12 +255,12 @@ pub(crate) fn normalize_rules(dir: &str, v: Option<&Value>) -> ProviderResult<Va
         }
         out.push(rule);
     }
-    Ok(Value::List(common::sorted_unique(out)))
+    Ok(Value::List(client::sorted_unique(out)))
 }
 
 /// The atoms of one normalized, known block. `own` is the group's ID, so a
 /// rule naming the group itself compares equal to `self = true`.
-fn block_atoms(block: &Value, own: &str) -> BTreeSet<Atom> {
+pub(crate) fn block_atoms(block: &Value, own: &str) -> BTreeSet<Atom> {
     let num = |k: &str| block.get(k).and_then(Value::as_f64).unwrap_or(0.0) as i64;
     let base = Atom {
         protocol: block.get_str("protocol").unwrap_or_default().to_string(),
@@ -191,7 +270,7 @@ fn block_atoms(block: &Value, own: &str) -> BTreeSet<Atom> {
         description: block.get_str("description").unwrap_or_default().to_string(),
     };
     let mut out = BTreeSet::new();
-    let list = |k: &str| common::strings(block.get(k));
+    let list = |k: &str| client::strings(block.get(k));
     for c in list("cidr_blocks") {
         out.insert(Atom { source: Source::V4(c), ..base.clone() });
     }
@@ -218,7 +297,7 @@ fn rules_atoms(rules: Option<&Value>, own: &str) -> BTreeSet<Atom> {
         .collect()
 }
 
-fn permission_atoms(perms: &[IpPermission], own: &str) -> BTreeSet<Atom> {
+pub(crate) fn permission_atoms(perms: &[IpPermission], own: &str) -> BTreeSet<Atom> {
     let mut out = BTreeSet::new();
     for p in perms {
         let protocol = normalize_protocol(p.ip_protocol().unwrap_or("-1"));
@@ -284,17 +363,17 @@ fn regroup(mut atoms: BTreeSet<Atom>, template: Option<&Value>, own: &str) -> Va
             ("protocol", Value::str(protocol)),
             ("from_port", Value::Number(from as f64)),
             ("to_port", Value::Number(to as f64)),
-            ("cidr_blocks", Value::List(common::sorted_unique(v4))),
-            ("ipv6_cidr_blocks", Value::List(common::sorted_unique(v6))),
-            ("security_groups", Value::List(common::sorted_unique(groups))),
+            ("cidr_blocks", Value::List(client::sorted_unique(v4))),
+            ("ipv6_cidr_blocks", Value::List(client::sorted_unique(v6))),
+            ("security_groups", Value::List(client::sorted_unique(groups))),
             ("self", Value::Bool(self_)),
             ("description", Value::str(description)),
         ]));
     }
-    Value::List(common::sorted_unique(blocks))
+    Value::List(client::sorted_unique(blocks))
 }
 
-fn permission(a: &Atom, own: &str) -> IpPermission {
+pub(crate) fn permission(a: &Atom, own: &str) -> IpPermission {
     let desc = Some(a.description.clone()).filter(|d| !d.is_empty());
     let mut b = IpPermission::builder().ip_protocol(&a.protocol);
     if a.protocol != "-1" {
@@ -312,9 +391,9 @@ fn permission(a: &Atom, own: &str) -> IpPermission {
 }
 
 /// What makes a rule one rule for AWS: all but its description.
-type RuleKey = (String, i64, i64, Source);
+pub(crate) type RuleKey = (String, i64, i64, Source);
 
-fn rule_key(a: &Atom) -> RuleKey {
+pub(crate) fn rule_key(a: &Atom) -> RuleKey {
     (a.protocol.clone(), a.from, a.to, a.source.clone())
 }
 
@@ -403,7 +482,8 @@ async fn sync_rules(
     }
     if !changes.describe.is_empty() {
         let described = perms(&changes.describe);
-        let what = format!("UpdateSecurityGroupRuleDescriptions{} on `{id}`", if ingress { "Ingress" } else { "Egress" });
+        let what =
+            format!("UpdateSecurityGroupRuleDescriptions{} on `{id}`", if ingress { "Ingress" } else { "Egress" });
         let r = if ingress {
             retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
                 ec2.client
@@ -451,11 +531,12 @@ async fn sync_rules(
 
 /// The rules of one direction as AWS has them now.
 async fn current_atoms(ec2: &Ec2, id: &str, ingress: bool) -> ProviderResult<BTreeSet<Atom>> {
-    let g = read_group(ec2, id).await?.ok_or_else(|| ProviderError::new(format!("security group `{id}` disappeared")))?;
+    let g =
+        read_group(ec2, id).await?.ok_or_else(|| ProviderError::new(format!("security group `{id}` disappeared")))?;
     Ok(permission_atoms(if ingress { g.ip_permissions() } else { g.ip_permissions_egress() }, id))
 }
 
-async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<SecurityGroup>> {
+pub(crate) async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<Vec<SecurityGroup>> {
     let mut out = Vec::new();
     let mut pages = ec2.client.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -481,16 +562,6 @@ fn state(ec2: &Ec2, g: &SecurityGroup, template: &Value) -> Value {
     ])
 }
 
-pub(crate) async fn refresh(ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed> {
-    refresh_batch(
-        items,
-        |ids| describe(ec2, vec![filter("group-id", ids)]),
-        |g: &SecurityGroup| g.group_id().map(str::to_string),
-        |g, prior| async move { Ok(state(ec2, &g, &prior)) },
-    )
-    .await
-}
-
 async fn read_group(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>> {
     let start = std::time::Instant::now();
     let mut attempt = 0;
@@ -513,7 +584,7 @@ async fn read_group(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>
 async fn created_by(ec2: &Ec2, ctx: &OpContext) -> ProviderResult<Option<String>> {
     let mine = || async {
         let found = describe(ec2, attempt_filters(ctx)).await?;
-        super::network::one_id("security group", &found, SecurityGroup::group_id)
+        one_id("security group", &found, SecurityGroup::group_id)
     };
     poll_for(ec2.eventual.lost_answer(), &mine).await
 }
@@ -560,7 +631,11 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
                 // this create's token.
                 Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => match created_by(ec2, &op.ctx).await? {
                     Some(id) => {
-                        tracing::debug!(name, id, "CreateSecurityGroup: the name is taken by this create's own group; using it");
+                        tracing::debug!(
+                            name,
+                            id,
+                            "CreateSecurityGroup: the name is taken by this create's own group; using it"
+                        );
                         id
                     }
                     None => return Err(sdk_error(&format!("CreateSecurityGroup `{name}`"), &e).into()),
@@ -630,16 +705,6 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
     }
 }
 
-pub(crate) async fn apply_one(ec2: &Ec2, op: ApplyOp) -> ApplyOutcome {
-    outcome(apply(ec2, op).await)
-}
-
-pub(crate) async fn adopt(ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>> {
-    let found = describe(ec2, attempt_filters(ctx)).await?;
-    Ok(at_most_one("security group", ctx, found, |g| g.group_id().unwrap_or_default().to_string())?
-        .map(|g| state(ec2, &g, template)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,7 +747,8 @@ mod tests {
 
     #[test]
     fn a_description_changes_in_place_and_new_rules_come_first() {
-        let atoms = |r: Value| rules_atoms(Some(&normalize_rules("ingress", Some(&Value::List(vec![r]))).unwrap()), "sg-1");
+        let atoms =
+            |r: Value| rules_atoms(Some(&normalize_rules("ingress", Some(&Value::List(vec![r]))).unwrap()), "sg-1");
         let mut described = rule(22.0, &["10.0.0.0/8"]);
         if let Value::Map(m) = &mut described {
             m.insert("description".into(), Value::str("ssh"));

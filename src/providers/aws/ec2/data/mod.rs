@@ -1,4 +1,7 @@
-//! The EC2 data sources: `aws_ami`, `aws_vpc` and `aws_subnet`.
+//! The EC2 data sources: `aws_ami`, `aws_vpc` and `aws_subnet` here,
+//! `aws_availability_zones`, `aws_instance`, `aws_instances` and
+//! `aws_security_group` in their own files, each a [`DataSource`] row of
+//! [`SOURCES`].
 //!
 //! Each turns its arguments into EC2 filters (`filter { name, values }`
 //! blocks pass through as they are), makes one Describe call and insists
@@ -6,15 +9,117 @@
 //! which, rather than a silent pick. `aws_ami` with `most_recent = true`
 //! picks the newest of several, as in Terraform.
 
-use super::common::{filter, sdk_error, tags_arg, tags_value};
-use super::ec2::Ec2;
-use super::network::{describe_subnets, subnet_state, vpc_dns};
-use crate::providers::{ProviderError, ProviderResult};
+mod availability_zones;
+mod instances;
+mod security_group;
+
+use super::client::{Ec2, Kind, filter, tags_arg, tags_value};
+use super::error::sdk_error;
+use super::subnet::{describe_subnets, subnet_state};
+use super::vpc::vpc_dns;
+use crate::providers::{Attribute, ProviderError, ProviderResult, Schema};
 use crate::value::{Map, Value};
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, Image};
+use std::sync::LazyLock;
+
+/// One EC2 data source: the row the router dispatches reads to.
+#[async_trait]
+pub(crate) trait DataSource: Sync {
+    fn name(&self) -> &'static str;
+    fn schema(&self) -> &'static Schema;
+    /// The known arguments' types, checked before anything else.
+    fn kinds(&self) -> &'static [(&'static str, Kind)];
+    /// Checks beyond argument types and `filter` blocks.
+    fn validate(&self, _config: &Value) -> Vec<ProviderError> {
+        Vec::new()
+    }
+    /// Reads it: the configuration with the exported attributes added.
+    async fn read(&self, ec2: &Ec2, config: &Value) -> ProviderResult<Value>;
+}
+
+/// The data sources, one row each.
+static SOURCES: &[&dyn DataSource] = &[
+    &AwsAmi,
+    &AwsVpc,
+    &AwsSubnet,
+    &availability_zones::AwsAvailabilityZones,
+    &instances::AwsInstance,
+    &instances::AwsInstances,
+    &security_group::AwsSecurityGroup,
+];
+
+/// The data source of a type.
+pub(crate) fn find(type_: &str) -> Option<&'static dyn DataSource> {
+    SOURCES.iter().copied().find(|d| d.name() == type_)
+}
+
+/// Every data source's name.
+pub(crate) fn names() -> Vec<&'static str> {
+    SOURCES.iter().map(|d| d.name()).collect()
+}
+
+static AMI: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("owners"),
+        Attribute::arg("filter").block(),
+        Attribute::arg("most_recent"),
+        Attribute::arg("name_regex"),
+        Attribute::arg("executable_users"),
+    ])
+    .with_exported(&[
+        "id",
+        "arn",
+        "image_id",
+        "name",
+        "architecture",
+        "creation_date",
+        "description",
+        "owner_id",
+        "root_device_name",
+        "root_device_type",
+        "virtualization_type",
+        "platform_details",
+        "state",
+        "tags",
+    ])
+});
+
+static VPC: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("id").computed(),
+        Attribute::arg("cidr_block").computed(),
+        Attribute::arg("default").computed(),
+        Attribute::arg("tags").computed(),
+        Attribute::arg("filter").block(),
+    ])
+    .with_exported(&["arn", "owner_id", "enable_dns_support", "enable_dns_hostnames", "state"])
+});
+
+static SUBNET: LazyLock<Schema> = LazyLock::new(|| {
+    Schema::new(vec![
+        Attribute::arg("id").computed(),
+        Attribute::arg("vpc_id").computed(),
+        Attribute::arg("cidr_block").computed(),
+        Attribute::arg("availability_zone").computed(),
+        Attribute::arg("tags").computed(),
+        Attribute::arg("filter").block(),
+    ])
+    .with_exported(&[
+        "arn",
+        "owner_id",
+        "map_public_ip_on_launch",
+        "available_ip_address_count",
+        "state",
+        "availability_zone_id",
+        "ipv6_cidr_block",
+        "ipv6_cidr_block_association_id",
+        "assign_ipv6_address_on_creation",
+    ])
+});
 
 /// The `filter` blocks as EC2 filters.
-fn filter_blocks(config: &Value) -> ProviderResult<Vec<Filter>> {
+pub(super) fn filter_blocks(config: &Value) -> ProviderResult<Vec<Filter>> {
     let mut out = Vec::new();
     let blocks = match config.get("filter").map(Value::unmarked) {
         None | Some(Value::Null) => return Ok(out),
@@ -50,28 +155,19 @@ fn filter_blocks(config: &Value) -> ProviderResult<Vec<Filter>> {
     Ok(out)
 }
 
-fn tag_filters(config: &Value) -> ProviderResult<Vec<Filter>> {
+pub(super) fn tag_filters(config: &Value) -> ProviderResult<Vec<Filter>> {
     let tags = tags_arg(config.get("tags"))?;
     Ok(tags.into_iter().map(|(k, v)| filter(&format!("tag:{k}"), [v])).collect())
 }
 
-pub(crate) fn validate(type_: &str, config: &Value) -> Vec<ProviderError> {
+/// Checks a data source's configuration: its `filter` blocks and its own
+/// rules. Unknown configurations wait for the read.
+pub(crate) fn validate(source: &dyn DataSource, config: &Value) -> Vec<ProviderError> {
     if !config.is_known() {
         return Vec::new();
     }
     let mut errs: Vec<ProviderError> = filter_blocks(config).err().into_iter().collect();
-    if type_ == "aws_ami"
-        && let Some(re) = config.get_str("name_regex")
-        && let Err(e) = regex::Regex::new(re)
-    {
-        errs.push(ProviderError::attr("name_regex", format!("`name_regex` is not a valid regular expression: {e}")));
-    }
-    if type_ == "aws_ami" && config.get("owners").and_then(Value::as_list).is_none_or(|l| l.is_empty()) {
-        errs.push(ProviderError::attr(
-            "owners",
-            "`aws_ami` requires `owners` (for example `[\"amazon\"]` or an account ID)",
-        ));
-    }
+    errs.extend(source.validate(config));
     errs
 }
 
@@ -82,7 +178,7 @@ fn known(config: &Value) -> ProviderResult<()> {
     }
 }
 
-fn with(config: &Value, items: Vec<(&str, Value)>) -> Value {
+pub(super) fn with(config: &Value, items: Vec<(&str, Value)>) -> Value {
     let mut m: Map = config.as_map().cloned().unwrap_or_default();
     for (k, v) in items {
         m.insert(k.to_string(), v);
@@ -90,11 +186,11 @@ fn with(config: &Value, items: Vec<(&str, Value)>) -> Value {
     Value::Map(m)
 }
 
-fn str_or_null(s: Option<&str>) -> Value {
+pub(super) fn str_or_null(s: Option<&str>) -> Value {
     s.filter(|s| !s.is_empty()).map(Value::str).unwrap_or(Value::Null)
 }
 
-fn criteria(filters: &[Filter]) -> String {
+pub(super) fn criteria(filters: &[Filter]) -> String {
     if filters.is_empty() {
         return "no filters".into();
     }
@@ -106,8 +202,8 @@ fn criteria(filters: &[Filter]) -> String {
 }
 
 async fn read_ami(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
-    let owners = super::common::strings(config.get("owners"));
-    let users = super::common::strings(config.get("executable_users"));
+    let owners = super::client::strings(config.get("owners"));
+    let users = super::client::strings(config.get("executable_users"));
     let filters = filter_blocks(config)?;
     let mut images: Vec<Image> = Vec::new();
     let mut pages = ec2
@@ -171,7 +267,7 @@ async fn read_ami(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
     ))
 }
 
-fn exactly_one<T>(what: &str, filters: &[Filter], mut found: Vec<T>) -> ProviderResult<T> {
+pub(super) fn exactly_one<T>(what: &str, filters: &[Filter], mut found: Vec<T>) -> ProviderResult<T> {
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Err(ProviderError::new(format!("no {what} matches {}", criteria(filters)))),
@@ -239,12 +335,106 @@ async fn read_subnet(ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
     Ok(Value::Map(m))
 }
 
-pub(crate) async fn read(ec2: &Ec2, type_: &str, config: &Value) -> ProviderResult<Value> {
+/// Reads a data source, once every argument is known.
+pub(crate) async fn read(ec2: &Ec2, source: &dyn DataSource, config: &Value) -> ProviderResult<Value> {
     known(config)?;
-    match type_ {
-        "aws_ami" => read_ami(ec2, config).await,
-        "aws_vpc" => read_vpc(ec2, config).await,
-        "aws_subnet" => read_subnet(ec2, config).await,
-        other => Err(ProviderError::new(format!("the `aws` provider has no data source `{other}`"))),
+    source.read(ec2, config).await
+}
+
+struct AwsAmi;
+
+#[async_trait]
+impl DataSource for AwsAmi {
+    fn name(&self) -> &'static str {
+        "aws_ami"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &AMI
+    }
+
+    fn kinds(&self) -> &'static [(&'static str, Kind)] {
+        use Kind::*;
+        &[
+            ("owners", StrList),
+            ("filter", Blocks),
+            ("most_recent", Bool),
+            ("name_regex", Str),
+            ("executable_users", StrList),
+        ]
+    }
+
+    fn validate(&self, config: &Value) -> Vec<ProviderError> {
+        let mut errs = Vec::new();
+        if let Some(re) = config.get_str("name_regex")
+            && let Err(e) = regex::Regex::new(re)
+        {
+            errs.push(ProviderError::attr(
+                "name_regex",
+                format!("`name_regex` is not a valid regular expression: {e}"),
+            ));
+        }
+        if config.get("owners").and_then(Value::as_list).is_none_or(|l| l.is_empty()) {
+            errs.push(ProviderError::attr(
+                "owners",
+                "`aws_ami` requires `owners` (for example `[\"amazon\"]` or an account ID)",
+            ));
+        }
+        errs
+    }
+
+    async fn read(&self, ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
+        read_ami(ec2, config).await
+    }
+}
+
+struct AwsVpc;
+
+#[async_trait]
+impl DataSource for AwsVpc {
+    fn name(&self) -> &'static str {
+        "aws_vpc"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &VPC
+    }
+
+    fn kinds(&self) -> &'static [(&'static str, Kind)] {
+        use Kind::*;
+        &[("id", Str), ("cidr_block", Str), ("default", Bool), ("tags", StrMap), ("filter", Blocks)]
+    }
+
+    async fn read(&self, ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
+        read_vpc(ec2, config).await
+    }
+}
+
+struct AwsSubnet;
+
+#[async_trait]
+impl DataSource for AwsSubnet {
+    fn name(&self) -> &'static str {
+        "aws_subnet"
+    }
+
+    fn schema(&self) -> &'static Schema {
+        &SUBNET
+    }
+
+    fn kinds(&self) -> &'static [(&'static str, Kind)] {
+        use Kind::*;
+        &[
+            ("id", Str),
+            ("vpc_id", Str),
+            ("cidr_block", Str),
+            ("availability_zone", Str),
+            ("tags", StrMap),
+            ("filter", Blocks),
+        ]
+    }
+
+    async fn read(&self, ec2: &Ec2, config: &Value) -> ProviderResult<Value> {
+        read_subnet(ec2, config).await
     }
 }

@@ -1,20 +1,117 @@
-//! Helpers shared by the EC2 resource types: error messages and their
-//! kinds, ownership tags, idempotency tokens, AWS's request limits, argument
-//! readers and the generic planner.
+//! What every EC2 resource type shares, and nothing type-specific: the
+//! member's SDK handle ([`Ec2`]), the [`Resource`] row each type file
+//! implements, ownership tags and idempotency tokens, AWS's request limits,
+//! argument readers, the generic planner, and the apply plumbing (batched
+//! refresh, read-back after a create, the state of a half-done step,
+//! adoption by tags).
+//!
+//! It is the leaf of the `ec2` folder: the type files import it, it imports
+//! none of them, and the router ([`super`]) imports the type files. Errors
+//! and retries sit below it in [`super::error`] and [`super::retry`].
 //!
 //! The planner is where "no-op re-plan" is won or lost: a configuration and
 //! a state read back from AWS must normalize to the same value (tags as a
 //! map of strings, sets sorted, defaults filled in), otherwise every plan
 //! would show a spurious change.
 
-use crate::providers::{OpContext, Planned, ProviderError, ProviderErrorKind, ProviderResult, Schema};
+use super::error::{code_of, sdk_error};
+use super::retry::{self, Backoff, retry_codes};
+use crate::providers::{
+    ApplyOp, ApplyOutcome, ApplySink, OpContext, Planned, ProviderError, ProviderResult, Refreshed, Schema, apply_each,
+};
 use crate::value::{Map, Value};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification};
 use sha2::Digest;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+/// The EC2 member: one client, shared by every type.
+pub struct Ec2 {
+    pub client: aws_sdk_ec2::Client,
+    pub region: String,
+    pub partition: &'static str,
+    /// Retries of references to objects created moments ago.
+    pub eventual: Backoff,
+    /// Retries of deletes blocked by dependents still going away.
+    pub dependents: Backoff,
+    /// Retries of a launch whose fixed private address is not released yet.
+    pub address_release: Backoff,
+    /// The first pause between DescribeInstances polls while waiting for a
+    /// state; later pauses grow up to `poll_max`.
+    pub poll: Duration,
+    pub poll_max: Duration,
+}
+
+impl Ec2 {
+    pub fn new(client: aws_sdk_ec2::Client, region: &str) -> Ec2 {
+        Ec2 {
+            client,
+            region: region.to_string(),
+            partition: partition(region),
+            eventual: Backoff::EVENTUAL,
+            dependents: Backoff::DEPENDENTS,
+            address_release: Backoff::ADDRESS_RELEASE,
+            poll: Duration::from_secs(1),
+            poll_max: Duration::from_secs(10),
+        }
+    }
+
+    /// `arn:PARTITION:ec2:REGION:OWNER:KIND/ID`.
+    pub fn arn(&self, owner: &str, kind: &str, id: &str) -> String {
+        format!("arn:{}:ec2:{}:{}:{}/{}", self.partition, self.region, owner, kind, id)
+    }
+}
+
+/// One managed EC2 type, as its file implements it: the row the router
+/// ([`super`]) dispatches to. Validation and planning are generic over
+/// [`Resource::schema`] and [`Resource::kinds`]; the hooks add what is
+/// particular to the type.
+#[async_trait]
+pub(crate) trait Resource: Sync {
+    fn name(&self) -> &'static str;
+    fn schema(&self) -> &'static Schema;
+    /// The known arguments' types, checked before anything else.
+    fn kinds(&self) -> &'static [(&'static str, Kind)];
+    /// Canonical forms and defaults of a configuration, beyond `tags`
+    /// (which the router normalizes for every type that takes them).
+    fn normalize(&self, _config: &mut Map) -> ProviderResult<()> {
+        Ok(())
+    }
+    /// Checks beyond argument types, required arguments and tags.
+    fn validate(&self, _config: &Value) -> Vec<ProviderError> {
+        Vec::new()
+    }
+    /// The plan beyond the generic one ([`plan_generic`]), from the
+    /// normalized configuration.
+    fn refine_plan(&self, _prior: Option<&Value>, _config: &Map, _planned: &mut Planned) {}
+    /// Reads a batch; what is gone is `None`.
+    async fn refresh(&self, ec2: &Ec2, items: &[(OpContext, Value)]) -> Vec<Refreshed>;
+    /// Carries out a batch, reporting each outcome as it lands.
+    async fn apply(&self, ec2: &Ec2, ops: Vec<ApplyOp>, sink: ApplySink);
+    /// The object of one create attempt after a crash; `template` is the
+    /// normalized configuration, standing in for the prior state.
+    async fn adopt(&self, ec2: &Ec2, ctx: &OpContext, template: &Value) -> ProviderResult<Option<Value>>;
+    /// Whether an object not found by [`Resource::adopt`] may yet show up
+    /// in a listing: objects found by their tags may; one found by its
+    /// configuration alone (an association) is there or not.
+    fn adopt_looks_again(&self) -> bool {
+        true
+    }
+}
+
+/// Applies a batch one operation at a time per object: types without batch
+/// calls. A few in flight at once keeps well under EC2's mutation rate
+/// limits.
+pub(crate) async fn apply_one_by_one<F, Fut>(ops: Vec<ApplyOp>, sink: ApplySink, apply: F)
+where
+    F: Fn(ApplyOp) -> Fut + Sync,
+    Fut: Future<Output = Result<Option<Value>, Failure>> + Send,
+{
+    let apply = &apply;
+    apply_each(ops, sink, 8, |op| async move { outcome(apply(op).await) }).await
+}
 
 pub const ADDRESS_TAG: &str = "berth:address";
 pub const LINEAGE_TAG: &str = "berth:lineage";
@@ -60,113 +157,6 @@ pub fn berth_tag_count(type_: &str) -> usize {
 /// for an instance, 50 - 4 = 46 for the other types.
 pub fn max_user_tags(type_: &str) -> usize {
     AWS_TAGS_PER_RESOURCE - berth_tag_count(type_)
-}
-
-/// An SDK error as one line: `ACTION: CODE: message`, never a Debug dump,
-/// with its [`ProviderErrorKind`].
-pub fn sdk_error<E>(action: &str, err: &SdkError<E, HttpResponse>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let e = match err.code() {
-        Some(code) => {
-            ProviderError::new(format!("{action} failed: {code}: {}", err.message().unwrap_or("(no message)")))
-        }
-        None => ProviderError::new(format!("{action} failed: {}", DisplayErrorContext(err))),
-    };
-    e.with_kind(error_kind(err))
-}
-
-/// `e` about one attribute, so the engine points at it; its kind is kept.
-pub fn about(attr: &str, mut e: ProviderError) -> ProviderError {
-    e.attribute = Some(attr.to_string());
-    e
-}
-
-/// Whether a request that failed this way may nevertheless have been carried
-/// out: its answer never arrived (a dropped connection, a timeout, an answer
-/// cut short) or the service failed inside (HTTP 500 `InternalError`). A
-/// throttling answer, a 503, a 500 for want of capacity
-/// (`InsufficientInstanceCapacity` and its kin) and every 4xx say the
-/// request was refused.
-pub fn may_have_landed<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    match err {
-        SdkError::DispatchFailure(d) => !d.is_user(),
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(s) => {
-            s.raw().status().as_u16() == 500 && !err.code().is_some_and(|c| c.starts_with("Insufficient"))
-        }
-        _ => false,
-    }
-}
-
-/// EC2's throttling codes ("Request throttling for the Amazon EC2 API").
-const THROTTLING: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"];
-
-/// The kind of an SDK error, for the engine: above all, whether a failed
-/// create may have landed ([`ProviderErrorKind::Indeterminate`]), so that it
-/// stays pending and the next run looks for its object.
-pub fn error_kind<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> ProviderErrorKind {
-    use ProviderErrorKind::*;
-    if let Some(code) = err.code()
-        && THROTTLING.contains(&code)
-    {
-        return Throttled;
-    }
-    if may_have_landed(err) {
-        return Indeterminate;
-    }
-    let Some(code) = err.code() else {
-        return match err {
-            SdkError::ConstructionFailure(_) => Invalid,
-            // A 503 without a code: the service refused, and retries ran out.
-            _ => Other,
-        };
-    };
-    if code.ends_with(".NotFound") || code.ends_with("NotFound") {
-        NotFound
-    } else if code.ends_with(".Duplicate")
-        || code.ends_with(".InUse")
-        || code.ends_with(".Conflict")
-        || code.contains("AlreadyExists")
-        || code.contains("AlreadyAssociated")
-        || matches!(code, "DependencyViolation" | "IdempotentParameterMismatch" | "IncorrectState")
-    {
-        Conflict
-    } else if code.starts_with("Invalid")
-        || code.starts_with("Unauthorized")
-        || code.starts_with("Unsupported")
-        || code.starts_with("Missing")
-        || code.ends_with("LimitExceeded")
-        || matches!(code, "AuthFailure" | "OptInRequired" | "Blocked")
-    {
-        Invalid
-    } else {
-        Other
-    }
-}
-
-/// A short cause of a failed call for the debug log, in the words of the
-/// SDK retry lines (`RequestLimitExceeded (HTTP 503)`, `a connection error`).
-pub fn failure_cause<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> String {
-    match err {
-        SdkError::DispatchFailure(_) => "a connection error".into(),
-        SdkError::TimeoutError(_) => "a timeout".into(),
-        SdkError::ResponseError(_) => "an answer cut short".into(),
-        SdkError::ServiceError(s) => {
-            let status = s.raw().status().as_u16();
-            match err.code() {
-                Some(code) => format!("{code} (HTTP {status})"),
-                None => format!("HTTP {status}"),
-            }
-        }
-        _ => "an error".into(),
-    }
-}
-
-/// The error code of an SDK error, when the service sent one.
-pub fn code_of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
-    err.code()
 }
 
 pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
@@ -482,6 +472,26 @@ pub fn plan_generic(schema: &Schema, prior: Option<&Value>, config: &Map) -> Pla
     Planned { after: Value::Map(after), requires_replace, notes: Vec::new() }
 }
 
+/// Marks a plan as a replacement because of `attr`, for what the schema's
+/// `force_new` cannot say: as [`plan_generic`] does, every computed value
+/// the configuration leaves unset is unknown again.
+pub(crate) fn replace_because(schema: &Schema, config: &Map, planned: &mut Planned, attr: &str) {
+    if planned.requires_replace.is_empty()
+        && let Value::Map(after) = &mut planned.after
+    {
+        for a in &schema.attributes {
+            let exported = schema.exported_only.contains(&a.name);
+            let unset = config.get(a.name).is_none_or(Value::is_null);
+            if exported || (a.computed && unset) {
+                after.insert(a.name.to_string(), Value::Unknown);
+            }
+        }
+    }
+    if !planned.requires_replace.iter().any(|r| r == attr) {
+        planned.requires_replace.push(attr.to_string());
+    }
+}
+
 /// The create timeout from `timeouts { create = "10m" }` (a block or an
 /// object), `default` when unset.
 pub fn create_timeout(v: &Value, default: std::time::Duration) -> ProviderResult<std::time::Duration> {
@@ -499,6 +509,255 @@ pub fn create_timeout(v: &Value, default: std::time::Duration) -> ProviderResult
             format!("`timeouts.create` must be a duration such as \"10m\", not {}", other.type_name()),
         )),
     }
+}
+
+// ------------------------------------------------------------ apply plumbing
+
+/// A failed step: what exists now, and why.
+pub(crate) struct Failure {
+    pub state: Option<Value>,
+    pub error: ProviderError,
+}
+
+impl From<ProviderError> for Failure {
+    fn from(error: ProviderError) -> Self {
+        Failure { state: None, error }
+    }
+}
+
+impl Failure {
+    pub fn with(state: Value, error: ProviderError) -> Failure {
+        Failure { state: Some(state), error }
+    }
+}
+
+pub(crate) fn outcome(r: Result<Option<Value>, Failure>) -> ApplyOutcome {
+    match r {
+        Ok(state) => ApplyOutcome::ok(state),
+        Err(f) => ApplyOutcome::failed(f.state, f.error),
+    }
+}
+
+/// Refreshes a batch: looks the IDs up [`MAX_FILTER_VALUES`] at a time with `describe`,
+/// then builds each found object's state from it and its prior state.
+/// Objects not found are gone (`None`).
+pub(crate) async fn refresh_batch<T, D, DF, B, BF>(
+    items: &[(OpContext, Value)],
+    describe: D,
+    key: fn(&T) -> Option<String>,
+    build: B,
+) -> Vec<Refreshed>
+where
+    D: Fn(Vec<String>) -> DF,
+    DF: Future<Output = ProviderResult<Vec<T>>>,
+    B: Fn(T, Value) -> BF,
+    BF: Future<Output = ProviderResult<Value>>,
+{
+    refresh_batch_with(items, describe, key, build).await
+}
+
+/// [`refresh_batch`], building anything from each found object: for types
+/// that read more in a second batched step before they build states.
+pub(crate) async fn refresh_batch_with<T, R, D, DF, B, BF>(
+    items: &[(OpContext, Value)],
+    describe: D,
+    key: fn(&T) -> Option<String>,
+    build: B,
+) -> Vec<ProviderResult<Option<R>>>
+where
+    D: Fn(Vec<String>) -> DF,
+    DF: Future<Output = ProviderResult<Vec<T>>>,
+    B: Fn(T, Value) -> BF,
+    BF: Future<Output = ProviderResult<R>>,
+{
+    let ids: Vec<ProviderResult<String>> = items.iter().map(|(_, prior)| id_of(prior)).collect();
+    let mut wanted: Vec<String> = ids.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut found: HashMap<String, T> = HashMap::new();
+    for chunk in wanted.chunks(MAX_FILTER_VALUES) {
+        match describe(chunk.to_vec()).await {
+            Ok(objects) => {
+                for o in objects {
+                    if let Some(k) = key(&o) {
+                        found.insert(k, o);
+                    }
+                }
+            }
+            Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+    let futs = items.iter().zip(ids).map(|((_, prior), id)| {
+        let object = id.map(|id| found.remove(&id));
+        let prior = prior.clone();
+        let build = &build;
+        async move {
+            match object {
+                Err(e) => Err(e),
+                Ok(None) => Ok(None),
+                Ok(Some(o)) => build(o, prior).await.map(Some),
+            }
+        }
+    });
+    futures::future::join_all(futs).await
+}
+
+/// Polls `read` until the object shows up: a Describe right after a create
+/// may not see it yet.
+pub(crate) async fn read_back<F, Fut>(ec2: &Ec2, what: &str, id: &str, read: F) -> ProviderResult<Value>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ProviderResult<Option<Value>>>,
+{
+    let start = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        if let Some(v) = read().await? {
+            return Ok(v);
+        }
+        let delay = ec2.eventual.delay(attempt);
+        if start.elapsed() + delay > ec2.eventual.deadline {
+            return Err(ProviderError::new(format!("{what} `{id}` was created but never became visible")));
+        }
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+/// The state to report for a failed update: the object as a fresh read
+/// shows it, or `prior` when that read fails too.
+pub(crate) async fn as_it_is<F>(read: F, prior: &Value) -> Value
+where
+    F: Future<Output = ProviderResult<Option<Value>>>,
+{
+    match read.await {
+        Ok(Some(v)) => v,
+        _ => prior.clone(),
+    }
+}
+
+/// The one ID among `found`, `None` when empty; several is an error (two
+/// objects of one create attempt cannot be told apart).
+pub(crate) fn one_id<T>(what: &str, found: &[T], id: fn(&T) -> Option<&str>) -> ProviderResult<Option<String>> {
+    match found {
+        [] => Ok(None),
+        [one] => Ok(id(one).map(str::to_string)),
+        many => Err(ProviderError::new(format!(
+            "several {what}s carry the same create's token ({})",
+            many.iter().filter_map(id).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+pub(crate) fn bool_attr(v: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(v).build()
+}
+
+/// Makes AWS's tags match `new`, given the user tags it had (`old`).
+pub(crate) async fn sync_tags(
+    ec2: &Ec2,
+    resource: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> ProviderResult<()> {
+    let old = tags_arg(old)?;
+    let new = tags_arg(new)?;
+    let removed: Vec<Tag> =
+        old.keys().filter(|k| !new.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect();
+    let changed: Vec<Tag> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    if !removed.is_empty() {
+        retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            ec2.client.delete_tags().resources(resource).set_tags(Some(removed.clone())).send()
+        })
+        .await
+        .map_err(|e| sdk_error(&format!("DeleteTags on `{resource}`"), &e))?;
+    }
+    if !changed.is_empty() {
+        retry_codes(retry::NOT_FOUND_AFTER_CREATE, ec2.eventual, || {
+            ec2.client.create_tags().resources(resource).set_tags(Some(changed.clone())).send()
+        })
+        .await
+        .map_err(|e| sdk_error(&format!("CreateTags on `{resource}`"), &e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn tags_changed(prior: &Value, planned: &Value) -> bool {
+    !prior.get("tags").unwrap_or(&Value::Null).same_as(planned.get("tags").unwrap_or(&Value::Null))
+}
+
+pub(crate) fn changed(prior: &Value, planned: &Value, attr: &str) -> bool {
+    !prior.get(attr).unwrap_or(&Value::Null).same_as(planned.get(attr).unwrap_or(&Value::Null))
+}
+
+/// Checks that known `cidr_block`s parse.
+pub(crate) fn validate_cidr(config: &Value) -> Vec<ProviderError> {
+    match config.get("cidr_block").and_then(Value::as_str) {
+        Some(s) if s.parse::<ipnet::IpNet>().is_err() => {
+            vec![ProviderError::attr("cidr_block", format!("`cidr_block` is not a CIDR block: `{s}`"))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Runs a delete, retrying while dependents are still going away; an object
+/// already gone counts as deleted.
+pub(crate) async fn delete_ignoring_gone<T, E, F, Fut>(
+    ec2: &Ec2,
+    action: &str,
+    id: &str,
+    gone: &str,
+    op: F,
+) -> ProviderResult<()>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<
+        Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    >,
+{
+    match retry_codes(retry::STILL_IN_USE, ec2.dependents, op).await {
+        Ok(_) => Ok(()),
+        Err(e) if code_of(&e) == Some(gone) => Ok(()),
+        Err(e) => Err(sdk_error(&format!("{action} `{id}`"), &e)),
+    }
+}
+
+/// Exactly one object, or none; several is an error naming them.
+pub(crate) fn at_most_one<T>(
+    what: &str,
+    ctx: &OpContext,
+    mut found: Vec<T>,
+    id: fn(&T) -> String,
+) -> ProviderResult<Option<T>> {
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => Err(ProviderError::new(format!(
+            "several {what}s are tagged as `{}` of this state ({}); delete the extra ones",
+            ctx.addr,
+            found.iter().map(id).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Fills in the default of an argument the configuration leaves unset, so
+/// the plan compares equal to what AWS reports.
+pub(crate) fn default(m: &mut Map, k: &str, v: Value) {
+    if m.get(k).is_none_or(Value::is_null) {
+        m.insert(k.to_string(), v);
+    }
+}
+
+/// The state to record when a create succeeded but a later step failed:
+/// the planned values with the new `id`, and nothing unknown left.
+pub(crate) fn partial_state(planned: &Value, id: &str) -> Value {
+    let mut m = planned.unknown_as_null().as_map().cloned().unwrap_or_default();
+    m.insert("id".into(), Value::str(id));
+    Value::Map(m)
 }
 
 #[cfg(test)]
@@ -532,34 +791,6 @@ mod tests {
         let none = BTreeMap::new();
         assert_eq!(tag_spec(ResourceType::Vpc, &c, &none).tags().len(), berth_tag_count("aws_vpc"));
         assert_eq!(instance_tag_spec(&c, &none).tags().len(), berth_tag_count("aws_instance"));
-    }
-
-    #[test]
-    fn errors_say_whether_the_request_may_have_landed() {
-        use aws_sdk_ec2::error::ErrorMetadata;
-        use aws_smithy_runtime_api::client::result::ConnectorError;
-        use aws_smithy_types::body::SdkBody;
-        type E = SdkError<ErrorMetadata, HttpResponse>;
-        let service = |code: &str, status: u16| -> E {
-            let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
-            SdkError::service_error(ErrorMetadata::builder().code(code).message("m").build(), raw)
-        };
-        let dropped: E = SdkError::dispatch_failure(ConnectorError::io("connection closed".into()));
-        let timeout: E = SdkError::timeout_error("too slow");
-        assert!(may_have_landed(&dropped) && may_have_landed(&timeout));
-        assert!(may_have_landed(&service("InternalError", 500)));
-        assert!(!may_have_landed(&service("InsufficientInstanceCapacity", 500)));
-        assert!(!may_have_landed(&service("RequestLimitExceeded", 503)));
-        assert!(!may_have_landed(&service("InvalidParameterValue", 400)));
-        use ProviderErrorKind::*;
-        assert_eq!(error_kind(&dropped), Indeterminate);
-        assert_eq!(error_kind(&service("InternalError", 500)), Indeterminate);
-        assert_eq!(error_kind(&service("RequestLimitExceeded", 503)), Throttled);
-        assert_eq!(error_kind(&service("InvalidVpcID.NotFound", 400)), NotFound);
-        assert_eq!(error_kind(&service("InvalidGroup.Duplicate", 400)), Conflict);
-        assert_eq!(error_kind(&service("InvalidParameterValue", 400)), Invalid);
-        assert_eq!(sdk_error("CreateVpc", &dropped).kind, Indeterminate);
-        assert_eq!(failure_cause(&service("RequestLimitExceeded", 503)), "RequestLimitExceeded (HTTP 503)");
     }
 
     #[test]
