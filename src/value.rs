@@ -10,6 +10,16 @@
 //! State and plan files hold values as JSON. Unknowns only ever live in a
 //! plan, where they are written as `{"$berth": "unknown"}`; sensitivity is
 //! stored beside a value as a list of paths, never inside it.
+//!
+//! Numbers are Terraform's arbitrary-precision numbers (see [`number`]):
+//! ordinary ones stay an f64 in [`Value::Number`], the rest are boxed in
+//! [`Value::BigNumber`], which keeps `Value` small. Sets are [`Value::Set`]:
+//! no index, no duplicates, in Terraform's order. A list and a tuple are both
+//! [`Value::List`], a map and an object both [`Value::Map`].
+
+pub mod number;
+
+pub use number::BigNum;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -18,7 +28,7 @@ use std::fmt;
 /// Objects and maps, ordered by key so every rendering is deterministic.
 pub type Map = BTreeMap<String, Value>;
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, Default)]
 pub enum Value {
     #[default]
     Null,
@@ -31,6 +41,63 @@ pub enum Value {
     Unknown,
     /// A value that must never be shown.
     Sensitive(Box<Value>),
+    /// A set: distinct elements in Terraform's order (see [`set_of`]).
+    Set(Vec<Value>),
+    /// A number an f64 does not hold as Terraform has it (see [`number`]).
+    BigNumber(Box<BigNum>),
+}
+
+impl PartialEq for Value {
+    /// Structural equality; numbers compare by value, whichever form they
+    /// are in.
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) | (Value::Unknown, Value::Unknown) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(a), Value::Number(b)) => a == b,
+            (Value::Number(_) | Value::BigNumber(_), Value::Number(_) | Value::BigNumber(_)) => {
+                self.as_big() == other.as_big()
+            }
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::List(a), Value::List(b)) | (Value::Set(a), Value::Set(b)) => a == b,
+            (Value::Map(a), Value::Map(b)) => a == b,
+            (Value::Sensitive(a), Value::Sensitive(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Sorts and deduplicates elements into a set as Terraform orders one:
+/// strings by bytes, numbers by value, `false` before `true`; elements of
+/// other types keep their first-seen order.
+pub fn set_of(items: Vec<Value>) -> Value {
+    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+    for v in items {
+        if !out.iter().any(|o| o.same_as(&v)) {
+            out.push(v);
+        }
+    }
+    out.sort_by(set_order);
+    Value::Set(out)
+}
+
+fn set_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.unmarked(), b.unmarked()) {
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (x @ (Value::Number(_) | Value::BigNumber(_)), y @ (Value::Number(_) | Value::BigNumber(_))) => {
+            match (x.as_big(), y.as_big()) {
+                (Some(x), Some(y)) => x.cmp_num(&y),
+                _ => Ordering::Equal,
+            }
+        }
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        // Terraform puts unknowns and nulls last.
+        (Value::Null | Value::Unknown, Value::Null | Value::Unknown) => Ordering::Equal,
+        (Value::Null | Value::Unknown, _) => Ordering::Greater,
+        (_, Value::Null | Value::Unknown) => Ordering::Less,
+        _ => Ordering::Equal,
+    }
 }
 
 impl Value {
@@ -42,9 +109,10 @@ impl Value {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "bool",
-            Value::Number(_) => "number",
+            Value::Number(_) | Value::BigNumber(_) => "number",
             Value::String(_) => "string",
             Value::List(_) => "list",
+            Value::Set(_) => "set",
             Value::Map(_) => "object",
             Value::Unknown => "unknown",
             Value::Sensitive(v) => v.type_name(),
@@ -59,7 +127,7 @@ impl Value {
     pub fn is_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(l) => l.iter().all(Value::is_known),
+            Value::List(l) | Value::Set(l) => l.iter().all(Value::is_known),
             Value::Map(m) => m.values().all(Value::is_known),
             Value::Sensitive(v) => v.is_known(),
             _ => true,
@@ -75,7 +143,7 @@ impl Value {
     pub fn is_sensitive(&self) -> bool {
         match self {
             Value::Sensitive(_) => true,
-            Value::List(l) => l.iter().any(Value::is_sensitive),
+            Value::List(l) | Value::Set(l) => l.iter().any(Value::is_sensitive),
             Value::Map(m) => m.values().any(Value::is_sensitive),
             _ => false,
         }
@@ -94,6 +162,10 @@ impl Value {
     pub fn into_unmarked(self) -> (Value, bool) {
         match self {
             Value::Sensitive(v) => (v.into_unmarked().0, true),
+            Value::Set(l) => match Value::List(l).into_unmarked() {
+                (Value::List(l), any) => (Value::Set(l), any),
+                other => other,
+            },
             Value::List(l) => {
                 let mut any = false;
                 let l = l
@@ -145,16 +217,28 @@ impl Value {
         }
     }
 
+    /// A number as the nearest f64.
     pub fn as_f64(&self) -> Option<f64> {
         match self.unmarked() {
             Value::Number(n) => Some(*n),
+            Value::BigNumber(n) => Some(n.to_f64()),
             _ => None,
         }
     }
 
+    /// A number exactly, as Terraform has it.
+    pub fn as_big(&self) -> Option<BigNum> {
+        match self.unmarked() {
+            Value::Number(n) => Some(BigNum::from_f64(*n)),
+            Value::BigNumber(n) => Some((**n).clone()),
+            _ => None,
+        }
+    }
+
+    /// The elements of a list, a tuple or a set.
     pub fn as_list(&self) -> Option<&Vec<Value>> {
         match self.unmarked() {
-            Value::List(l) => Some(l),
+            Value::List(l) | Value::Set(l) => Some(l),
             _ => None,
         }
     }
@@ -183,8 +267,9 @@ impl Value {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_to_json(*n),
+            Value::BigNumber(n) => number_to_json(n.to_f64()),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::List(l) | Value::Set(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
             Value::Map(m) => serde_json::Value::Object(
                 m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
             ),
@@ -215,7 +300,7 @@ impl Value {
         fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
             match v {
                 Value::Sensitive(_) => out.push(path.to_string()),
-                Value::List(l) => {
+                Value::List(l) | Value::Set(l) => {
                     for (i, v) in l.iter().enumerate() {
                         walk(v, &format!("{path}[{i}]"), out)
                     }
@@ -253,7 +338,7 @@ impl Value {
         for seg in split_path(path) {
             cur = match (cur, seg) {
                 (Value::Map(m), PathSeg::Key(k)) => m.get_mut(k)?,
-                (Value::List(l), PathSeg::Index(i)) => l.get_mut(i)?,
+                (Value::List(l) | Value::Set(l), PathSeg::Index(i)) => l.get_mut(i)?,
                 (Value::Sensitive(v), seg) => {
                     // Already marked at a shorter path: nothing more to do.
                     let _ = seg;
@@ -271,6 +356,7 @@ impl Value {
         match self {
             Value::Unknown => Value::Null,
             Value::List(l) => Value::List(l.iter().map(Value::unknown_as_null).collect()),
+            Value::Set(l) => Value::Set(l.iter().map(Value::unknown_as_null).collect()),
             Value::Map(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), v.unknown_as_null())).collect()),
             Value::Sensitive(v) => Value::Sensitive(Box::new(v.unknown_as_null())),
             v => v.clone(),
@@ -280,7 +366,7 @@ impl Value {
     /// Compares ignoring sensitive marks.
     pub fn same_as(&self, other: &Value) -> bool {
         match (self.unmarked(), other.unmarked()) {
-            (Value::List(a), Value::List(b)) => {
+            (Value::List(a), Value::List(b)) | (Value::Set(a), Value::Set(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
             }
             (Value::Map(a), Value::Map(b)) => {
@@ -343,8 +429,9 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("null"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Number(n) => f.write_str(&format_number(*n)),
+            Value::BigNumber(n) => f.write_str(&n.to_text()),
             Value::String(s) => write!(f, "{}", serde_json::Value::String(s.clone())),
-            Value::List(l) => {
+            Value::List(l) | Value::Set(l) => {
                 f.write_str("[")?;
                 for (i, v) in l.iter().enumerate() {
                     if i > 0 {
@@ -449,6 +536,21 @@ mod tests {
         assert!(any);
         assert!(!bare.is_sensitive());
         assert_eq!(bare.mark_paths(&paths), v);
+    }
+
+    #[test]
+    fn value_stays_small() {
+        // Every value in a plan or state is a Value: big numbers and sets
+        // must not make all of them bigger.
+        assert!(std::mem::size_of::<Value>() <= 32, "{}", std::mem::size_of::<Value>());
+    }
+
+    #[test]
+    fn numbers_compare_by_value_and_sets_never_equal_lists() {
+        let big = BigNum::parse("0.3").unwrap();
+        assert_eq!(Value::BigNumber(Box::new(big)), Value::Number(0.3));
+        assert_ne!(Value::Set(vec!["a".into()]), Value::List(vec!["a".into()]));
+        assert_eq!(set_of(vec!["b".into(), "a".into(), "b".into()]), Value::Set(vec!["a".into(), "b".into()]));
     }
 
     #[test]

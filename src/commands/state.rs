@@ -10,7 +10,7 @@ use crate::value::Value;
 pub fn redacted(v: &Value) -> serde_json::Value {
     match v {
         Value::Sensitive(_) => serde_json::Value::Null,
-        Value::List(l) => serde_json::Value::Array(l.iter().map(redacted).collect()),
+        Value::List(l) | Value::Set(l) => serde_json::Value::Array(l.iter().map(redacted).collect()),
         Value::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), redacted(v))).collect()),
         other => other.to_json(),
     }

@@ -9,12 +9,15 @@
 //! apply walk implement with the values they have at that point.
 
 use super::refs::{Target, classify};
+use super::template::{self, Kind, Node};
+use super::types::{Type, unify};
 use super::{Expr, functions};
 use crate::addr::ModulePath;
 use crate::diag::{Diagnostic, Span, suggest};
-use crate::value::{Map, Value, format_number};
+use crate::value::{BigNum, Map, Value, format_number};
 use hcl_edit::expr::{BinaryOperator as B, Expression as E, ObjectKey, TraversalOperator as Op, UnaryOperator as U};
-use hcl_edit::template::{Directive, Element, Strip, Template};
+use hcl_edit::template::{Element, Template};
+use unicode_normalization::UnicodeNormalization as _;
 use std::path::Path;
 
 /// Resolves references to values.
@@ -81,7 +84,7 @@ pub fn eval_template_text(text: &str, name: &str, vars: Map, ctx: &Ctx) -> Resul
     let e = Expr { expr: E::Null(hcl_edit::Decorated::new(hcl_edit::expr::Null)), file };
     let bindings: Vec<(String, Value)> = vars.into_iter().collect();
     let tctx = Ctx::new(&TemplateScope, ctx.module, ctx.base_dir).with_bindings(bindings);
-    Evaluator { e: &e, ctx: &tctx }.template(&template)
+    Evaluator { e: &e, ctx: &tctx }.template(&template, Kind::Lines, false)
 }
 
 /// Inside `templatefile`, only the given variables exist.
@@ -99,6 +102,85 @@ impl Scope for TemplateScope {
 struct Evaluator<'a, 'b> {
     e: &'a Expr,
     ctx: &'a Ctx<'b>,
+}
+
+/// A string as HCL reads one from the source: in Unicode normal form C.
+fn nfc(s: &str) -> String {
+    if unicode_normalization::is_nfc_quick(s.chars()) == unicode_normalization::IsNormalized::Yes {
+        s.to_string()
+    } else {
+        s.nfc().collect()
+    }
+}
+
+/// Reads a bool as a condition or logical operand: `"true"` and `"false"`
+/// convert, as in Terraform.
+fn to_bool(v: &Value) -> Option<bool> {
+    match v.unmarked() {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads a number operand: numbers, and strings that spell one.
+fn to_num(v: &Value) -> Option<Value> {
+    match v.unmarked() {
+        n @ (Value::Number(_) | Value::BigNumber(_)) => Some(n.clone()),
+        Value::String(s) => super::types::parse_number(s),
+        _ => None,
+    }
+}
+
+/// Arithmetic as Terraform does it, exactly; small whole numbers take a
+/// fast path that needs no big numbers.
+fn arith(op: B, a: &Value, b: &Value) -> Result<Value, &'static str> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if let (Value::Number(x), Value::Number(y)) = (a, b) {
+        let (x, y) = (*x, *y);
+        if x.fract() == 0.0 && y.fract() == 0.0 && x.abs() <= EXACT && y.abs() <= EXACT {
+            let r = match op {
+                B::Plus => Some(x + y),
+                B::Minus => Some(x - y),
+                B::Mul => Some(x * y),
+                B::Div if y != 0.0 && x % y == 0.0 => Some(x / y),
+                B::Mod if y != 0.0 => Some(x % y),
+                _ => None,
+            };
+            if let Some(r) = r.filter(|r| r.abs() <= EXACT) {
+                return Ok(Value::Number(if r == 0.0 { 0.0 } else { r }));
+            }
+        }
+    }
+    let (x, y) = (a.as_big().unwrap_or_else(BigNum::zero), b.as_big().unwrap_or_else(BigNum::zero));
+    let r = match op {
+        B::Plus => x.add(&y),
+        B::Minus => x.sub(&y),
+        B::Mul => x.mul(&y),
+        B::Div => {
+            if y.is_zero() {
+                return Err("division by zero");
+            }
+            x.div(&y)
+        }
+        B::Mod => x.rem(&y),
+        _ => return Err("not an arithmetic operator"),
+    };
+    if r.is_inf() {
+        return Err("the result is infinite");
+    }
+    Ok(r.into_value())
+}
+
+fn num_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
+        _ => match (a.as_big(), b.as_big()) {
+            (Some(x), Some(y)) => x.cmp_num(&y),
+            _ => std::cmp::Ordering::Equal,
+        },
+    }
 }
 
 fn marks(vals: &[&Value]) -> (bool, bool) {
@@ -120,17 +202,31 @@ impl Evaluator<'_, '_> {
         match x {
             E::Null(_) => Ok(Value::Null),
             E::Bool(b) => Ok(Value::Bool(*b.value())),
-            E::Number(n) => Ok(Value::Number(n.value().as_f64().unwrap_or(f64::NAN))),
-            E::String(s) => Ok(Value::String(s.value().clone())),
+            E::Number(n) => {
+                // The literal's own text: an f64 would round it.
+                let text = self.span(x).map(|sp| sp.file.text.get(sp.range.clone()).unwrap_or_default().trim().to_string());
+                match text.as_deref().and_then(BigNum::parse) {
+                    Some(b) => Ok(b.into_value()),
+                    None => Ok(Value::Number(n.value().as_f64().unwrap_or(f64::NAN))),
+                }
+            }
+            E::String(s) => Ok(Value::String(nfc(s.value()))),
             E::Array(a) => a.iter().map(|e| self.expr(e)).collect::<Result<Vec<_>, _>>().map(Value::List),
             E::Object(o) => {
                 let mut m = Map::new();
                 for (k, v) in o.iter() {
                     let key = match k {
                         ObjectKey::Ident(i) => i.as_str().to_string(),
+                        // A bare `null` key is the name "null", as in Terraform.
+                        ObjectKey::Expression(E::Null(_)) => "null".to_string(),
+                        ObjectKey::Expression(ke @ E::Traversal(_)) => {
+                            return Err(Diagnostic::error("ambiguous object key: a reference as a key needs parentheses, `(local.x) = ...`; a name with dots needs quotes")
+                                .at(self.span(ke)));
+                        }
                         ObjectKey::Expression(ke) => match self.expr(ke)?.into_unmarked().0 {
                             Value::String(s) => s,
                             Value::Number(n) => format_number(n),
+                            Value::BigNumber(n) => n.to_text(),
                             Value::Bool(b) => b.to_string(),
                             Value::Unknown => return Ok(Value::Unknown),
                             other => return Err(self.err(ke, format!("an object key must be a string, not {}", other.type_name()))),
@@ -140,8 +236,12 @@ impl Evaluator<'_, '_> {
                 }
                 Ok(Value::Map(m))
             }
-            E::StringTemplate(t) => self.template(t),
-            E::HeredocTemplate(h) => self.template(&h.template),
+            E::StringTemplate(t) => self.template(t, Kind::Quoted, false),
+            E::HeredocTemplate(h) => {
+                let src = self.span(x).map(|sp| sp.file.text.get(sp.range.clone()).unwrap_or_default().to_string()).unwrap_or_default();
+                let kind = if src.starts_with("<<-") { Kind::Flush } else { Kind::Lines };
+                self.template(&h.template, kind, true)
+            }
             E::Parenthesis(p) => self.expr(p.inner()),
             E::Variable(v) => self.root(x, v.as_str(), &[]),
             E::Traversal(t) => {
@@ -160,14 +260,31 @@ impl Evaluator<'_, '_> {
                 if unknown {
                     return Ok(Value::Unknown);
                 }
-                let b = match cond.unmarked() {
-                    Value::Bool(b) => *b,
-                    Value::String(s) if s == "true" || s == "false" => s == "true",
-                    other => {
-                        return Err(self.err(&c.cond_expr, format!("a condition must be true or false, not {}", other.type_name())));
+                let b = match to_bool(&cond) {
+                    Some(b) => b,
+                    None => {
+                        return Err(self.err(&c.cond_expr, format!("a condition must be true or false, not {}", cond.unmarked().type_name())));
                     }
                 };
-                let v = if b { self.expr(&c.true_expr)? } else { self.expr(&c.false_expr)? };
+                // Both results are evaluated, as in Terraform: the result
+                // has the type both unify to (`true ? 1 : "a"` is "1"); an
+                // error in the result not taken does not count.
+                let (taken, other) = if b { (&c.true_expr, &c.false_expr) } else { (&c.false_expr, &c.true_expr) };
+                let v = self.expr(taken)?;
+                let Ok(o) = self.expr(other) else { return Ok(v.mark_if(sensitive)) };
+                if v.is_null() || o.is_null() || !v.is_known() || !o.is_known() {
+                    return Ok(v.mark_if(sensitive));
+                }
+                let (tv, to) = (Type::of(&v), Type::of(&o));
+                let Some(t) = unify(&[tv.clone(), to.clone()]) else {
+                    let (tt, ft) = if b { (tv, to) } else { (to, tv) };
+                    return Err(self.err(x, format!(
+                        "the true and false results of a conditional must have consistent types: the true result is {}, the false result is {}",
+                        tt.friendly(),
+                        ft.friendly()
+                    )));
+                };
+                let v = t.convert(v).map_err(|e| self.err(taken, format!("the conditional's result cannot take the type of the other result: {e}")))?;
                 Ok(v.mark_if(sensitive))
             }
             E::FuncCall(f) => self.call(x, f),
@@ -177,11 +294,15 @@ impl Evaluator<'_, '_> {
                 if unknown {
                     return Ok(Value::Unknown);
                 }
-                let r = match (u.operator.value(), v.unmarked()) {
-                    (U::Neg, Value::Number(n)) => Value::Number(-n),
-                    (U::Not, Value::Bool(b)) => Value::Bool(!b),
-                    (U::Neg, other) => return Err(self.err(x, format!("`-` needs a number, not {}", other.type_name()))),
-                    (U::Not, other) => return Err(self.err(x, format!("`!` needs a bool, not {}", other.type_name()))),
+                let r = match u.operator.value() {
+                    U::Neg => match to_num(&v) {
+                        Some(n) => arith(B::Minus, &Value::Number(0.0), &n).map_err(|e| self.err(x, e))?,
+                        None => return Err(self.err(x, format!("`-` needs a number, not {}", v.unmarked().type_name()))),
+                    },
+                    U::Not => match to_bool(&v) {
+                        Some(b) => Value::Bool(!b),
+                        None => return Err(self.err(x, format!("`!` needs a bool, not {}", v.unmarked().type_name()))),
+                    },
                 };
                 Ok(r.mark_if(sensitive))
             }
@@ -255,16 +376,23 @@ impl Evaluator<'_, '_> {
                 Op::LegacyIndex(n) => self.index(x, inner, &Value::Number(*n.value() as f64))?,
                 Op::AttrSplat(_) | Op::FullSplat(_) => {
                     let items = match inner {
-                        Value::List(l) => l,
+                        Value::List(l) | Value::Set(l) => l,
                         Value::Null => Vec::new(),
                         other => vec![other],
                     };
+                    // `[*]` applies every following step to each element;
+                    // the legacy `.*` only the attribute steps, and what
+                    // comes after (`.*.id[0]`) applies to the result.
                     let rest = &ops[i + 1..];
+                    let each = match op {
+                        Op::AttrSplat(_) => rest.iter().take_while(|o| matches!(o, Op::GetAttr(_))).count(),
+                        _ => rest.len(),
+                    };
                     let out = items
                         .into_iter()
-                        .map(|item| self.apply_ops(x, item, rest))
+                        .map(|item| self.apply_ops(x, item, &rest[..each]))
                         .collect::<Result<Vec<_>, _>>()?;
-                    return Ok(Value::List(out).mark_if(sensitive));
+                    return self.apply_ops(x, Value::List(out).mark_if(sensitive), &rest[each..]);
                 }
             }
             .mark_if(sensitive);
@@ -289,6 +417,7 @@ impl Evaluator<'_, '_> {
             },
             Value::Unknown => Ok(Value::Unknown),
             Value::Null => Err(self.err(x, format!("cannot read `{name}` of a null value"))),
+            Value::Set(_) => Err(self.err(x, format!("cannot read `{name}` of a set: its elements have no names or indexes"))),
             Value::List(_) => Err(Diagnostic::error(format!("cannot read `{name}` of a list"))
                 .at(self.span(x))
                 .hint(format!("pick one element with `[0]`, or all of them with `[*].{name}`"))),
@@ -297,7 +426,15 @@ impl Evaluator<'_, '_> {
     }
 
     fn index(&self, at: &impl hcl_edit::Span, v: Value, idx: &Value) -> Result<Value, Diagnostic> {
+        if let Value::BigNumber(n) = idx {
+            let f = n.to_f64();
+            return self.index(at, v, &Value::Number(if n.is_int() { f } else { 0.5 }));
+        }
         match (v, idx) {
+            (Value::Set(_), _) => Err(self.err(
+                at,
+                "cannot index a set: its elements are identified only by their value; convert it with tolist() first",
+            )),
             (Value::List(mut l), Value::Number(n)) => {
                 if n.fract() != 0.0 || *n < 0.0 || (*n as usize) >= l.len() {
                     return Err(self.err(at, format!("index {} is out of range for a list of {} element(s)", format_number(*n), l.len())));
@@ -326,8 +463,11 @@ impl Evaluator<'_, '_> {
 
     fn call(&self, x: &E, f: &hcl_edit::expr::FuncCall) -> Result<Value, Diagnostic> {
         let name = f.name.name.as_str();
-        if f.name.is_namespaced() {
-            return Err(self.err(x, format!("namespaced functions (`{}::...`) are not supported", f.name.namespace.iter().map(|n| n.as_str()).collect::<Vec<_>>().join("::"))));
+        // `core::` names Terraform's built-in functions; no other namespace
+        // (provider functions) exists in berth.
+        let namespace: Vec<&str> = f.name.namespace.iter().map(|n| n.as_str()).collect();
+        if f.name.is_namespaced() && namespace != ["core"] {
+            return Err(self.err(x, format!("namespaced functions (`{}::...`) are not supported", namespace.join("::"))));
         }
         let arg_exprs: Vec<&E> = f.args.iter().collect();
         match name {
@@ -363,10 +503,13 @@ impl Evaluator<'_, '_> {
         if name == "templatefile" {
             return self.templatefile(x, args);
         }
+        if name == "templatestring" {
+            return self.templatestring(x, &arg_exprs, args);
+        }
         if !functions::exists(name) {
             let mut d = Diagnostic::error(format!("unknown function `{name}`")).at(self.span(x));
             let mut names: Vec<&str> = functions::names().to_vec();
-            names.extend(["try", "can", "templatefile"]);
+            names.extend(["try", "can", "templatefile", "templatestring"]);
             if let Some(s) = suggest(name, names) {
                 d = d.hint(format!("did you mean `{s}`?"));
             }
@@ -400,6 +543,33 @@ impl Evaluator<'_, '_> {
         Ok(v.mark_if(s1 || s2))
     }
 
+    /// `templatestring(ref, vars)`: renders a template held in a string.
+    /// As in Terraform, the first argument must be a reference to a value,
+    /// not a literal template (that would be rendered before the call).
+    fn templatestring(&self, x: &E, arg_exprs: &[&E], args: Vec<Value>) -> Result<Value, Diagnostic> {
+        if args.len() != 2 {
+            return Err(self.err(x, format!("templatestring: expects 2 arguments, got {}", args.len())));
+        }
+        if !matches!(arg_exprs[0], E::Variable(_) | E::Traversal(_)) {
+            return Err(self.err(arg_exprs[0], "templatestring: the template must be a reference to a string, such as `local.template`, not a literal"));
+        }
+        let mut it = args.into_iter();
+        let (text, vars) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
+        if !text.is_known() || !vars.is_known() {
+            return Ok(Value::Unknown);
+        }
+        let (text, s1) = text.into_unmarked();
+        let (vars, s2) = vars.into_unmarked();
+        let Value::String(text) = text else {
+            return Err(self.err(x, "templatestring: the template must be a string"));
+        };
+        let Value::Map(vars) = vars else {
+            return Err(self.err(x, "templatestring: the variables must be an object"));
+        };
+        let v = eval_template_text(&text, "templatestring", vars, self.ctx)?;
+        Ok(v.mark_if(s1 || s2))
+    }
+
     fn binary(&self, x: &E, b: &hcl_edit::expr::BinaryOp) -> Result<Value, Diagnostic> {
         let op = *b.operator.value();
         let l = self.expr(&b.lhs_expr)?;
@@ -414,18 +584,14 @@ impl Evaluator<'_, '_> {
         }
         let (l, _) = l.into_unmarked();
         let (r, _) = r.into_unmarked();
-        let num = |v: &Value, side: &E| -> Result<f64, Diagnostic> {
-            match v {
-                Value::Number(n) => Ok(*n),
-                Value::String(s) => s
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| self.err(side, format!("`{}` needs numbers, got string {}", op.as_str(), v))),
-                other => Err(self.err(side, format!("`{}` needs numbers, got {}", op.as_str(), other.type_name()))),
-            }
+        let num = |v: &Value, side: &E| -> Result<Value, Diagnostic> {
+            to_num(v).ok_or_else(|| match v {
+                Value::String(_) => self.err(side, format!("`{}` needs numbers, got string {}", op.as_str(), v)),
+                other => self.err(side, format!("`{}` needs numbers, got {}", op.as_str(), other.type_name())),
+            })
         };
         let boolean = |v: &Value, side: &E| -> Result<bool, Diagnostic> {
-            v.as_bool().ok_or_else(|| self.err(side, format!("`{}` needs bools, got {}", op.as_str(), v.type_name())))
+            to_bool(v).ok_or_else(|| self.err(side, format!("`{}` needs bools, got {}", op.as_str(), v.type_name())))
         };
         let out = match op {
             B::Eq => Value::Bool(l.same_as(&r)),
@@ -434,27 +600,13 @@ impl Evaluator<'_, '_> {
             B::Or => Value::Bool(boolean(&l, &b.lhs_expr)? || boolean(&r, &b.rhs_expr)?),
             _ => {
                 let (a, c) = (num(&l, &b.lhs_expr)?, num(&r, &b.rhs_expr)?);
+                use std::cmp::Ordering::*;
                 match op {
-                    B::Plus => Value::Number(a + c),
-                    B::Minus => Value::Number(a - c),
-                    B::Mul => Value::Number(a * c),
-                    B::Div => {
-                        if c == 0.0 {
-                            return Err(self.err(x, "division by zero"));
-                        }
-                        Value::Number(a / c)
-                    }
-                    B::Mod => {
-                        if c == 0.0 {
-                            return Err(self.err(x, "modulo by zero"));
-                        }
-                        Value::Number(a % c)
-                    }
-                    B::Less => Value::Bool(a < c),
-                    B::LessEq => Value::Bool(a <= c),
-                    B::Greater => Value::Bool(a > c),
-                    B::GreaterEq => Value::Bool(a >= c),
-                    _ => unreachable!("handled above"),
+                    B::Less => Value::Bool(num_cmp(&a, &c) == Less),
+                    B::LessEq => Value::Bool(num_cmp(&a, &c) != Greater),
+                    B::Greater => Value::Bool(num_cmp(&a, &c) == Greater),
+                    B::GreaterEq => Value::Bool(num_cmp(&a, &c) != Less),
+                    _ => arith(op, &a, &c).map_err(|e| self.err(x, e))?,
                 }
             }
         };
@@ -469,6 +621,8 @@ impl Evaluator<'_, '_> {
         let (coll, sensitive) = coll.into_unmarked();
         let pairs: Vec<(Value, Value)> = match coll {
             Value::List(l) => l.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect(),
+            // A set's elements have no index: the key is the value too.
+            Value::Set(l) => l.into_iter().map(|v| (v.clone(), v)).collect(),
             Value::Map(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
             Value::Null => return Err(self.err(&f.intro.collection_expr, "cannot iterate over a null value")),
             other => {
@@ -493,7 +647,7 @@ impl Evaluator<'_, '_> {
                     if cv.is_unknown() {
                         return Err(self.err(&c.expr, "the `if` clause of a `for` expression must be known at plan time"));
                     }
-                    match cv.as_bool() {
+                    match to_bool(&cv) {
                         Some(true) => {}
                         Some(false) => return Ok(()),
                         None => return Err(self.err(&c.expr, "the `if` clause of a `for` expression must be true or false")),
@@ -505,15 +659,16 @@ impl Evaluator<'_, '_> {
                         let key = match self.expr(ke)?.into_unmarked().0 {
                             Value::String(s) => s,
                             Value::Number(n) => format_number(n),
+                            Value::BigNumber(n) => n.to_text(),
                             Value::Bool(b) => b.to_string(),
                             other => return Err(self.err(ke, format!("a key must be a string, not {}", other.type_name()))),
                         };
                         if f.grouping {
                             groups.entry(key).or_default().push(val);
-                        } else if map.contains_key(&key) {
-                            return Err(self.err(ke, format!("duplicate key `{key}`: use `...` after the value to group values by key")));
+                        } else if let std::collections::btree_map::Entry::Vacant(slot) = map.entry(key.clone()) {
+                            slot.insert(val);
                         } else {
-                            map.insert(key, val);
+                            return Err(self.err(ke, format!("duplicate key `{key}`: use `...` after the value to group values by key")));
                         }
                     }
                     None => list.push(val),
@@ -536,132 +691,98 @@ impl Evaluator<'_, '_> {
         Ok(out.mark_if(sensitive))
     }
 
-    fn template(&self, t: &Template) -> Result<Value, Diagnostic> {
+    /// Renders a template. `raw` says to take literal text from the source
+    /// (heredocs), before hcl-edit's own indentation handling.
+    fn template(&self, t: &Template, kind: Kind, raw: bool) -> Result<Value, Diagnostic> {
         // A template that is one interpolation yields the value itself: "${var.list}" is a list.
         if let Some(Element::Interpolation(i)) = t.as_single_element() {
             return self.expr(&i.expr);
         }
+        let raw_text = |el: &Element| -> Option<String> {
+            if !raw {
+                return None;
+            }
+            let Element::Literal(l) = el else { return None };
+            let sp = self.span(l)?;
+            sp.file.text.get(sp.range.clone()).map(template::unescape_raw)
+        };
+        let nodes = template::process(t, kind, &raw_text);
         let mut out = String::new();
         let mut unknown = false;
         let mut sensitive = false;
-        self.template_into(t, &mut out, &mut unknown, &mut sensitive, &mut false)?;
+        self.render(&nodes, &mut out, &mut unknown, &mut sensitive)?;
         if unknown {
             return Ok(Value::Unknown);
         }
-        Ok(Value::String(out).mark_if(sensitive))
+        Ok(Value::String(nfc(&out)).mark_if(sensitive))
     }
 
-    fn template_into(
-        &self,
-        t: &Template,
-        out: &mut String,
-        unknown: &mut bool,
-        sensitive: &mut bool,
-        strip_next: &mut bool,
-    ) -> Result<(), Diagnostic> {
-        fn strip_start(s: Strip) -> bool {
-            matches!(s, Strip::Start | Strip::Both)
-        }
-        fn strip_end(s: Strip) -> bool {
-            matches!(s, Strip::End | Strip::Both)
-        }
-        for el in t.iter() {
-            match el {
-                Element::Literal(l) => {
-                    let text: &str = l.value();
-                    if *strip_next {
-                        out.push_str(text.trim_start());
-                    } else {
-                        out.push_str(text);
-                    }
-                    *strip_next = false;
-                }
-                Element::Interpolation(i) => {
-                    if strip_start(i.strip) {
-                        let n = out.trim_end().len();
-                        out.truncate(n);
-                    }
-                    let v = self.expr(&i.expr)?;
+    fn render(&self, nodes: &[Node], out: &mut String, unknown: &mut bool, sensitive: &mut bool) -> Result<(), Diagnostic> {
+        for node in nodes {
+            match node {
+                Node::Lit(s) => out.push_str(s),
+                Node::Interp(e) => {
+                    let v = self.expr(e)?;
                     let (v, s) = v.into_unmarked();
                     *sensitive |= s;
                     match v {
                         Value::Unknown => *unknown = true,
                         Value::String(s) => out.push_str(&s),
                         Value::Number(n) => out.push_str(&format_number(n)),
+                        Value::BigNumber(n) => out.push_str(&n.to_text()),
                         Value::Bool(b) => out.push_str(&b.to_string()),
-                        Value::Null => return Err(self.err(&i.expr, "cannot interpolate a null value")),
+                        Value::Null => return Err(self.err(*e, "cannot interpolate a null value")),
                         other if !other.is_known() => *unknown = true,
                         other => {
                             return Err(Diagnostic::error(format!("cannot interpolate a {} into a string", other.type_name()))
-                                .at(self.span(&i.expr))
+                                .at(self.span(*e))
                                 .hint("use join() or jsonencode() to turn it into a string"));
                         }
                     }
-                    *strip_next = strip_end(i.strip);
                 }
-                Element::Directive(d) => match d.as_ref() {
-                    Directive::If(d) => {
-                        if strip_start(d.if_expr.strip) {
-                            let n = out.trim_end().len();
-                            out.truncate(n);
-                        }
-                        *strip_next = strip_end(d.if_expr.strip);
-                        let c = self.expr(&d.if_expr.cond_expr)?;
-                        if c.is_unknown() {
-                            *unknown = true;
-                            continue;
-                        }
-                        match c.as_bool() {
-                            Some(true) => self.template_into(&d.if_expr.template, out, unknown, sensitive, strip_next)?,
-                            Some(false) => {
-                                if let Some(e) = &d.else_expr {
-                                    self.template_into(&e.template, out, unknown, sensitive, strip_next)?
-                                }
-                            }
-                            None => return Err(self.err(&d.if_expr.cond_expr, "an `if` condition must be true or false")),
-                        }
-                        *strip_next = strip_end(d.endif_expr.strip);
+                Node::If { cond, then, otherwise } => {
+                    let c = self.expr(cond)?;
+                    if c.is_unknown() {
+                        *unknown = true;
+                        continue;
                     }
-                    Directive::For(d) => {
-                        if strip_start(d.for_expr.strip) {
-                            let n = out.trim_end().len();
-                            out.truncate(n);
-                        }
-                        let coll = self.expr(&d.for_expr.collection_expr)?;
-                        if !coll.is_known() {
-                            *unknown = true;
-                            continue;
-                        }
-                        let (coll, s) = coll.into_unmarked();
-                        *sensitive |= s;
-                        let pairs: Vec<(Value, Value)> = match coll {
-                            Value::List(l) => l.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect(),
-                            Value::Map(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
-                            other => {
-                                return Err(self.err(&d.for_expr.collection_expr, format!("cannot iterate over a {}", other.type_name())));
-                            }
-                        };
-                        for (k, v) in pairs {
-                            *strip_next = strip_end(d.for_expr.strip);
-                            let n = self.ctx.bound.borrow().len();
-                            {
-                                let mut b = self.ctx.bound.borrow_mut();
-                                if let Some(kv) = &d.for_expr.key_var {
-                                    b.push((kv.as_str().to_string(), k));
-                                }
-                                b.push((d.for_expr.value_var.as_str().to_string(), v));
-                            }
-                            let r = self.template_into(&d.for_expr.template, out, unknown, sensitive, strip_next);
-                            self.ctx.bound.borrow_mut().truncate(n);
-                            r?;
-                            if strip_start(d.endfor_expr.strip) {
-                                let n = out.trim_end().len();
-                                out.truncate(n);
-                            }
-                        }
-                        *strip_next = strip_end(d.endfor_expr.strip);
+                    *sensitive |= c.is_sensitive();
+                    match to_bool(&c) {
+                        Some(true) => self.render(then, out, unknown, sensitive)?,
+                        Some(false) => self.render(otherwise, out, unknown, sensitive)?,
+                        None => return Err(self.err(*cond, "an `if` condition must be true or false")),
                     }
-                },
+                }
+                Node::For { key, value, coll, body } => {
+                    let c = self.expr(coll)?;
+                    if !c.is_known() {
+                        *unknown = true;
+                        continue;
+                    }
+                    let (c, s) = c.into_unmarked();
+                    *sensitive |= s;
+                    let pairs: Vec<(Value, Value)> = match c {
+                        Value::List(l) => l.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect(),
+                        Value::Set(l) => l.into_iter().map(|v| (v.clone(), v)).collect(),
+                        Value::Map(m) => m.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+                        other => {
+                            return Err(self.err(*coll, format!("cannot iterate over a {}", other.type_name())));
+                        }
+                    };
+                    for (k, v) in pairs {
+                        let n = self.ctx.bound.borrow().len();
+                        {
+                            let mut b = self.ctx.bound.borrow_mut();
+                            if let Some(kv) = key {
+                                b.push((kv.to_string(), k));
+                            }
+                            b.push((value.to_string(), v));
+                        }
+                        let r = self.render(body, out, unknown, sensitive);
+                        self.ctx.bound.borrow_mut().truncate(n);
+                        r?;
+                    }
+                }
             }
         }
         Ok(())

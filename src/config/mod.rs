@@ -11,7 +11,9 @@ pub mod fmt;
 pub mod functions;
 mod load;
 pub mod refs;
+
 mod syntax;
+pub mod template;
 pub mod types;
 pub mod vars;
 

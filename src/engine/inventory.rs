@@ -84,7 +84,7 @@ impl Ctx2<'_> {
             Some(h) if v.get("private_ip").is_none() && v.get("public_ip").is_none() => {
                 let tags = match v.get("tags").map(|t| t.unmarked()) {
                     None | Some(Value::Null) => Vec::new(),
-                    Some(Value::List(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Some(Value::List(l) | Value::Set(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
                     Some(other) => return Err(format!("{what}: `tags` must be a list of strings, not {}", other.type_name())),
                 };
                 (h, tags)
@@ -222,7 +222,7 @@ pub fn build(world: &World, decl: &InventoryDecl, base: &Path) -> Result<Built, 
                 }
                 let tags: Vec<String> = match battrs.get("tags").map(|t| t.unmarked()) {
                     None | Some(Value::Null) => Vec::new(),
-                    Some(Value::List(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Some(Value::List(l) | Value::Set(l)) => l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
                     Some(other) => return Err(err(format!("role `{label}`: `tags` must be a list of strings, not {}", other.type_name()), b.span.clone())),
                 };
                 let hosts_v = battrs.get("hosts").cloned().ok_or_else(|| err(format!("role `{label}` needs `hosts`"), b.span.clone()))?;
@@ -231,7 +231,7 @@ pub fn build(world: &World, decl: &InventoryDecl, base: &Path) -> Result<Built, 
                     continue;
                 }
                 let items = match hosts_v.unmarked() {
-                    Value::List(l) => l.clone(),
+                    Value::List(l) | Value::Set(l) => l.clone(),
                     Value::Map(m) if m.contains_key("private_ip") || m.contains_key("public_ip") || m.contains_key("host") => vec![hosts_v.clone()],
                     // for_each resources: a map of hosts.
                     Value::Map(m) => m.values().cloned().collect(),

@@ -161,7 +161,7 @@ impl<'a> World<'a> {
             }
             return match v {
                 Value::Map(m) => Ok(m.into_iter().map(|(k, v)| (InstanceKey::Str(k), Some(v))).collect()),
-                Value::List(l) => {
+                Value::List(l) | Value::Set(l) => {
                     let mut out = Vec::new();
                     for item in l {
                         match item.as_str() {

@@ -217,14 +217,14 @@ pub fn json(plan: &Plan) -> serde_json::Value {
     fn redact(v: &Value) -> serde_json::Value {
         match v {
             Value::Sensitive(_) | Value::Unknown => serde_json::Value::Null,
-            Value::List(l) => serde_json::Value::Array(l.iter().map(redact).collect()),
+            Value::List(l) | Value::Set(l) => serde_json::Value::Array(l.iter().map(redact).collect()),
             Value::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), redact(v))).collect()),
             other => other.to_json(),
         }
     }
     fn mask(v: &Value, f: &dyn Fn(&Value) -> bool) -> serde_json::Value {
         match v {
-            Value::List(l) if !f(v) => {
+            Value::List(l) | Value::Set(l) if !f(v) => {
                 let inner: Vec<serde_json::Value> = l.iter().map(|x| mask(x, f)).collect();
                 if inner.iter().all(|x| x == &serde_json::Value::Bool(false)) {
                     serde_json::Value::Bool(false)

@@ -7,7 +7,8 @@ pub(super) fn alltrue(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let l = a.list(0)?;
     let mut all = true;
     for (j, v) in l.iter().enumerate() {
-        all &= to_bool(v, &elem_name(j, 0))?;
+        // A null element is not true.
+        all &= !v.is_null() && to_bool(v, &elem_name(j, 0))?;
     }
     Ok(Value::Bool(all))
 }
@@ -16,7 +17,7 @@ pub(super) fn anytrue(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let l = a.list(0)?;
     let mut any = false;
     for (j, v) in l.iter().enumerate() {
-        any |= to_bool(v, &elem_name(j, 0))?;
+        any |= !v.is_null() && to_bool(v, &elem_name(j, 0))?;
     }
     Ok(Value::Bool(any))
 }
@@ -63,7 +64,6 @@ pub(super) fn coalesce(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 pub(super) fn coalescelist(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     for (i, v) in a.0.iter().enumerate() {
         match v {
-            Value::Null => {}
             Value::List(l) if l.is_empty() => {}
             Value::List(_) => return Ok(v.clone()),
             other => {
@@ -93,6 +93,12 @@ pub(super) fn compact(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 pub(super) fn concat(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let mut out = Vec::new();
     for i in 0..a.len() {
+        if let Value::Set(_) = a.arg(i) {
+            return Err(format!(
+                "all arguments must be lists or tuples; {} is a set",
+                arg_name(i)
+            ));
+        }
         out.extend_from_slice(a.list(i)?);
     }
     Ok(Value::List(out))
@@ -100,13 +106,21 @@ pub(super) fn concat(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 
 pub(super) fn contains(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let needle = a.arg(1);
+    if needle.is_null() {
+        return Err("argument 2 must not be null".into());
+    }
     Ok(Value::Bool(a.list(0)?.iter().any(|v| loose_eq(v, needle))))
 }
 
 pub(super) fn distinct(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let mut seen = HashSet::new();
+    // The argument is a list: a tuple's elements unify first, so
+    // `distinct([1, "1"])` is `["1"]`.
+    let list = Type::List(Box::new(Type::Any)).convert(Value::List(a.list(0)?.to_vec()))?;
     Ok(Value::List(
-        a.list(0)?
+        list.as_list()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
             .filter(|v| seen.insert(canon(v)))
             .cloned()
@@ -130,7 +144,7 @@ pub(super) fn flatten(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     fn walk(l: &[Value], out: &mut Vec<Value>) {
         for v in l {
             match v {
-                Value::List(inner) => walk(inner, out),
+                Value::List(inner) | Value::Set(inner) => walk(inner, out),
                 v => out.push(v.clone()),
             }
         }
@@ -160,8 +174,11 @@ pub(super) fn values(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 
 pub(super) fn length(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let n = match a.arg(0) {
-        Value::String(s) => s.chars().count(),
-        Value::List(l) => l.len(),
+        Value::String(s) => {
+            use unicode_segmentation::UnicodeSegmentation as _;
+            s.graphemes(true).count()
+        }
+        Value::List(l) | Value::Set(l) => l.len(),
         Value::Map(m) => m.len(),
         Value::Null => return Err("argument 1 must not be null".into()),
         other => {
@@ -219,6 +236,12 @@ pub(super) fn reverse(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 }
 
 pub(super) fn slice(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
+    if let Value::Set(_) = a.arg(0) {
+        return Err(
+            "cannot slice a set: its elements have no indexes; convert it with tolist() first"
+                .into(),
+        );
+    }
     let l = a.list(0)?;
     let (start, end) = (a.int(1)?, a.int(2)?);
     if start < 0 {
@@ -275,7 +298,12 @@ pub(super) fn zipmap(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 /// A set as berth stores it: a list without duplicates, strings and numbers
 /// in order, as Terraform iterates its sets.
 pub(super) fn normalize_set(items: Vec<Value>) -> Vec<Value> {
-    let primitive = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+    let primitive = |v: &Value| {
+        matches!(
+            v,
+            Value::String(_) | Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)
+        )
+    };
     let mixed_with_strings = items.iter().all(primitive)
         && items.iter().any(|v| matches!(v, Value::String(_)))
         && !items.iter().all(|v| matches!(v, Value::String(_)));
@@ -288,23 +316,10 @@ pub(super) fn normalize_set(items: Vec<Value>) -> Vec<Value> {
     } else {
         items
     };
-    let mut seen = HashSet::new();
-    let mut out: Vec<Value> = items
-        .into_iter()
-        .filter(|v| seen.insert(canon(v)))
-        .collect();
-    if out.iter().all(|v| matches!(v, Value::String(_))) {
-        out.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-    } else if out.iter().all(|v| matches!(v, Value::Number(_))) {
-        out.sort_by(|a, b| {
-            a.as_f64()
-                .unwrap_or(0.0)
-                .total_cmp(&b.as_f64().unwrap_or(0.0))
-        });
-    } else if out.iter().all(|v| matches!(v, Value::Bool(_))) {
-        out.sort_by_key(|v| v.as_bool());
+    match crate::value::set_of(items) {
+        Value::Set(out) => out,
+        _ => Vec::new(),
     }
-    out
 }
 
 pub(super) fn setunion(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
@@ -312,7 +327,7 @@ pub(super) fn setunion(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     for i in 0..a.len() {
         all.extend_from_slice(a.list(i)?);
     }
-    Ok(Value::List(normalize_set(all)))
+    Ok(Value::Set(normalize_set(all)))
 }
 
 pub(super) fn setintersection(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
@@ -326,7 +341,7 @@ pub(super) fn setintersection(a: &mut Args, _: &FuncContext) -> Result<Value, St
                 .collect::<HashSet<_>>(),
         );
     }
-    Ok(Value::List(
+    Ok(Value::Set(
         first
             .into_iter()
             .filter(|v| others.iter().all(|o| o.contains(&canon(v))))
@@ -340,11 +355,96 @@ pub(super) fn setsubtract(a: &mut Args, _: &FuncContext) -> Result<Value, String
         .iter()
         .map(canon)
         .collect();
-    Ok(Value::List(
+    Ok(Value::Set(
         first
             .into_iter()
             .filter(|v| !minus.contains(&canon(v)))
             .collect(),
+    ))
+}
+
+/// The elements of `values` whose key at the same index is in `search`.
+pub(super) fn matchkeys(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
+    let values = a.list(0)?;
+    let keys = a.list(1)?;
+    let search = a.list(2)?;
+    if values.len() != keys.len() {
+        return Err("the length of keys and values should be equal".into());
+    }
+    let ty = crate::config::types::unify(&[
+        Type::of(&Value::List(keys.to_vec())),
+        Type::of(&Value::List(search.to_vec())),
+    ]);
+    let elem = match ty {
+        Some(Type::List(t) | Type::Set(t)) => *t,
+        Some(Type::Tuple(_)) | Some(Type::Any) => Type::Any,
+        _ => return Err("keys and searchset must be of the same type".into()),
+    };
+    let conv = |v: &Value| elem.convert(v.clone()).unwrap_or_else(|_| v.clone());
+    let search: Vec<Value> = search.iter().map(conv).collect();
+    Ok(Value::List(
+        values
+            .iter()
+            .zip(keys)
+            .filter(|(_, k)| {
+                let k = conv(k);
+                search.iter().any(|s| s.same_as(&k))
+            })
+            .map(|(v, _)| v.clone())
+            .collect(),
+    ))
+}
+
+/// Every combination of one element from each argument, as a list of
+/// tuples (a set when the arguments are sets).
+pub(super) fn setproduct(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
+    if a.len() < 2 {
+        return Err("at least two arguments are required".into());
+    }
+    let mut all_sets = true;
+    let mut lists = Vec::with_capacity(a.len());
+    for i in 0..a.len() {
+        all_sets &= matches!(a.arg(i), Value::Set(_));
+        lists.push(a.list(i)?.to_vec());
+    }
+    let mut out: Vec<Vec<Value>> = vec![vec![]];
+    for l in &lists {
+        let mut next = Vec::with_capacity(out.len() * l.len());
+        for prefix in &out {
+            for v in l {
+                let mut p = prefix.clone();
+                p.push(v.clone());
+                next.push(p);
+            }
+        }
+        if next.len() > MAX_RANGE {
+            return Err("the product has more than a million elements".into());
+        }
+        out = next;
+    }
+    let items: Vec<Value> = out.into_iter().map(Value::List).collect();
+    Ok(if all_sets {
+        crate::value::set_of(items)
+    } else {
+        Value::List(items)
+    })
+}
+
+/// Swaps keys and values of a map of lists of strings.
+pub(super) fn transpose(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
+    let m = a.map(0)?;
+    let mut out: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for (k, v) in m {
+        let Some(items) = v.as_list() else {
+            return Err(format!("the value of {} must be a list of strings", q(k)));
+        };
+        for item in items {
+            let s = to_string(item, &format!("an element of {}", q(k)))?;
+            out.entry(s).or_default().push(Value::String(k.clone()));
+        }
+    }
+    Ok(Value::Map(
+        out.into_iter().map(|(k, v)| (k, Value::List(v))).collect(),
     ))
 }
 
@@ -437,9 +537,9 @@ mod tests {
         );
         assert_eq!(ok("index", vec![ls(&["a", "b", "c"]), s("b")]), n(1.0));
         assert_eq!(
-            ok("index", vec![ln(&[1.0, 2.0]), s("2")]),
-            n(1.0),
-            "a numeric string finds the number"
+            err("index", vec![ln(&[1.0, 2.0]), s("2")]),
+            "index: item `2` not found",
+            "a numeric string is not the number"
         );
         assert_eq!(
             err("index", vec![ls(&["a"]), s("z")]),
@@ -500,7 +600,8 @@ mod tests {
             ok("contains", vec![ls(&["a", "b", "c"]), s("d")]),
             Value::Bool(false)
         );
-        assert_eq!(ok("contains", vec![ls(&["1"]), n(1.0)]), Value::Bool(true));
+        // Terraform's equality: a string never equals a number.
+        assert_eq!(ok("contains", vec![ls(&["1"]), n(1.0)]), Value::Bool(false));
         assert_eq!(
             ok("contains", vec![l(vec![ls(&["x"])]), ls(&["x"])]),
             Value::Bool(true)
@@ -537,7 +638,7 @@ mod tests {
         );
         assert_eq!(
             ok("distinct", vec![l(vec![n(1.0), n(1.0), s("1")])]),
-            l(vec![n(1.0), s("1")])
+            ls(&["1"])
         );
         assert_eq!(
             ok("sort", vec![ls(&["e", "d", "a", "x"])]),
@@ -625,36 +726,40 @@ mod tests {
 
     #[test]
     fn set_functions() {
+        let set = |v: Value| Value::Set(v.as_list().cloned().unwrap_or_default());
         assert_eq!(
             ok("toset", vec![ls(&["c", "b", "b", "a"])]),
-            ls(&["a", "b", "c"])
+            set(ls(&["a", "b", "c"]))
         );
-        assert_eq!(ok("toset", vec![ln(&[10.0, 2.0, 2.0])]), ln(&[2.0, 10.0]));
+        assert_eq!(
+            ok("toset", vec![ln(&[10.0, 2.0, 2.0])]),
+            set(ln(&[2.0, 10.0]))
+        );
         assert_eq!(
             ok("toset", vec![l(vec![s("a"), n(1.0), Value::Bool(true)])]),
-            ls(&["1", "a", "true"])
+            set(ls(&["1", "a", "true"]))
         );
         assert_eq!(
             ok(
                 "setunion",
                 vec![ls(&["a", "b"]), ls(&["b", "c"]), ls(&["d"])]
             ),
-            ls(&["a", "b", "c", "d"])
+            set(ls(&["a", "b", "c", "d"]))
         );
         assert_eq!(
             ok(
                 "setintersection",
                 vec![ls(&["a", "b"]), ls(&["b", "c"]), ls(&["b", "d"])]
             ),
-            ls(&["b"])
+            set(ls(&["b"]))
         );
         assert_eq!(
             ok("setintersection", vec![ls(&["b", "a", "a"])]),
-            ls(&["a", "b"])
+            set(ls(&["a", "b"]))
         );
         assert_eq!(
             ok("setsubtract", vec![ls(&["a", "b", "c"]), ls(&["a", "c"])]),
-            ls(&["b"])
+            set(ls(&["b"]))
         );
         assert_eq!(
             err("setunion", vec![ls(&["a"]), s("b")]),

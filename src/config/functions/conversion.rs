@@ -1,7 +1,6 @@
 //! Type conversions (`tostring`, `tolist`, ...) and the mark functions
 //! (`sensitive`, `nonsensitive`).
 
-use super::collection::normalize_set;
 use super::*;
 
 pub(super) fn passthrough(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
@@ -12,7 +11,7 @@ pub(super) fn passthrough(a: &mut Args, _: &FuncContext) -> Result<Value, String
 pub(super) fn tostring(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     match a.arg(0) {
         Value::Null => Ok(Value::Null),
-        v @ (Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+        v @ (Value::String(_) | Value::Number(_) | Value::BigNumber(_) | Value::Bool(_)) => {
             Ok(Value::String(to_string(v, "")?))
         }
         other => Err(format!("cannot convert a {} to a string", type_name(other))),
@@ -20,14 +19,17 @@ pub(super) fn tostring(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 }
 
 pub(super) fn tonumber(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    match a.arg(0) {
+    match a.take(0) {
         Value::Null => Ok(Value::Null),
-        Value::Number(n) => Ok(Value::Number(*n)),
-        Value::String(s) => match parse_number(s) {
-            Some(n) => Ok(Value::Number(n)),
-            None => Err(format!("cannot convert {} to a number", q(s))),
+        v @ (Value::Number(_) | Value::BigNumber(_)) => Ok(v),
+        Value::String(s) => match crate::config::types::parse_number(&s) {
+            Some(n) => Ok(n),
+            None => Err(format!("cannot convert {} to a number", q(&s))),
         },
-        other => Err(format!("cannot convert a {} to a number", type_name(other))),
+        other => Err(format!(
+            "cannot convert a {} to a number",
+            type_name(&other)
+        )),
     }
 }
 
@@ -47,26 +49,38 @@ pub(super) fn tobool(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     }
 }
 
-pub(super) fn tolist(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    match a.take(0) {
-        v @ (Value::Null | Value::List(_)) => Ok(v),
-        other => Err(format!("cannot convert a {} to a list", type_name(&other))),
+/// Converts to a collection type, unifying the element types as Terraform
+/// does: `tolist([1, "a"])` is `["1", "a"]`.
+fn to_collection(v: Value, ty: Type, what: &str) -> Result<Value, String> {
+    let ok = match (&v, &ty) {
+        (Value::Null, _) => return Ok(Value::Null),
+        (Value::List(_) | Value::Set(_), Type::List(_) | Type::Set(_)) => true,
+        (Value::Map(_), Type::Map(_)) => true,
+        _ => false,
+    };
+    if !ok {
+        return Err(format!("cannot convert a {} to a {what}", type_name(&v)));
     }
+    let from = Type::of(&v).friendly();
+    ty.convert(v).map_err(|e| {
+        if e.contains("any single type") {
+            format!("cannot convert {from} to {what} of any single type")
+        } else {
+            e
+        }
+    })
+}
+
+pub(super) fn tolist(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
+    to_collection(a.take(0), Type::List(Box::new(Type::Any)), "list")
 }
 
 pub(super) fn toset(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    match a.take(0) {
-        Value::Null => Ok(Value::Null),
-        Value::List(l) => Ok(Value::List(normalize_set(l))),
-        other => Err(format!("cannot convert a {} to a set", type_name(&other))),
-    }
+    to_collection(a.take(0), Type::Set(Box::new(Type::Any)), "set")
 }
 
 pub(super) fn tomap(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    match a.take(0) {
-        v @ (Value::Null | Value::Map(_)) => Ok(v),
-        other => Err(format!("cannot convert a {} to a map", type_name(&other))),
-    }
+    to_collection(a.take(0), Type::Map(Box::new(Type::Any)), "map")
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@ use super::*;
 
 pub(super) fn format(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let spec = a.string(0)?;
+    // A null argument makes the whole result null, as in Terraform.
+    if a.0.iter().skip(1).any(Value::is_null) {
+        return Ok(Value::Null);
+    }
     Ok(Value::String(format_values(
         &spec,
         a.0.get(1..).unwrap_or_default(),
@@ -148,7 +152,8 @@ fn format_values(spec: &str, args: &[Value]) -> Result<String, String> {
         next += 1;
         used = used.max(next);
         let (prefix, body, numeric) = render_verb(&v, arg, &text)?;
-        let len = prefix.chars().count() + body.chars().count();
+        use unicode_segmentation::UnicodeSegmentation as _;
+        let len = prefix.graphemes(true).count() + body.graphemes(true).count();
         let fill = v.width.unwrap_or(0).saturating_sub(len);
         if v.minus {
             out.push_str(&prefix);
@@ -228,6 +233,12 @@ fn render_verb(v: &Verb, arg: &Value, text: &str) -> Result<(String, String, boo
             false,
         )),
         't' => Ok((String::new(), to_bool(arg, &what)?.to_string(), false)),
+        // A whole number beyond an f64's exact range prints in full.
+        'd' if matches!(arg, Value::BigNumber(b) if b.is_int()) && v.prec.is_none() => {
+            let n = arg.as_big().map(|b| b.trunc()).unwrap_or_default();
+            let digits = n.magnitude().to_string();
+            Ok((sign(n.sign() == num_bigint::Sign::Minus), digits, true))
+        }
         'd' | 'b' | 'o' | 'x' | 'X' => {
             let n = to_number(arg, &what)?;
             if !n.is_finite() || n.fract() != 0.0 {
@@ -363,10 +374,12 @@ mod tests {
             fmt("There are %d lights", vec![n(4.0)]),
             s("There are 4 lights")
         );
+        // A null argument makes the result null, as in Terraform.
+        assert_eq!(fmt("%v", vec![Value::Null]), Value::Null);
         assert_eq!(
             fmt(
                 "%v %v %v %v",
-                vec![s("a"), n(1.5), Value::Bool(true), Value::Null]
+                vec![s("a"), n(1.5), Value::Bool(true), s("null")]
             ),
             s("a 1.5 true null")
         );
@@ -453,10 +466,6 @@ mod tests {
         assert_eq!(
             fmt_err("%s", vec![ls(&["a"])]),
             "format: the value for `%s` must be a string, got list"
-        );
-        assert_eq!(
-            fmt_err("%s", vec![Value::Null]),
-            "format: the value for `%s` must not be null"
         );
         assert_eq!(
             fmt_err("%t", vec![n(1.0)]),

@@ -14,6 +14,7 @@
 //! This file holds the registry, the dispatch and the argument helpers every
 //! family shares; each family of functions lives in a file of its own.
 
+use crate::config::types::Type;
 use crate::value::{Map, Value, format_number};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -26,6 +27,7 @@ use std::sync::LazyLock;
 
 mod collection;
 mod conversion;
+mod datetime;
 mod encoding;
 mod filesystem;
 mod format;
@@ -33,6 +35,7 @@ mod hash_crypto;
 mod network;
 mod numeric;
 mod string;
+mod yaml;
 
 /// What a function may know about where it is called from.
 pub struct FuncContext<'a> {
@@ -48,6 +51,7 @@ pub struct FuncError(pub String);
 
 /// Calls the function `name`.
 pub fn call(name: &str, args: Vec<Value>, ctx: &FuncContext) -> Result<Value, FuncError> {
+    let name = base_name(name);
     let Some(func) = find(name) else {
         return Err(FuncError(format!("unknown function `{name}`")));
     };
@@ -58,6 +62,15 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &FuncContext) -> Result<Value, Fu
     // apply to them.
     match name {
         "sensitive" => return Ok(args.into_iter().next().unwrap_or_default().mark_if(true)),
+        // Only a mark on the value itself counts, not one inside it.
+        "issensitive" => {
+            return Ok(Value::Bool(matches!(
+                args.first(),
+                Some(Value::Sensitive(_))
+            )));
+        }
+        // berth has no ephemeral values, so every value passes as it is.
+        "ephemeralasnull" => return Ok(args.into_iter().next().unwrap_or_default()),
         "nonsensitive" => {
             return Ok(args
                 .into_iter()
@@ -82,7 +95,13 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &FuncContext) -> Result<Value, Fu
 
 /// True when [`call`] knows `name`.
 pub fn exists(name: &str) -> bool {
-    find(name).is_some()
+    find(base_name(name)).is_some()
+}
+
+/// The function name without Terraform's `core::` namespace, which names
+/// the same built-in functions.
+pub fn base_name(name: &str) -> &str {
+    name.strip_prefix("core::").unwrap_or(name)
 }
 
 /// Every function name, sorted, for "did you mean" hints.
@@ -152,12 +171,16 @@ const fn f(name: &'static str, arity: Arity, body: Body) -> Func {
 /// order.
 static FUNCS: &[Func] = &[
     f("abs", Exactly(1), numeric::abs),
+    f("abspath", Exactly(1), filesystem::abspath),
     f("alltrue", Exactly(1), collection::alltrue),
     f("anytrue", Exactly(1), collection::anytrue),
     f("base64decode", Exactly(1), encoding::base64decode),
     f("base64encode", Exactly(1), encoding::base64encode),
+    f("base64gzip", Exactly(1), encoding::base64gzip),
     f("base64sha256", Exactly(1), hash_crypto::base64sha256),
     f("base64sha512", Exactly(1), hash_crypto::base64sha512),
+    f("basename", Exactly(1), filesystem::basename),
+    f("bcrypt", Between(1, 2), hash_crypto::bcrypt),
     f("ceil", Exactly(1), numeric::ceil),
     f("chomp", Exactly(1), string::chomp),
     f("chunklist", Exactly(2), collection::chunklist),
@@ -170,18 +193,30 @@ static FUNCS: &[Func] = &[
     f("compact", Exactly(1), collection::compact),
     f("concat", AtLeast(1), collection::concat),
     f("contains", Exactly(2), collection::contains),
+    f("csvdecode", Exactly(1), encoding::csvdecode),
+    f("dirname", Exactly(1), filesystem::dirname),
     f("distinct", Exactly(1), collection::distinct),
     f("element", Exactly(2), collection::element),
     f("endswith", Exactly(2), string::endswith),
+    f("ephemeralasnull", Exactly(1), conversion::passthrough),
     f("file", Exactly(1), filesystem::file),
     f("filebase64", Exactly(1), filesystem::filebase64),
+    f("filebase64sha256", Exactly(1), filesystem::filebase64sha256),
+    f("filebase64sha512", Exactly(1), filesystem::filebase64sha512),
     f("fileexists", Exactly(1), filesystem::fileexists),
+    f("filemd5", Exactly(1), filesystem::filemd5),
+    f("fileset", Exactly(2), filesystem::fileset),
+    f("filesha1", Exactly(1), filesystem::filesha1),
+    f("filesha256", Exactly(1), filesystem::filesha256),
+    f("filesha512", Exactly(1), filesystem::filesha512),
     f("flatten", Exactly(1), collection::flatten),
     f("floor", Exactly(1), numeric::floor),
     f("format", AtLeast(1), format::format),
+    f("formatdate", Exactly(2), datetime::formatdate),
     f("formatlist", AtLeast(1), format::formatlist),
     f("indent", Exactly(2), string::indent),
     f("index", Exactly(2), collection::index),
+    f("issensitive", Exactly(1), conversion::passthrough),
     f("join", AtLeast(2), string::join),
     f("jsondecode", Exactly(1), encoding::jsondecode),
     f("jsonencode", Exactly(1), encoding::jsonencode),
@@ -190,22 +225,29 @@ static FUNCS: &[Func] = &[
     f("log", Exactly(2), numeric::log),
     f("lookup", Between(2, 3), collection::lookup),
     f("lower", Exactly(1), string::lower),
+    f("matchkeys", Exactly(3), collection::matchkeys),
     f("max", AtLeast(1), numeric::max),
+    f("md5", Exactly(1), hash_crypto::md5),
     f("merge", AtLeast(0), collection::merge),
     f("min", AtLeast(1), numeric::min),
     f("nonsensitive", Exactly(1), conversion::passthrough),
     f("one", Exactly(1), collection::one),
     f("parseint", Exactly(2), numeric::parseint),
+    f("pathexpand", Exactly(1), filesystem::pathexpand),
+    f("plantimestamp", Exactly(0), datetime::plantimestamp),
     f("pow", Exactly(2), numeric::pow),
     f("range", Between(1, 3), numeric::range),
     f("regex", Exactly(2), string::regex_fn),
     f("regexall", Exactly(2), string::regexall),
     f("replace", Exactly(3), string::replace),
     f("reverse", Exactly(1), collection::reverse),
+    f("rsadecrypt", Exactly(2), hash_crypto::rsadecrypt),
     f("sensitive", Exactly(1), conversion::passthrough),
     f("setintersection", AtLeast(1), collection::setintersection),
+    f("setproduct", AtLeast(1), collection::setproduct),
     f("setsubtract", Exactly(2), collection::setsubtract),
     f("setunion", AtLeast(1), collection::setunion),
+    f("sha1", Exactly(1), hash_crypto::sha1),
     f("sha256", Exactly(1), hash_crypto::sha256),
     f("sha512", Exactly(1), hash_crypto::sha512),
     f("signum", Exactly(1), numeric::signum),
@@ -217,6 +259,11 @@ static FUNCS: &[Func] = &[
     f("strrev", Exactly(1), string::strrev),
     f("substr", Exactly(3), string::substr),
     f("sum", Exactly(1), numeric::sum),
+    f("textdecodebase64", Exactly(2), encoding::textdecodebase64),
+    f("textencodebase64", Exactly(2), encoding::textencodebase64),
+    f("timeadd", Exactly(2), datetime::timeadd),
+    f("timecmp", Exactly(2), datetime::timecmp),
+    f("timestamp", Exactly(0), datetime::timestamp),
     f("title", Exactly(1), string::title),
     f("tobool", Exactly(1), conversion::tobool),
     f("tolist", Exactly(1), conversion::tolist),
@@ -224,13 +271,18 @@ static FUNCS: &[Func] = &[
     f("tonumber", Exactly(1), conversion::tonumber),
     f("toset", Exactly(1), conversion::toset),
     f("tostring", Exactly(1), conversion::tostring),
+    f("transpose", Exactly(1), collection::transpose),
     f("trim", Exactly(2), string::trim),
     f("trimprefix", Exactly(2), string::trimprefix),
     f("trimspace", Exactly(1), string::trimspace),
     f("trimsuffix", Exactly(2), string::trimsuffix),
     f("upper", Exactly(1), string::upper),
     f("urlencode", Exactly(1), encoding::urlencode),
+    f("uuid", Exactly(0), hash_crypto::uuid),
+    f("uuidv5", Exactly(2), hash_crypto::uuidv5),
     f("values", Exactly(1), collection::values),
+    f("yamldecode", Exactly(1), yaml::yamldecode),
+    f("yamlencode", Exactly(1), yaml::yamlencode),
     f("zipmap", Exactly(2), collection::zipmap),
 ];
 
@@ -296,9 +348,10 @@ fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
+        Value::Number(_) | Value::BigNumber(_) => "number",
         Value::String(_) => "string",
         Value::List(_) => "list",
+        Value::Set(_) => "set",
         Value::Map(_) => "map",
         Value::Unknown => "unknown",
         Value::Sensitive(v) => type_name(v),
@@ -310,6 +363,7 @@ fn to_string(v: &Value, what: &str) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(format_number(*n)),
+        Value::BigNumber(n) => Ok(n.to_text()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Null => Err(format!("{what} must not be null")),
         other => Err(format!("{what} must be a string, got {}", type_name(other))),
@@ -320,6 +374,7 @@ fn to_string(v: &Value, what: &str) -> Result<String, String> {
 fn to_number(v: &Value, what: &str) -> Result<f64, String> {
     match v {
         Value::Number(n) => Ok(*n),
+        Value::BigNumber(n) => Ok(n.to_f64()),
         Value::String(s) => {
             parse_number(s).ok_or_else(|| format!("{what} must be a number, got {}", q(s)))
         }
@@ -358,7 +413,7 @@ fn to_bool(v: &Value, what: &str) -> Result<bool, String> {
 
 fn to_list<'a>(v: &'a Value, what: &str) -> Result<&'a [Value], String> {
     match v {
-        Value::List(l) => Ok(l),
+        Value::List(l) | Value::Set(l) => Ok(l),
         Value::Null => Err(format!("{what} must not be null")),
         other => Err(format!("{what} must be a list, got {}", type_name(other))),
     }
@@ -474,13 +529,9 @@ fn canon(v: &Value) -> String {
 /// Equality that lets a string match the number or bool it spells, as
 /// Terraform's type unification does for `contains` and `index`.
 fn loose_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::String(s), o @ (Value::Number(_) | Value::Bool(_)))
-        | (o @ (Value::Number(_) | Value::Bool(_)), Value::String(s)) => {
-            to_string(o, "").is_ok_and(|t| &t == s)
-        }
-        (a, b) => a == b,
-    }
+    // Terraform's equality: values of different types are never equal, so
+    // `contains([1], "1")` is false.
+    a.same_as(b)
 }
 
 #[cfg(test)]
@@ -626,7 +677,7 @@ mod tests {
             assert!(names().contains(&name));
         }
         // The evaluator owns these: they need unevaluated arguments.
-        for name in ["try", "can", "templatefile", "uuid", "timestamp"] {
+        for name in ["try", "can", "templatefile", "templatestring"] {
             assert!(!exists(name), "`{name}` must not be here");
         }
         assert_eq!(err("nope", vec![]), "unknown function `nope`");

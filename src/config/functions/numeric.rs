@@ -25,7 +25,8 @@ pub(super) fn pow(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 }
 
 pub(super) fn signum(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    let n = a.number(0)?;
+    // Terraform takes a whole number here.
+    let n = a.int(0)? as f64;
     // f64::signum says 1 for zero; Terraform says 0.
     Ok(Value::Number(if n > 0.0 {
         1.0
@@ -74,7 +75,7 @@ pub(super) fn parseint(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     if digits.is_empty() {
         return Err(fail());
     }
-    let mut n: i128 = 0;
+    let mut n = num_bigint::BigInt::from(0);
     for c in digits.chars() {
         let d = match c {
             '0'..='9' => c as i64 - '0' as i64,
@@ -88,13 +89,13 @@ pub(super) fn parseint(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
         if d >= base {
             return Err(fail());
         }
-        n = n
-            .checked_mul(i128::from(base))
-            .and_then(|n| n.checked_add(i128::from(d)))
-            .filter(|n| *n as f64 <= MAX_SAFE_INT)
-            .ok_or_else(|| format!("{} is too large", q(&s)))?;
+        n = n * base + d;
+        if n.bits() > 4096 {
+            return Err(format!("{} is too large", q(&s)));
+        }
     }
-    Ok(Value::Number(if neg { -(n as f64) } else { n as f64 }))
+    let n = if neg { -n } else { n };
+    Ok(crate::value::BigNum::from_int(&n).into_value())
 }
 
 pub(super) fn range(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
@@ -135,11 +136,24 @@ pub(super) fn sum(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     if l.is_empty() {
         return Err("cannot sum an empty list".into());
     }
-    let mut total = 0.0;
+    // Exactly, as Terraform adds: `sum([0.1, 0.2])` is 0.3.
+    let mut total = crate::value::BigNum::zero();
     for (j, v) in l.iter().enumerate() {
-        total += to_number(v, &elem_name(j, 0))?;
+        let n = match v {
+            Value::String(s) => crate::config::types::parse_number(s),
+            v => Some(v.clone()),
+        };
+        let n = n.and_then(|n| n.as_big()).ok_or_else(|| {
+            to_number(v, &elem_name(j, 0))
+                .err()
+                .unwrap_or_else(|| format!("{} must be a number", elem_name(j, 0)))
+        })?;
+        total = total.add(&n);
     }
-    finite(total)
+    if total.is_inf() {
+        return Err("the result is not a finite number".into());
+    }
+    Ok(total.into_value())
 }
 
 #[cfg(test)]
@@ -211,9 +225,10 @@ mod tests {
             "max: argument 1 must be a number, got list (expand a list with `...`)"
         );
         assert_eq!(err("sum", vec![ln(&[])]), "sum: cannot sum an empty list");
+        // Terraform's numbers do not overflow at f64's range.
         assert_eq!(
-            err("sum", vec![ln(&[1e308, 1e308])]),
-            "sum: the result is not a finite number"
+            ok("sum", vec![ln(&[1e308, 1e308])]),
+            crate::value::BigNum::parse("2e308").unwrap().into_value()
         );
         assert_eq!(
             err("sum", vec![l(vec![n(1.0), s("x")])]),
@@ -231,9 +246,10 @@ mod tests {
             err("parseint", vec![s(""), n(10.0)]),
             "parseint: cannot parse `` as a base-10 integer"
         );
+        // Exact beyond an f64's range, as Terraform's big integers.
         assert_eq!(
-            err("parseint", vec![s("99999999999999999999"), n(10.0)]),
-            "parseint: `99999999999999999999` is too large"
+            ok("parseint", vec![s("99999999999999999999"), n(10.0)]).to_string(),
+            "99999999999999999999"
         );
     }
 

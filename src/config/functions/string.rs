@@ -49,12 +49,44 @@ pub(super) fn join(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     Ok(Value::String(parts.join(&sep)))
 }
 
+/// Case mapping one character at a time, as Go's `unicode.ToLower`: a
+/// mapping to several characters (`İ` to `i̇`) keeps its first.
+fn lower_char(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// As Go's `unicode.ToUpper`: a character whose capital is several
+/// characters (`ß`, `ﬁ`) stays as it is.
+fn upper_char(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+/// As Go's `unicode.ToTitle`: the title case of the four digraphs differs
+/// from their capital.
+fn title_char(c: char) -> char {
+    match c {
+        'Ǆ' | 'ǅ' | 'ǆ' => 'ǅ',
+        'Ǉ' | 'ǈ' | 'ǉ' => 'ǈ',
+        'Ǌ' | 'ǋ' | 'ǌ' => 'ǋ',
+        'Ǳ' | 'ǲ' | 'ǳ' => 'ǲ',
+        c => upper_char(c),
+    }
+}
+
 pub(super) fn lower(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    Ok(Value::String(a.string(0)?.to_lowercase()))
+    Ok(Value::String(
+        a.string(0)?.chars().map(lower_char).collect(),
+    ))
 }
 
 pub(super) fn upper(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    Ok(Value::String(a.string(0)?.to_uppercase()))
+    Ok(Value::String(
+        a.string(0)?.chars().map(upper_char).collect(),
+    ))
 }
 
 pub(super) fn title(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
@@ -75,7 +107,7 @@ pub(super) fn title(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let mut boundary = true;
     for c in s.chars() {
         if boundary {
-            out.extend(c.to_uppercase());
+            out.push(title_char(c));
         } else {
             out.push(c);
         }
@@ -180,14 +212,17 @@ pub(super) fn split(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
 }
 
 pub(super) fn strrev(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
-    Ok(Value::String(a.string(0)?.chars().rev().collect()))
+    use unicode_segmentation::UnicodeSegmentation as _;
+    // Grapheme clusters, as Terraform: `👍🏽` stays one character.
+    Ok(Value::String(a.string(0)?.graphemes(true).rev().collect()))
 }
 
 pub(super) fn substr(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     let s = a.string(0)?;
     let offset = a.int(1)?;
     let length = a.int(2)?;
-    let chars: Vec<char> = s.chars().collect();
+    use unicode_segmentation::UnicodeSegmentation as _;
+    let chars: Vec<&str> = s.graphemes(true).collect();
     let total = chars.len() as i64;
     let start = if offset < 0 {
         (offset + total).max(0)
@@ -204,7 +239,7 @@ pub(super) fn substr(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
     } else {
         (length as usize).min(rest.len())
     };
-    Ok(Value::String(rest[..take].iter().collect()))
+    Ok(Value::String(rest[..take].concat()))
 }
 
 pub(super) fn trim(a: &mut Args, _: &FuncContext) -> Result<Value, String> {
