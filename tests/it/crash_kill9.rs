@@ -106,6 +106,7 @@ fn apply_args(ami: &str) -> Vec<String> {
 }
 
 #[derive(Clone, Debug)]
+#[allow(clippy::enum_variant_names)] // each reads as "kill after ..."
 enum Kill {
     /// Right after the N-th API call landed: `N`, or `ec2:RunInstances:N`
     /// for the N-th call of one operation (`BERTH_TEST_KILL_AFTER_CALLS`).
@@ -303,7 +304,7 @@ impl<'m> Fleet<'m> {
         let hook = stderr.lines().find_map(|l| l.strip_prefix("berth: test hook: SIGKILL after ")).map(str::to_string);
         match (status.signal(), kill) {
             (Some(9), Kill::AfterDelay(_)) => {
-                let last = stderr.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("(no output)");
+                let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("(no output)");
                 (true, format!("killed; its last line: {last}"))
             }
             (Some(9), _) => (true, format!("killed after {}", hook.unwrap_or_else(|| "(the hook said nothing)".into()))),
