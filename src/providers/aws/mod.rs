@@ -106,7 +106,7 @@ impl AwsProvider {
         let r53_endpoint = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "route53");
         let route53 = Arc::new(route53::Route53::new(&sdk, r53_endpoint).with_settings(settings));
         let mut sts_conf = aws_sdk_sts::config::Builder::from(&sdk)
-            .interceptor(crate::providers::api_stats::CountCalls)
+            .interceptor(crate::telemetry::api_stats::CountCalls)
             .retry_partition(retry_partition("sts"));
         if let Some(url) = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "sts") {
             sts_conf = sts_conf.endpoint_url(url);
