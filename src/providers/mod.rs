@@ -15,6 +15,9 @@ pub mod api_stats;
 pub mod aws;
 pub mod builtin;
 pub mod dns;
+pub mod local;
+pub mod random;
+pub mod tls;
 
 use crate::addr::{InstanceAddr, Mode};
 use crate::value::Value;
@@ -376,7 +379,7 @@ impl Registry {
 }
 
 /// The provider families berth knows, by the prefix of their type names.
-pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns"];
+pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns", "local", "random", "tls"];
 
 /// The names a provider block takes: its arguments and its nested blocks,
 /// each with its own names. The block as written is held to it before
@@ -411,7 +414,7 @@ pub fn block_schema(name: &str) -> Option<&'static BlockSchema> {
     match name {
         "aws" => Some(&aws::BLOCK),
         "dns" => Some(&dns::config::BLOCK),
-        "berth" => Some(&EMPTY),
+        "berth" | "random" | "tls" | "local" => Some(&EMPTY),
         _ => None,
     }
 }
@@ -476,6 +479,9 @@ pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, 
         "aws" => Ok(Arc::new(aws::AwsProvider::from_config(config).await?)),
         "berth" => Ok(Arc::new(builtin::Builtin::default())),
         "dns" => Ok(Arc::new(dns::DnsProvider::configure(config)?)),
+        "random" => Ok(Arc::new(random::Random)),
+        "tls" => Ok(Arc::new(tls::Tls)),
+        "local" => Ok(Arc::new(local::Local)),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",
             KNOWN_PROVIDERS.join(", ")
