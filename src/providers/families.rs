@@ -4,12 +4,12 @@
 //! ([`crate::providers`]) knows none of them, so each family imports the
 //! interface and nothing imports a family but this table.
 
-use super::{BlockSchema, Provider, ProviderError, aws, builtin, dns};
+use super::{BlockSchema, Provider, ProviderError, aws, builtin, dns, local, random, tls};
 use crate::value::Value;
 use std::sync::Arc;
 
 /// The provider families berth knows, by the prefix of their type names.
-pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns"];
+pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns", "local", "random", "tls"];
 
 /// The block schema of a provider family; `None` for a family berth does
 /// not know (configuring it reports that).
@@ -18,7 +18,7 @@ pub fn block_schema(name: &str) -> Option<&'static BlockSchema> {
     match name {
         "aws" => Some(&aws::BLOCK),
         "dns" => Some(&dns::config::BLOCK),
-        "berth" => Some(&EMPTY),
+        "berth" | "random" | "tls" | "local" => Some(&EMPTY),
         _ => None,
     }
 }
@@ -28,8 +28,11 @@ pub fn block_schema(name: &str) -> Option<&'static BlockSchema> {
 pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, ProviderError> {
     match name {
         "aws" => Ok(Arc::new(aws::AwsProvider::from_config(config).await?)),
-        "berth" => Ok(Arc::new(builtin::Builtin)),
+        "berth" => Ok(Arc::new(builtin::Builtin::default())),
         "dns" => Ok(Arc::new(dns::DnsProvider::configure(config)?)),
+        "random" => Ok(Arc::new(random::Random)),
+        "tls" => Ok(Arc::new(tls::Tls)),
+        "local" => Ok(Arc::new(local::Local)),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",
             KNOWN_PROVIDERS.join(", ")

@@ -15,6 +15,9 @@ pub mod aws;
 pub mod builtin;
 pub mod dns;
 pub mod families;
+pub mod local;
+pub mod random;
+pub mod tls;
 
 use crate::addr::{InstanceAddr, Mode};
 use crate::value::Value;

@@ -12,10 +12,13 @@
 mod support;
 
 mod architecture;
+mod aws_configs;
 mod aws_ec2;
 mod aws_ec2_faults;
 mod aws_example;
+mod aws_instance_args;
 mod aws_lifecycle;
+mod aws_network_types;
 mod aws_provider_block;
 mod aws_route53;
 mod aws_route53_plan;

@@ -12,7 +12,7 @@
 
 use aws_sdk_s3::Client;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 /// A lock this process holds (or may hold: its PUT was sent).
 pub struct HeldLock {
@@ -24,12 +24,6 @@ pub struct HeldLock {
 }
 
 static HELD: Mutex<Vec<HeldLock>> = Mutex::new(Vec::new());
-static STOPPING: AtomicBool = AtomicBool::new(false);
-
-/// True once the run is being stopped: nothing more may be written.
-pub fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
-}
 
 fn held() -> std::sync::MutexGuard<'static, Vec<HeldLock>> {
     HELD.lock().unwrap_or_else(|p| p.into_inner())
@@ -60,7 +54,7 @@ pub fn held_ids() -> Vec<String> {
 /// starts after a lock is gone. Returns the locks freed (as
 /// `s3://bucket/key`) and those that could not be, with why.
 pub async fn stop() -> (Vec<String>, Vec<String>) {
-    STOPPING.store(true, Ordering::SeqCst);
+    super::objects::STOPPING.store(true, Ordering::SeqCst);
     release_held_locks().await
 }
 

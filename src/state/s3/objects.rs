@@ -5,12 +5,20 @@
 //! SDK's error as its source; its message is one line.
 
 use super::S3Backend;
-use super::held_locks;
 use crate::state::{State, StateError};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::StreamExt;
 use std::time::Duration;
+
+/// Set once the run is being stopped at once ([`super::held_locks::stop`]):
+/// nothing more may be written.
+pub(super) static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once the run is being stopped: nothing more may be written.
+pub fn stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// S3 answers 409 to a conditional write racing another on the same key;
 /// the loser may simply try again.
@@ -100,7 +108,7 @@ impl S3Backend {
     /// Writes an object; answers its ETag and version id (`None`, or
     /// `"null"`, when the bucket keeps no versions).
     pub(super) async fn put(&self, key: &str, body: &[u8], cond: Cond<'_>) -> Result<Put, PutError> {
-        if held_locks::stopping() {
+        if stopping() {
             return Err(PutError::Failed(StateError::Other(format!(
                 "not writing `{}`: the run is being stopped",
                 self.uri(key)

@@ -5,10 +5,10 @@
 //! (the same rule, not a new one), and creates whose answers were lost
 //! found again instead of made twice.
 
-mod support;
 
-use support::aws::Aws;
-use support::cli::{Run, Work};
+use crate::support;
+use crate::support::aws::Aws;
+use crate::support::cli::{Run, Work};
 
 fn config(v: &Vars) -> String {
     format!(

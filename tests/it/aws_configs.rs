@@ -9,10 +9,10 @@
 //! configurations of this kind use; `setup` makes what a fixture names but
 //! berth does not manage (an IAM instance profile).
 
-mod support;
 
-use support::aws::Aws;
-use support::cli::{Run, Work};
+use crate::support;
+use crate::support::aws::Aws;
+use crate::support::cli::{Run, Work};
 
 /// Copies a fixture into a scratch directory.
 fn fixture(name: &str) -> Work {
@@ -228,4 +228,77 @@ async fn vpc_nat_eip() {
     assert!(https["security_group_rule_id"].as_str().is_some_and(|id| id.starts_with("sgr-")), "{https}");
     let ssh = attributes(&state, "aws_security_group_rule.workers_ssh_from_web");
     assert!(ssh["id"].as_str().is_some_and(|id| id.starts_with("sgrule-")), "{ssh}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kamal_ssh_key() {
+    let aws = Aws::start();
+    let w = fixture("kamal-ssh-key");
+    berth(&w, &aws, &["validate"]).assert_ok();
+    let plan = berth(&w, &aws, &["plan"]);
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains("private_key_openssh") && plan.stdout.contains("(sensitive value)"),
+        "{}",
+        plan.stdout
+    );
+    berth(&w, &aws, &["apply", "--auto-approve"]).assert_ok();
+    let state = w.state();
+    let key = attributes(&state, "tls_private_key.deploy");
+    let private = key["private_key_openssh"].as_str().unwrap();
+    let text = std::fs::read_to_string(w.path().join("state/default.json")).unwrap();
+    assert!(text.contains("private_key_openssh"), "the state holds the key, marked sensitive");
+    let marked = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["addr"] == "tls_private_key.deploy")
+        .map(|r| r["sensitive"].to_string())
+        .unwrap();
+    assert!(marked.contains("private_key_openssh") && marked.contains("private_key_pem"), "{marked}");
+    let pw = attributes(&state, "random_password.registry");
+    assert!(attributes_marked(&state, "random_password.registry", "result"), "the password is marked sensitive");
+    assert_eq!(pw["result"].as_str().unwrap().len(), 24);
+    // The key file is the key, usable by ssh, and the owner's alone.
+    let file = w.path().join(".kamal/id_ed25519");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), private);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o077, 0);
+    let derived = std::process::Command::new("ssh-keygen").arg("-y").arg("-f").arg(&file).output().unwrap();
+    assert!(derived.status.success(), "{}", String::from_utf8_lossy(&derived.stderr));
+    let public = key["public_key_openssh"].as_str().unwrap();
+    assert_eq!(String::from_utf8_lossy(&derived.stdout).trim(), public.trim());
+    // The hosts carry the key and their random names.
+    let pair = attributes(&state, "aws_key_pair.deploy");
+    assert_eq!(pair["public_key"], public);
+    let host = attributes(&state, "aws_instance.host[0]");
+    assert_eq!(host["tags"]["Name"], attributes(&state, "random_pet.host[0]")["id"]);
+    let hosts = std::fs::read_to_string(w.path().join(".kamal/hosts.yml")).unwrap();
+    assert!(hosts.contains(host["private_ip"].as_str().unwrap()), "{hosts}");
+    // Listed with the others, a sensitive output is not printed (asked for
+    // by name, it is, as in Terraform).
+    let out = berth(&w, &aws, &["output"]);
+    assert!(out.stdout.contains("registry_password"), "{}", out.stdout);
+    assert!(!out.stdout.contains(pw["result"].as_str().unwrap()), "a sensitive output is not printed: {}", out.stdout);
+    let again = berth(&w, &aws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    // A key file deleted behind berth's back is written again.
+    std::fs::remove_file(&file).unwrap();
+    let drift = berth(&w, &aws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
+    berth(&w, &aws, &["apply", "--auto-approve"]).assert_ok();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), private, "the same key, from the state");
+    berth(&w, &aws, &["destroy", "--auto-approve"]).assert_ok();
+    assert!(!file.exists() && !w.path().join(".kamal/hosts.yml").exists(), "destroy removes the files");
+    let left = left_behind(&aws, state["lineage"].as_str().unwrap()).await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Whether the state marks `attr` of `addr` sensitive.
+fn attributes_marked(state: &serde_json::Value, addr: &str, attr: &str) -> bool {
+    state["resources"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["addr"] == addr))
+        .and_then(|r| r["sensitive"].as_array())
+        .is_some_and(|s| s.iter().any(|p| p.as_str().is_some_and(|p| p == attr || p.starts_with(&format!("{attr}.")))))
 }

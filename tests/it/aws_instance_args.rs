@@ -4,11 +4,10 @@
 //! showing the new value, a no-op plan after), and what must replace the
 //! host does.
 
-mod support;
 
 use aws_sdk_ec2::types::InstanceAttributeName;
-use support::aws::Aws;
-use support::cli::{Run, Work};
+use crate::support::aws::Aws;
+use crate::support::cli::{Run, Work};
 
 const AMI: &str = r#"
 provider "aws" {
