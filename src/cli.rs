@@ -48,6 +48,10 @@ pub enum Command {
     /// Manage workspaces: one state each (e.g. staging, production).
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// Bring an existing object under berth: read it by ID into the state at
+    /// ADDRESS (which needs a resource block); the next apply adds berth's
+    /// ownership marks.
+    Import(ImportArgs),
     /// Remove a state lock left by a process that is gone.
     ForceUnlock(ForceUnlockArgs),
     /// Print a shell completion script.
@@ -104,9 +108,37 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
-    /// Print the plan as JSON on stdout (schema: docs/plan-json.md).
-    #[arg(long)]
+    /// Print the plan as JSON on stdout (schema: docs/plan-json.md); same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// How to print the plan: human (default), json, or markdown (for a pull-request comment).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<PlanFormat>,
+    /// Write a resource block for each `import` block whose address has
+    /// none into FILE (a new file); in the configuration's directory as
+    /// `*.hcl`, the plan then includes those imports.
+    #[arg(long = "generate-config-out", value_name = "FILE")]
+    pub generate_config_out: Option<PathBuf>,
+}
+
+/// How `plan` and `show` print a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    /// GitHub-flavoured Markdown within a comment's size limit.
+    Markdown,
+}
+
+impl PlanFormat {
+    /// `--format`, with the older `--json` flag meaning `--format json`.
+    pub fn chosen(format: Option<PlanFormat>, json: bool) -> PlanFormat {
+        match (format, json) {
+            (Some(f), _) => f,
+            (None, true) => PlanFormat::Json,
+            (None, false) => PlanFormat::Human,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -134,8 +166,12 @@ pub struct DestroyArgs {
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    #[arg(long)]
+    /// Print as JSON; same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// How to print a saved plan: human (default), json, or markdown.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<PlanFormat>,
     /// A saved plan; without it, the state is shown.
     pub planfile: Option<PathBuf>,
 }
@@ -223,6 +259,20 @@ pub enum StateSubcommand {
     /// Replace the state with FILE (`-` for stdin). Refuses an older serial
     /// or another lineage without `--force`.
     Push(PushArgs),
+    /// Make this workspace's state from a Terraform state (version 4):
+    /// the same objects at the same addresses, nothing recreated.
+    MigrateTerraform(MigrateTerraformArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateTerraformArgs {
+    /// A `terraform.tfstate` file, or `-` for the output of `terraform state pull`.
+    pub path: PathBuf,
+    /// Replace a berth state that already manages objects.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Args, Debug)]
@@ -270,6 +320,18 @@ pub enum WorkspaceCommand {
         #[command(flatten)]
         lock: LockArgs,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Where the object goes: `aws_instance.web`, `aws_instance.web["a"]`, `module.app.aws_vpc.main`.
+    pub address: String,
+    /// The object's id as its provider knows it: `vpc-0abc`, `i-0123`, `Z123_www.example.com_A`.
+    pub id: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Args, Debug)]

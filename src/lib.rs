@@ -9,6 +9,7 @@
 //! - [`interrupt`]: SIGINT/SIGTERM → a soft cancellation token, or a hard
 //!   stop that frees the state locks; nothing else listens for signals.
 //! - [`commands`]: one small adapter per subcommand: settings → engine → a view.
+//! - [`ci`]: what changes on a CI runner: GitHub annotations and the step summary.
 //! - [`engine`]: the only module that sees configuration, providers and
 //!   state together: evaluation scope, provider setup, refresh, plan, step
 //!   order, the generic walk, apply, inventory evaluation, validation.
@@ -27,6 +28,7 @@
 
 pub mod addr;
 pub mod aws_sdk;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -68,7 +68,9 @@ fn main() {
             Command::State(StateSubcommand::Edit(c)) => commands::state::run(&env, c).await,
             Command::State(StateSubcommand::Pull) => commands::state_transfer::pull(&env).await,
             Command::State(StateSubcommand::Push(a)) => commands::state_transfer::push(&env, a).await,
+            Command::State(StateSubcommand::MigrateTerraform(a)) => commands::migrate_terraform::run(&env, a).await,
             Command::Workspace(c) => commands::workspace::run(&env, c).await,
+            Command::Import(a) => commands::import::run(&env, a).await,
             Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
             Command::Completions(a) => {
                 clap_complete::generate(a.shell, &mut Cli::command(), "berth", &mut std::io::stdout());
@@ -81,6 +83,7 @@ fn main() {
         Ok(code) => code,
         Err(diags) => {
             eprint!("{}", diags.render(env.color));
+            berth::ci::annotate(&diags);
             1
         }
     };

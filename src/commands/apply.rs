@@ -60,7 +60,7 @@ async fn plan_and_apply(env: &Env, flags: &PlanFlags, destroy: bool, auto_approv
             planned,
             backend.as_ref(),
             &ApplyOptions { parallelism: flags.parallelism, ..ApplyOptions::default() },
-            &StderrProgress::new(),
+            &progress::Display::stderr(),
             &graceful.token(),
         )
         .await;
@@ -84,7 +84,7 @@ async fn apply_saved(env: &Env, file: &std::path::Path, flags: &PlanFlags) -> Cm
         plan,
         backend.as_ref(),
         &ApplyOptions { parallelism: flags.parallelism, ..ApplyOptions::default() },
-        &StderrProgress::new(),
+        &progress::Display::stderr(),
         &graceful.token(),
     )
     .await;

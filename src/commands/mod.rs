@@ -5,10 +5,13 @@
 pub mod apply;
 pub mod fmt;
 pub mod graph;
+pub mod import;
 pub mod inventory;
 pub mod init;
+pub mod migrate_terraform;
 pub mod output;
 pub mod plan;
+pub mod progress;
 pub mod show;
 pub mod state;
 pub mod state_transfer;
@@ -17,13 +20,11 @@ pub mod workspace;
 
 use crate::config::{self, Config};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::engine::{Event, Verb};
 use crate::interrupt::Interrupt;
 use crate::state::s3::{S3Backend, S3Settings};
 use crate::state::{Backend, LockInfo, State, local::LocalBackend};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// What every command needs to know about its surroundings.
@@ -237,70 +238,6 @@ impl Locked<'_> {
 /// Loads the state; `None` when there is none yet.
 pub async fn load_state(backend: &dyn Backend) -> Result<Option<State>, Diagnostics> {
     Ok(backend.load().await?)
-}
-
-/// Apply progress on stderr, one line per event.
-pub struct StderrProgress {
-    out: Mutex<std::io::BufWriter<std::io::Stderr>>,
-}
-
-impl StderrProgress {
-    pub fn new() -> Self {
-        StderrProgress { out: Mutex::new(std::io::BufWriter::new(std::io::stderr())) }
-    }
-    fn line(&self, s: &str) {
-        let mut o = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(o, "{s}");
-        let _ = o.flush();
-    }
-}
-
-impl Default for StderrProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn gerund(verb: Verb) -> &'static str {
-    match verb {
-        Verb::Create => "Creating...",
-        Verb::Update => "Modifying...",
-        Verb::Destroy => "Destroying...",
-        Verb::Read => "Reading...",
-    }
-}
-
-fn done(verb: Verb) -> &'static str {
-    match verb {
-        Verb::Create => "Creation complete",
-        Verb::Update => "Modifications complete",
-        Verb::Destroy => "Destruction complete",
-        Verb::Read => "Read complete",
-    }
-}
-
-impl crate::engine::Progress for StderrProgress {
-    fn event(&self, event: Event<'_>) {
-        let line = match event {
-            Event::Refreshing { objects } => format!("Refreshing {objects} object(s)..."),
-            Event::Started(step) => format!("{step}: {}", gerund(step.verb())),
-            Event::Finished { step, id, elapsed } => {
-                let secs = elapsed.as_secs_f64();
-                let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-                format!("{step}: {} after {secs:.1}s{id}", done(step.verb()))
-            }
-            Event::Failed { step, error } => format!("{step}: {} failed: {error}", step.verb().as_str()),
-            Event::Warning { step, warning } => format!("{step}: warning: {warning}"),
-            Event::HealthWaiting { step, url, expect_status } => format!("{step}: waiting for GET {url} to answer {expect_status}"),
-            Event::Healthy(step) => format!("{step}: healthy"),
-            Event::InventoryWritten { name, path } => format!("inventory `{name}`: wrote `{path}`"),
-            Event::Interrupted { in_flight: 0 } => "Interrupt received: nothing new will start.".to_string(),
-            Event::Interrupted { in_flight } => format!(
-                "Interrupt received: waiting for {in_flight} operation(s) in flight to finish; nothing new will start."
-            ),
-        };
-        self.line(&line);
-    }
 }
 
 /// Prints data to stdout (never progress).

@@ -1,27 +1,26 @@
 //! `berth show`: a saved plan, or the state.
 
 use super::*;
-use crate::cli::ShowArgs;
-use crate::plan::{Plan, render};
+use crate::cli::{PlanFormat, ShowArgs};
+use crate::plan::Plan;
 
 pub async fn run(env: &Env, args: &ShowArgs) -> CmdResult {
     if let Some(file) = &args.planfile {
         let text = fs_err::read_to_string(file).map_err(|e| err(format!("cannot read the plan: {e}")))?;
         let plan: Plan = serde_json::from_str(&text).map_err(|e| err(format!("`{}` is not a berth plan file: {e}", file.display())))?;
-        if args.json {
-            print(&format!("{}\n", serde_json::to_string_pretty(&render::json(&plan)).unwrap_or_default()));
-        } else {
-            print(&render::human(&plan));
-        }
+        print(&super::plan::show_plan(&plan, PlanFormat::chosen(args.format, args.json)));
         return Ok(0);
     }
     let config = env.load_config().ok();
     let backend = env.backend(config.as_ref())?;
+    if args.format == Some(PlanFormat::Markdown) {
+        return Err(err("`--format markdown` shows a saved plan: `berth show --format markdown PLANFILE`"));
+    }
     let Some(state) = load_state(backend.as_ref()).await? else {
         print("The state is empty.\n");
         return Ok(0);
     };
-    if args.json {
+    if args.json || args.format == Some(PlanFormat::Json) {
         let resources: Vec<serde_json::Value> = state
             .resources
             .values()

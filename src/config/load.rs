@@ -7,7 +7,7 @@ use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use sha2::{Digest, Sha256};
 
 const BLOCK_KINDS: &[&str] =
-    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory"];
+    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory", "import"];
 const MAX_MODULE_DEPTH: usize = 16;
 
 /// Loads the configuration in `dir` and every module it calls. All problems
@@ -521,6 +521,38 @@ impl Loader {
                     return;
                 }
                 module.inventories.insert(labels[0].clone(), InventoryDecl { name: labels[0].clone(), span, body });
+            }
+            "import" => {
+                if !b.labels.is_empty() {
+                    self.err("an `import` block has no labels", span.clone());
+                }
+                let body = self.body(file, &b.body);
+                self.only(&body, "import", &["to", "id", "for_each", "provider"], &[]);
+                if !module.path.is_empty() {
+                    self.err("`import` blocks belong in the root module", span);
+                    return;
+                }
+                let (Some(to), Some(id)) = (body.attrs.get("to"), body.attrs.get("id")) else {
+                    self.err("an `import` block needs `to` (the address) and `id` (the object's id)", span);
+                    return;
+                };
+                let provider = match body.attrs.get("provider") {
+                    Some(a) => match provider_ref(&a.expr) {
+                        Some(p) => Some(p),
+                        None => {
+                            self.err("`provider` must be a provider reference such as `aws` or `aws.west`", a.expr.span());
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                module.imports.push(ImportDecl {
+                    span,
+                    to: to.expr.clone(),
+                    id: id.expr.clone(),
+                    for_each: body.attrs.get("for_each").map(|a| a.expr.clone()),
+                    provider,
+                });
             }
             other => {
                 let mut d = Diagnostic::error(format!("unknown block type `{other}`")).at(span);

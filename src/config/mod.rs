@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use load::{load, load_str};
+pub(crate) use load::is_name;
 
 /// An unevaluated expression and the file it came from.
 #[derive(Clone, Debug)]
@@ -188,6 +189,20 @@ pub struct InventoryDecl {
     pub body: BodyDecl,
 }
 
+/// An `import { to = ADDR, id = "..." }` block (root module only): bring
+/// an existing object under berth at `to`, optionally once per `for_each`
+/// element. Evaluated when planning (`engine::import`).
+#[derive(Clone, Debug)]
+pub struct ImportDecl {
+    pub span: Option<Span>,
+    /// The address, as written: `aws_instance.web[each.key]`.
+    pub to: Expr,
+    pub id: Expr,
+    pub for_each: Option<Expr>,
+    /// `provider = aws.west`, when not the type's default.
+    pub provider: Option<String>,
+}
+
 /// One module: the root directory, or a called one.
 #[derive(Debug, Default)]
 pub struct Module {
@@ -201,6 +216,7 @@ pub struct Module {
     pub providers: IndexMap<String, ProviderDecl>,
     pub inventories: IndexMap<String, InventoryDecl>,
     pub backend: Option<BackendDecl>,
+    pub imports: Vec<ImportDecl>,
 }
 
 impl Module {

@@ -10,6 +10,7 @@
 //! - [`scope`]: the values expressions see during a walk;
 //! - [`providers`]: `provider` blocks → configured providers;
 //! - [`refresh`]: read the state's objects, adopt what an interrupted run left;
+//! - [`import`]: objects berth did not create, and the marks they take;
 //! - [`mod@plan`] (with [`checks`]): what each resource's provider would change;
 //! - [`order`]: the step graph of a plan;
 //! - [`walk`]: a generic bounded, cancellable walk of a graph;
@@ -25,6 +26,7 @@
 
 pub mod apply;
 pub mod checks;
+pub mod import;
 pub mod inventory;
 pub mod order;
 pub mod plan;

@@ -25,6 +25,11 @@ pub struct PlanOptions {
     /// Providers the caller made, by key (`aws`, `aws.west`), used instead
     /// of configuring one from the configuration: for embedders and tests.
     pub providers: Registry,
+    /// Objects to import besides the configuration's `import` blocks (`berth import`).
+    pub imports: Vec<super::import::Request>,
+    /// Write resource blocks for imports that have none (into
+    /// [`Plan::generated_config`]) instead of failing on them.
+    pub generate_config: bool,
 }
 
 pub struct Planner<'a> {
@@ -48,6 +53,7 @@ impl Planner<'_> {
         let mut changes: Vec<ResourceChange> = Vec::new();
         let mut data: Vec<DataRead> = Vec::new();
         let mut instance_dependencies: BTreeMap<InstanceAddr, Vec<InstanceAddr>> = BTreeMap::new();
+        let mut generated_config = String::new();
         let targets: Option<BTreeSet<ResourceAddr>> = if self.opts.targets.is_empty() {
             None
         } else {
@@ -91,6 +97,15 @@ impl Planner<'_> {
                 changes.push(self.delete_change(r, Some("destroy requested".into())));
             }
         } else {
+            let (imports, generated) =
+                match super::import::resolve(self.config, &world, state, self.providers, &self.opts.imports, self.opts.generate_config).await {
+                    Ok(found) => found,
+                    Err(d) => {
+                        diags.extend(d);
+                        Default::default()
+                    }
+                };
+            generated_config = generated;
             for node in &self.graph.order {
                 let Node::Resource(addr) = node else { continue };
                 let Some(decl) = self.config.resource(addr) else { continue };
@@ -100,7 +115,7 @@ impl Planner<'_> {
                     continue;
                 }
                 if let Err(d) = self
-                    .plan_resource(decl, state, refreshed, &world, &mut changes, &mut data, &mut instance_dependencies, &in_target)
+                    .plan_resource(decl, state, refreshed, &world, &imports, &mut changes, &mut data, &mut instance_dependencies, &in_target)
                     .await
                 {
                     diags.extend(d);
@@ -185,6 +200,7 @@ impl Planner<'_> {
             inventories,
             dependencies,
             instance_dependencies,
+            generated_config,
             errored: diags.has_errors(),
         };
         if diags.has_errors() {
@@ -232,6 +248,7 @@ impl Planner<'_> {
             notes: Vec::new(),
             create_before_destroy: r.create_before_destroy,
             generation: r.generation,
+            import: None,
         }
     }
 
@@ -242,6 +259,7 @@ impl Planner<'_> {
         state: &State,
         refreshed: &Refreshed,
         world: &World<'_>,
+        imports: &BTreeMap<InstanceAddr, super::import::Request>,
         changes: &mut Vec<ResourceChange>,
         data: &mut Vec<DataRead>,
         instance_dependencies: &mut BTreeMap<InstanceAddr, Vec<InstanceAddr>>,
@@ -324,6 +342,14 @@ impl Planner<'_> {
         if diags.has_errors() {
             return Err(diags);
         }
+        // Objects this plan imports: read by id, then planned as if in the state.
+        let wanted = work.iter().filter(|w| w.3.is_none() && imports.contains_key(&w.0)).map(|w| (w.0.clone(), w.2.clone()));
+        let (fresh, read_errors) =
+            super::import::read_objects(provider.as_ref(), decl, lineage, imports, wanted.collect()).await;
+        if read_errors.has_errors() {
+            return Err(read_errors);
+        }
+        let work: Vec<_> = work.into_iter().map(|(i, k, c, p)| { let p = p.or_else(|| fresh.get(&i)); (i, k, c, p) }).collect();
 
         if addr.mode == Mode::Data {
             for (inst, key, config, _) in work {
@@ -350,6 +376,7 @@ impl Planner<'_> {
                         notes: Vec::new(),
                         create_before_destroy: false,
                         generation: 0,
+                        import: None,
                     });
                 }
             }
@@ -367,7 +394,10 @@ impl Planner<'_> {
             // and everything that reads them is planned to follow.
             let forced = prior.is_some_and(|p| p.tainted) || self.opts.replace.iter().any(|r| inst.matches(r));
             async move {
-                let prior_value = prior.map(|p| p.value());
+                let prior_value = prior.map(|p| match p.imported {
+                    true => super::import::reconcile(&addr.type_, p.value(), &config),
+                    false => p.value(),
+                });
                 let plan_prior = if forced { None } else { prior_value.as_ref() };
                 let planned = provider.plan(&ctx, &addr.type_, plan_prior, &config).await;
                 (inst, key, prior, prior_value, config, planned)
@@ -400,7 +430,7 @@ impl Planner<'_> {
             let forced = self.opts.replace.iter().any(|r| inst.matches(r));
             let tainted = prior.is_some_and(|p| p.tainted);
             let cbd = decl.lifecycle.create_before_destroy;
-            let (action, reason) = match prior {
+            let (mut action, reason) = match prior {
                 None => {
                     let reason = if refreshed.gone.contains(&inst) {
                         Some("deleted outside berth: it will be created again".to_string())
@@ -424,6 +454,9 @@ impl Planner<'_> {
                 );
             }
             let mut notes = planned.notes;
+            if prior.is_some_and(|p| p.imported) {
+                action = super::import::claim(action, provider.ownership_marks(&addr.type_), &mut notes);
+            }
             if action.creates() && decl.health_check.is_some() {
                 notes.push(
                     "health-gated: what depends on it switches over, and any old object is destroyed, only after its health check passes"
@@ -433,6 +466,7 @@ impl Planner<'_> {
             if refreshed.adopted.contains(&inst) {
                 notes.push("adopted: created by an interrupted run and found again by its ownership tags".into());
             }
+            let import = fresh.get(&inst).and(imports.get(&inst)).map(|r| r.id.clone());
             world.set_instance(addr, key, if action == Action::NoOp { prior_value.clone().unwrap_or_default() } else { after.clone() });
             changes.push(ResourceChange {
                 addr: inst,
@@ -446,6 +480,7 @@ impl Planner<'_> {
                 notes,
                 create_before_destroy: cbd,
                 generation: prior.map(|p| p.generation).unwrap_or(0),
+                import,
             });
         }
         // Instances that no longer exist in the expansion.

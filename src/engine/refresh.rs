@@ -121,6 +121,7 @@ pub async fn adopt_pending(state: &mut State, providers: &Registry, diags: &mut 
                     // What the interrupted create would have recorded: the
                     // next create of the address gets a fresh token.
                     generation: p.generation + 1,
+                    imported: false,
                 });
             }
             Ok(None) => {}

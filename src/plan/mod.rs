@@ -5,10 +5,12 @@
 //! state or configuration moved since ("stale"), or one that errored: the
 //! rules live here, next to the value ([`Plan::can_apply`]).
 //!
-//! The engine ([`crate::engine::plan()`]) builds plans; [`render`] shows them.
+//! The engine ([`crate::engine::plan()`]) builds plans; [`render`] shows them,
+//! and [`markdown`] shows them to the reviewers of a pull request.
 //! This module is the value only: it imports the leaves (addresses, values)
 //! and nothing of the engine, configuration or state.
 
+pub mod markdown;
 pub mod render;
 
 use crate::addr::{InstanceAddr, ResourceAddr};
@@ -103,6 +105,11 @@ pub struct ResourceChange {
     /// The generation the prior object had (0 when there is none).
     #[serde(default)]
     pub generation: u64,
+    /// The id of the object this change brings under berth (an `import`
+    /// block, `berth import`): `before` is the object as read, which the
+    /// apply records first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -167,6 +174,10 @@ pub struct Plan {
     /// `aws_instance.host[2]` skips `aws_route53_record.host[2]` only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instance_dependencies: BTreeMap<InstanceAddr, Vec<InstanceAddr>>,
+    /// Resource blocks written for imported objects that had none
+    /// (`plan --generate-config-out`), as HCL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub generated_config: String,
     pub errored: bool,
 }
 
@@ -196,15 +207,29 @@ mod marked_map {
 /// Counts for the closing line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// Objects brought under berth (`import` blocks, `berth import`).
+    pub import: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+}
+
+impl Summary {
+    /// `1 to import, 2 to add, 0 to change, 1 to destroy`, as Terraform
+    /// words it (imports only when there are some).
+    pub fn counts(&self) -> String {
+        let imports = if self.import > 0 { format!("{} to import, ", self.import) } else { String::new() };
+        format!("{imports}{} to add, {} to change, {} to destroy", self.add, self.change, self.destroy)
+    }
 }
 
 impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
+            if c.import.is_some() {
+                s.import += 1;
+            }
             match c.action {
                 Action::Create => s.add += 1,
                 Action::Update => s.change += 1,
@@ -221,7 +246,7 @@ impl Plan {
 
     /// True when apply would change anything (resources, outputs or inventories).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes.iter().any(|c| c.action != Action::NoOp || c.import.is_some())
             || self.outputs.iter().any(|o| match (&o.before, &o.after) {
                 (Some(a), Some(b)) => !a.same_as(b) || a.is_sensitive() != b.is_sensitive(),
                 (None, None) => false,

@@ -59,16 +59,24 @@ fn header(c: &ResourceChange) -> String {
         Action::DeleteThenCreate => "must be replaced".to_string(),
         Action::CreateThenDelete => "must be replaced (create before destroy)".to_string(),
         Action::Delete => "will be destroyed".to_string(),
+        Action::NoOp if c.import.is_some() => "will be imported".to_string(),
         Action::NoOp => "has no changes".to_string(),
     };
     let mut s = format!("  # {addr} {what}");
+    if let (Some(id), false) = (&c.import, c.action == Action::NoOp) {
+        let _ = write!(s, "\n  # (imported from {})", q(id));
+    }
     if let Some(r) = &c.reason {
         let _ = write!(s, "\n  # ({r})");
     }
     s
 }
 
-fn render_change(out: &mut String, c: &ResourceChange) {
+/// The body of one resource change: its header, notes, and the attribute
+/// diff. Nested values (security group rules, routes, `vpc` blocks, tag
+/// maps) are shown one attribute per line, as Terraform does, so a change to
+/// one rule reads as one line rather than as two long ones.
+pub(crate) fn render_change(out: &mut String, c: &ResourceChange) {
     let _ = writeln!(out, "{}", header(c));
     for n in &c.notes {
         let _ = writeln!(out, "  # note: {n}");
@@ -84,71 +92,184 @@ fn render_change(out: &mut String, c: &ResourceChange) {
     let empty = crate::value::Map::new();
     let before = c.before.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
     let after = c.after.as_ref().and_then(|v| v.as_map()).unwrap_or(&empty);
-    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let width = keys
-        .iter()
-        .filter(|k| {
-            let b = before.get(**k).unwrap_or(&Value::Null);
-            let a = after.get(**k).unwrap_or(&Value::Null);
-            !(b.is_null() && a.is_null())
-        })
-        .map(|k| k.len())
-        .max()
-        .unwrap_or(0);
-    let mut unchanged = 0;
-    for k in keys {
-        let b = before.get(k).unwrap_or(&Value::Null);
-        let a = after.get(k).unwrap_or(&Value::Null);
-        let forces = if c.replace_paths.iter().any(|p| p == k) { " # forces replacement" } else { "" };
-        match c.action {
-            Action::Create | Action::Read => {
-                if !a.is_null() {
-                    let _ = writeln!(out, "      + {k:<width$} = {}", show(a));
-                }
-            }
-            Action::Delete => {
-                if !b.is_null() {
-                    let _ = writeln!(out, "      - {k:<width$} = {}", show(b));
-                }
-            }
-            _ => {
-                let same = a.same_as(b) && a.is_sensitive() == b.is_sensitive() && a.is_known() == b.is_known();
-                if same {
-                    unchanged += 1;
-                    continue;
-                }
-                if let (Some(bt), Some(at)) = (multiline(b), multiline(a))
-                    && !a.is_sensitive()
-                    && !b.is_sensitive()
-                {
-                    let _ = writeln!(out, "      ~ {k:<width$} = <<-EOT{forces}");
-                    out.push_str(&text_diff(bt, at, "          "));
-                    let _ = writeln!(out, "        EOT");
-                    continue;
-                }
-                let (sym, line) = if b.is_null() {
-                    ("+", show(a))
-                } else if a.is_null() {
-                    ("-", format!("{} -> null", show(b)))
-                } else {
-                    ("~", format!("{} -> {}", show(b), show(a)))
-                };
-                let _ = writeln!(out, "      {sym} {k:<width$} = {line}{forces}");
+    let forces = |k: &str| if c.replace_paths.iter().any(|p| p == k) { " # forces replacement" } else { "" };
+    match c.action {
+        Action::Create | Action::Read => whole_fields(out, 6, "+", after),
+        Action::Delete => whole_fields(out, 6, "-", before),
+        _ => {
+            let unchanged = changed_fields(out, 6, before, after, &forces);
+            if unchanged > 0 {
+                let _ = writeln!(out, "        # ({unchanged} unchanged attribute{} hidden)", plural(unchanged));
             }
         }
     }
-    if unchanged > 0 {
-        let _ = writeln!(out, "        # ({unchanged} unchanged attribute{} hidden)", if unchanged == 1 { "" } else { "s" });
-    }
     let _ = writeln!(out, "    }}");
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A list of objects: nested blocks (`ingress`, `route`, `vpc`), one block each.
+fn is_blocks(v: &Value) -> bool {
+    matches!(v, Value::List(l) if !l.is_empty() && l.iter().all(|e| matches!(e, Value::Map(_))))
+}
+
+fn is_object(v: &Value) -> bool {
+    matches!(v, Value::Map(m) if !m.is_empty())
+}
+
+/// A key as printed: bare when it is an identifier, quoted otherwise (tag
+/// names such as `"kubernetes.io/role"`).
+fn key_text(k: &str) -> String {
+    let mut chars = k.chars();
+    let ident = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ident { k.to_string() } else { q(k) }
+}
+
+/// The width `=` signs align to: the longest key shown that is not a block.
+fn width<'a>(keys: impl Iterator<Item = (&'a String, &'a Value, &'a Value)>) -> usize {
+    keys.filter(|(_, b, a)| !(b.is_null() && a.is_null()) && !is_blocks(b) && !is_blocks(a))
+        .map(|(k, _, _)| key_text(k).chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    a.same_as(b) && a.is_sensitive() == b.is_sensitive() && a.is_known() == b.is_known()
+}
+
+/// Every non-null field of an object shown whole with one sign.
+fn whole_fields(out: &mut String, pad: usize, sign: &str, m: &crate::value::Map) {
+    let w = width(m.iter().map(|(k, v)| (k, v, &Value::Null)));
+    for (k, v) in m {
+        if !v.is_null() {
+            whole(out, pad, sign, &key_text(k), w, v, "");
+        }
+    }
+}
+
+/// One value shown whole (created or destroyed): an object opens a brace
+/// with one field per line, each block of a list of blocks is its own
+/// `NAME { ... }`, anything else is one line.
+fn whole(out: &mut String, pad: usize, sign: &str, key: &str, w: usize, v: &Value, tail: &str) {
+    let p = " ".repeat(pad);
+    match v {
+        Value::List(l) if is_blocks(v) => {
+            for e in l {
+                let _ = writeln!(out, "{p}{sign} {key} {{{tail}");
+                if let Value::Map(m) = e {
+                    whole_fields(out, pad + 4, sign, m);
+                }
+                let _ = writeln!(out, "{p}  }}");
+            }
+        }
+        Value::Map(m) if is_object(v) => {
+            let _ = writeln!(out, "{p}{sign} {key:<w$} = {{{tail}");
+            whole_fields(out, pad + 4, sign, m);
+            let _ = writeln!(out, "{p}  }}");
+        }
+        _ => {
+            let _ = writeln!(out, "{p}{sign} {key:<w$} = {}{tail}", show(v));
+        }
+    }
+}
+
+/// The fields of an object that changed, one per line, nested objects and
+/// blocks opened; returns how many stayed the same (hidden).
+fn changed_fields(
+    out: &mut String,
+    pad: usize,
+    before: &crate::value::Map,
+    after: &crate::value::Map,
+    forces: &dyn Fn(&str) -> &'static str,
+) -> usize {
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let get = |m: &'_ crate::value::Map, k: &str| m.get(k).cloned().unwrap_or(Value::Null);
+    let pairs: Vec<(&String, Value, Value)> = keys.iter().map(|k| (*k, get(before, k), get(after, k))).collect();
+    // Aligned over the lines shown, not the hidden ones.
+    let w = width(pairs.iter().filter(|(_, b, a)| !same(a, b)).map(|(k, b, a)| (*k, b, a)));
+    let p = " ".repeat(pad);
+    let mut unchanged = 0;
+    for (k, b, a) in &pairs {
+        if same(a, b) {
+            if !(a.is_null() && b.is_null()) {
+                unchanged += 1;
+            }
+            continue;
+        }
+        let key = key_text(k);
+        let f = forces(k);
+        if b.is_null() {
+            whole(out, pad, "+", &key, w, a, f);
+        } else if a.is_null() && !is_blocks(b) && !is_object(b) {
+            let _ = writeln!(out, "{p}- {key:<w$} = {} -> null{f}", show(b));
+        } else if a.is_null() {
+            whole(out, pad, "-", &key, w, b, f);
+        } else {
+            changed_value(out, pad, &key, w, b, a, f);
+        }
+    }
+    unchanged
+}
+
+/// One field whose value changed.
+fn changed_value(out: &mut String, pad: usize, key: &str, w: usize, b: &Value, a: &Value, forces: &str) {
+    let p = " ".repeat(pad);
+    let blocks = |v: &Value| is_blocks(v) || matches!(v, Value::List(l) if l.is_empty());
+    if let (Value::Map(bm), Value::Map(am)) = (b, a)
+        && (is_object(b) || is_object(a))
+    {
+        let _ = writeln!(out, "{p}~ {key:<w$} = {{{forces}");
+        let unchanged = changed_fields(out, pad + 4, bm, am, &|_| "");
+        if unchanged > 0 {
+            let _ = writeln!(out, "{p}      # ({unchanged} unchanged element{} hidden)", plural(unchanged));
+        }
+        let _ = writeln!(out, "{p}  }}");
+        return;
+    }
+    if let (Value::List(bl), Value::List(al)) = (b, a)
+        && blocks(b)
+        && blocks(a)
+    {
+        // Blocks compare as a set, as rules and routes do: a block that
+        // changed shows as the old one removed and the new one added.
+        let mut unchanged = 0;
+        for e in bl {
+            if al.iter().any(|x| same(x, e)) {
+                unchanged += 1;
+            } else {
+                whole(out, pad, "-", key, 0, &Value::List(vec![e.clone()]), forces);
+            }
+        }
+        for e in al.iter().filter(|e| !bl.iter().any(|x| same(x, e))) {
+            whole(out, pad, "+", key, 0, &Value::List(vec![e.clone()]), forces);
+        }
+        if unchanged > 0 {
+            let _ = writeln!(out, "{p}  # ({unchanged} unchanged `{key}` block{} hidden)", plural(unchanged));
+        }
+        return;
+    }
+    if let (Some(bt), Some(at)) = (multiline(b), multiline(a))
+        && !a.is_sensitive()
+        && !b.is_sensitive()
+    {
+        let _ = writeln!(out, "{p}~ {key:<w$} = <<-EOT{forces}");
+        out.push_str(&text_diff(bt, at, &" ".repeat(pad + 4)));
+        let _ = writeln!(out, "{p}  EOT");
+        return;
+    }
+    let _ = writeln!(out, "{p}~ {key:<w$} = {} -> {}{forces}", show(b), show(a));
 }
 
 /// The human plan, as `berth plan` prints it.
 pub fn human(plan: &Plan) -> String {
     let mut out = String::new();
-    let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let changes: Vec<&ResourceChange> =
+        plan.changes.iter().filter(|c| c.action != Action::NoOp || c.import.is_some()).collect();
     let output_changes: Vec<&OutputChange> = plan
         .outputs
         .iter()
@@ -206,7 +327,7 @@ pub fn human(plan: &Plan) -> String {
         out.push('\n');
     }
     let s = plan.summary();
-    let _ = writeln!(out, "Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    let _ = writeln!(out, "Plan: {}.", s.counts());
     out
 }
 
@@ -268,6 +389,7 @@ pub fn json(plan: &Plan) -> serde_json::Value {
                 "replace_paths": c.replace_paths,
                 "reason": c.reason,
                 "notes": c.notes,
+                "import_id": c.import,
             })
         })
         .collect();
@@ -303,6 +425,6 @@ pub fn json(plan: &Plan) -> serde_json::Value {
         "resource_changes": changes,
         "output_changes": outputs,
         "inventory_changes": plan.inventories,
-        "summary": {"add": s.add, "change": s.change, "destroy": s.destroy},
+        "summary": {"import": s.import, "add": s.add, "change": s.change, "destroy": s.destroy},
     })
 }

@@ -106,11 +106,19 @@ pub struct OpContext {
     /// destroyed address is created again at generation 0). Empty outside
     /// creates and adoptions.
     pub token: String,
+    /// The object was imported and does not carry berth's ownership marks
+    /// yet: an update writes them first (see [`Provider::ownership_marks`]).
+    pub claim: bool,
 }
 
 impl OpContext {
     pub fn new(addr: InstanceAddr, lineage: impl Into<String>, generation: u64) -> Self {
-        OpContext { addr, lineage: lineage.into(), generation, token: String::new() }
+        OpContext { addr, lineage: lineage.into(), generation, token: String::new(), claim: false }
+    }
+    /// An operation on an imported object that must take berth's marks.
+    pub fn claiming(mut self, claim: bool) -> Self {
+        self.claim = claim;
+        self
     }
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into();
@@ -206,6 +214,15 @@ pub trait Provider: Send + Sync {
 
     /// Reads a data source.
     async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value>;
+
+    /// What berth writes on an object of `type_` to mark it as its own,
+    /// beyond its attributes (EC2's ownership tags), for the plan to show
+    /// when an imported object takes them; `None` when the type carries no
+    /// such marks (or keeps them in an attribute, which the plan diffs).
+    /// An update whose [`OpContext::claim`] is set writes them.
+    fn ownership_marks(&self, _type_: &str) -> Option<String> {
+        None
+    }
 
     /// After a crash between "create started" and "create recorded", looks for
     /// the object that create (`ctx.generation` of `ctx.addr` in this state)

@@ -15,6 +15,7 @@ pub mod journal;
 pub mod local;
 pub mod lock;
 pub mod s3;
+pub mod terraform;
 
 use crate::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use crate::value::Value;
@@ -49,6 +50,12 @@ pub struct ResourceState {
     /// How many times this address has been created (idempotency tokens).
     #[serde(default)]
     pub generation: u64,
+    /// Brought under berth rather than created by it (`berth import`, an
+    /// `import` block, `berth state migrate-terraform`), and berth's
+    /// ownership marks are not on the object yet: the next apply writes
+    /// them (the plan shows it) and clears this.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub imported: bool,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -24,6 +24,7 @@ fn resource(name: &str, n: usize) -> ResourceState {
         tainted: false,
         create_before_destroy: false,
         generation: 1,
+        imported: false,
     }
 }
 

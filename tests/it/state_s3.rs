@@ -572,6 +572,7 @@ fn resource(n: usize) -> ResourceState {
         tainted: false,
         create_before_destroy: false,
         generation: 1,
+        imported: false,
     }
 }
 

@@ -149,6 +149,10 @@ fn seed_scope<'c>(plan: &Plan, config: &'c Config, state: &State) -> World<'c> {
         if c.action == Action::Delete && c.deposed.is_none() {
             world.remove_instance(&c.addr.resource, &c.addr.key);
         }
+        // An object the plan imports exists already, as read.
+        if let (Some(_), Some(before)) = (&c.import, &c.before) {
+            world.set_instance(&c.addr.resource, c.addr.key.clone(), before.clone());
+        }
     }
     for d in plan.data.iter().filter(|_| !plan.destroy) {
         if let Some(v) = &d.value {
@@ -473,7 +477,9 @@ impl Applier<'_> {
             .providers
             .get(&c.provider)
             .ok_or_else(|| StepError::Other(format!("provider `{}` is not configured", c.provider)))?;
-        let ctx = OpContext::new(c.addr.clone(), state.lineage.clone(), c.generation);
+        // An imported object takes berth's ownership marks with its update.
+        let claim = c.action == Action::Update && state.get(&c.addr).is_some_and(|r| r.imported);
+        let ctx = OpContext::new(c.addr.clone(), state.lineage.clone(), c.generation).claiming(claim);
         if let Step::Destroy(_) = step {
             let prior = match (&c.deposed, c.action) {
                 (Some(d), _) => state.resources.get(&(c.addr.clone(), Some(d.clone()))).map(|r| r.value()),

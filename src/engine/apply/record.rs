@@ -57,11 +57,34 @@ impl<'a> Recorder<'a> {
                 tainted: false,
                 create_before_destroy: false,
                 generation: 0,
+                imported: false,
             };
             if state.get(&d.addr) != Some(&rs) {
                 entries.push(JournalEntry::Put(Box::new(rs.clone())));
                 state.put(rs);
             }
+        }
+        // Objects the plan imports come into the state first, marked
+        // imported: their changes (taking berth's marks) work on them.
+        for c in plan.changes.iter().filter(|c| c.import.is_some() && c.deposed.is_none()) {
+            let Some(before) = &c.before else { continue };
+            if state.get(&c.addr).is_some() {
+                continue;
+            }
+            let rs = ResourceState {
+                addr: c.addr.clone(),
+                deposed: None,
+                provider: c.provider.clone(),
+                attributes: before.clone().into_unmarked().0,
+                sensitive: before.sensitive_paths(),
+                dependencies: deps_of(plan, &c.addr.resource).cloned().collect(),
+                tainted: false,
+                create_before_destroy: c.create_before_destroy,
+                generation: c.generation,
+                imported: true,
+            };
+            entries.push(JournalEntry::Put(Box::new(rs.clone())));
+            state.put(rs);
         }
         let stale_data: Vec<_> = state
             .resources
@@ -136,6 +159,9 @@ impl<'a> Recorder<'a> {
             tainted: failed && c.action.creates(),
             create_before_destroy: c.create_before_destroy,
             generation: if c.action.creates() { c.generation + 1 } else { c.generation },
+            // An update that went through wrote berth's ownership marks on
+            // an imported object (the provider did, before the update).
+            imported: failed && self.state.get(&c.addr).is_some_and(|r| r.imported) && !c.action.creates(),
         };
         out.push(JournalEntry::Put(Box::new(rs.clone())));
         self.state.put(rs);

@@ -24,6 +24,7 @@
 //! VPC the same run just made) is retried by [`ec2::retry`], which the SDK
 //! does not treat as retryable.
 
+mod claim;
 pub mod ec2;
 pub mod meta;
 pub mod provider_config;
@@ -318,15 +319,33 @@ impl Provider for AwsProvider {
     }
 
     async fn apply(&self, type_: &str, ops: Vec<ApplyOp>, sink: ApplySink) {
-        match self.member(type_) {
-            Some(m) if self.tagged.contains_key(type_) => apply_tagged(&self.tags, m, type_, ops, sink).await,
-            Some(m) => m.apply(type_, ops, sink).await,
-            None => {
-                for i in 0..ops.len() {
-                    let _ = sink.send((i, ApplyOutcome::failed(None, no_type(type_))));
-                }
+        let Some(m) = self.member(type_) else {
+            for i in 0..ops.len() {
+                let _ = sink.send((i, ApplyOutcome::failed(None, no_type(type_))));
             }
+            return;
+        };
+        let tagged = self.tagged.contains_key(type_);
+        let run = |ops: Vec<ApplyOp>, sink: ApplySink| async move {
+            if tagged { apply_tagged(&self.tags, m, type_, ops, sink).await } else { m.apply(type_, ops, sink).await }
+        };
+        if self.ownership_marks(type_).is_none() || !ops.iter().any(|o| o.ctx.claim) {
+            return run(ops, sink).await;
         }
+        // Imported objects take berth's ownership tags before their update.
+        let (index, ops): (Vec<usize>, Vec<ApplyOp>) =
+            claim::claim_updates(&self.ec2, type_, ops, &sink).await.into_iter().unzip();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, ApplyOutcome)>();
+        let forward = async {
+            while let Some((i, outcome)) = rx.recv().await {
+                let _ = sink.send((index[i], outcome));
+            }
+        };
+        tokio::join!(run(ops, tx), forward);
+    }
+
+    fn ownership_marks(&self, type_: &str) -> Option<String> {
+        (ec2::Ec2::handles(type_) && self.tagged.contains_key(type_)).then(claim::marks)
     }
 
     async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value> {
