@@ -56,6 +56,7 @@ pub enum DnsError {
     Rcode { server: String, op: Operation, fqdn: String, rcode: String },
     #[error("DNS server {server} did not answer the {op} for `{fqdn}` within {timeout} ({attempts} attempts over {transport})")]
     Timeout { server: String, op: Operation, fqdn: String, timeout: String, attempts: u32, transport: Transport },
+    /// (The I/O error is kept as text: DNS errors are compared and cloned.)
     #[error("cannot reach DNS server {server} over {transport} for the {op} of `{fqdn}`: {reason}")]
     Io { server: String, op: Operation, fqdn: String, transport: Transport, reason: String },
     #[error("the answer of DNS server {server} to the {op} for `{fqdn}` failed TSIG verification with key `{key}`: {reason}")]
@@ -234,9 +235,9 @@ impl Client {
                     raw = Some(reply);
                     break;
                 }
-                Ok(Err(reason)) => {
-                    tracing::debug!(server = %self.server(), attempt, %reason, "DNS exchange failed");
-                    last_io = Some(reason);
+                Ok(Err(e)) => {
+                    tracing::debug!(server = %self.server(), attempt, error = %e, "DNS exchange failed");
+                    last_io = Some(e);
                 }
                 Err(_) => {
                     tracing::debug!(server = %self.server(), attempt, "DNS exchange timed out");
@@ -249,12 +250,12 @@ impl Client {
         }
         let Some(raw) = raw else {
             return Err(match last_io {
-                Some(reason) => DnsError::Io {
+                Some(e) => DnsError::Io {
                     server: self.server(),
                     op,
                     fqdn: fqdn.into(),
                     transport: self.config.transport,
-                    reason,
+                    reason: e.to_string(),
                 },
                 None => DnsError::Timeout {
                     server: self.server(),
@@ -320,7 +321,7 @@ impl Client {
         Ok(reply)
     }
 
-    async fn send(&self, bytes: &[u8], id: u16) -> Result<Vec<u8>, String> {
+    async fn send(&self, bytes: &[u8], id: u16) -> std::io::Result<Vec<u8>> {
         let addr = self.resolve().await?;
         match self.config.transport {
             Transport::Tcp => tcp_exchange(addr, bytes).await,
@@ -332,41 +333,48 @@ impl Client {
         }
     }
 
-    async fn resolve(&self) -> Result<SocketAddr, String> {
+    async fn resolve(&self) -> std::io::Result<SocketAddr> {
         let host = self.config.server.as_str();
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
             return Ok(SocketAddr::new(ip, self.config.port));
         }
         tokio::net::lookup_host((host, self.config.port))
             .await
-            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot resolve `{host}`: {e}")))?
             .next()
-            .ok_or_else(|| format!("`{host}` has no address"))
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{host}` has no address")))
     }
 }
 
-async fn tcp_exchange(addr: SocketAddr, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let len = u16::try_from(bytes.len()).map_err(|_| format!("message of {} bytes is too large", bytes.len()))?;
-    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+async fn tcp_exchange(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let len = u16::try_from(bytes.len()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("message of {} bytes is too large", bytes.len()))
+    })?;
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let mut out = Vec::with_capacity(bytes.len() + 2);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    stream.write_all(&out).await?;
     let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await.map_err(|e| format!("reading the answer: {e}"))?;
+    stream.read_exact(&mut len).await.map_err(reading)?;
     let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut reply).await.map_err(|e| format!("reading the answer: {e}"))?;
+    stream.read_exact(&mut reply).await.map_err(reading)?;
     Ok(reply)
 }
 
-async fn udp_exchange(addr: SocketAddr, bytes: &[u8], id: u16) -> Result<Vec<u8>, String> {
-    let local: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().map_err(|_| "bad bind")?;
-    let socket = tokio::net::UdpSocket::bind(local).await.map_err(|e| e.to_string())?;
-    socket.connect(addr).await.map_err(|e| e.to_string())?;
-    socket.send(bytes).await.map_err(|e| e.to_string())?;
+fn reading(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("reading the answer: {e}"))
+}
+
+async fn udp_exchange(addr: SocketAddr, bytes: &[u8], id: u16) -> std::io::Result<Vec<u8>> {
+    let unspecified: std::net::IpAddr =
+        if addr.is_ipv4() { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(unspecified, 0)).await?;
+    socket.connect(addr).await?;
+    socket.send(bytes).await?;
     let mut buf = vec![0u8; 65535];
     loop {
-        let n = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
+        let n = socket.recv(&mut buf).await?;
         // Stray datagrams (a late answer to an earlier try) are skipped.
         if n >= 12 && u16::from_be_bytes([buf[0], buf[1]]) == id {
             return Ok(buf[..n].to_vec());
