@@ -6,13 +6,13 @@
 use crate::support;
 
 use aws_sdk_ec2::types::{Filter, InstanceType, Tag};
-use berth::addr::InstanceAddr;
 use berth::providers::aws::AwsProvider;
 use berth::providers::aws::ec2::instance::{RESIZE_NOTE, STOPPED_NOTE};
-use berth::providers::{ApplyOp, ApplyOutcome, ChangeKind, OpContext, Provider};
+use berth::providers::{ApplyOp, ChangeKind, OpContext, Provider};
 use berth::telemetry::api_stats;
 use berth::value::{Value, obj};
 use support::aws::Aws;
+use support::contract::{Kit, Made};
 
 const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHbv5gNJcQU6GwJ+dfxZUCKtwWHtb/K9ncklbTa4A5j8 berth-example";
@@ -51,101 +51,17 @@ async fn env() -> Env {
 
 impl Env {
     fn ctx(&self, addr: &str) -> OpContext {
-        OpContext::new(addr.parse::<InstanceAddr>().unwrap(), self.lineage.clone(), 1).with_token(OpContext::fresh_token())
+        self.kit().ctx(addr)
     }
 
     fn ec2(&self) -> &aws_sdk_ec2::Client {
         self.p.ec2_client()
     }
 
-    /// Applies a batch and returns the outcomes by index, checking that
-    /// each operation reported exactly once.
-    async fn apply(&self, type_: &str, ops: Vec<ApplyOp>) -> Vec<ApplyOutcome> {
-        let n = ops.len();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        self.p.apply(type_, ops, tx).await;
-        let mut out: Vec<Option<ApplyOutcome>> = vec![None; n];
-        while let Some((i, o)) = rx.recv().await {
-            assert!(out[i].is_none(), "operation {i} reported twice");
-            out[i] = Some(o);
-        }
-        out.into_iter()
-            .enumerate()
-            .map(|(i, o)| o.unwrap_or_else(|| panic!("operation {i} of {type_} never reported")))
-            .collect()
-    }
-
-    /// Plans and creates a batch of one type; returns the new states.
-    async fn create(&self, type_: &str, items: &[(&str, Value)]) -> Vec<Value> {
-        let ctxs: Vec<OpContext> = items.iter().map(|(a, _)| self.ctx(a)).collect();
-        self.create_as(type_, items, ctxs).await
-    }
-
-    /// Like [`Env::create`], with the create attempts' contexts given.
-    async fn create_as(&self, type_: &str, items: &[(&str, Value)], ctxs: Vec<OpContext>) -> Vec<Value> {
-        let mut ops = Vec::new();
-        for ((addr, config), ctx) in items.iter().zip(ctxs) {
-            let planned = self.p.plan(&ctx, type_, None, config).await.unwrap_or_else(|e| panic!("plan {addr}: {e}"));
-            assert!(planned.requires_replace.is_empty());
-            assert_eq!(planned.after.get("id"), Some(&Value::Unknown), "{addr}: id is known after apply");
-            ops.push(ApplyOp { ctx, kind: ChangeKind::Create { planned: planned.after } });
-        }
-        let outcomes = self.apply(type_, ops).await;
-        outcomes
-            .into_iter()
-            .zip(items)
-            .map(|(o, (addr, _))| {
-                if let Some(e) = o.error {
-                    panic!("create {addr}: {e}\nmoto log:\n{}", self.moto.log());
-                }
-                let state = o.state.unwrap_or_else(|| panic!("create {addr} returned no state"));
-                assert!(state.is_known(), "{addr}: state has unknowns: {state}");
-                state
-            })
-            .collect()
-    }
-
-    async fn create_one(&self, type_: &str, addr: &str, config: Value) -> Value {
-        self.create(type_, &[(addr, config)]).await.remove(0)
-    }
-
-    /// Plans an update from `prior` and applies it.
-    async fn update(&self, type_: &str, addr: &str, prior: &Value, config: &Value) -> Value {
-        let ctx = self.ctx(addr);
-        let planned = self.p.plan(&ctx, type_, Some(prior), config).await.unwrap();
-        assert!(planned.requires_replace.is_empty(), "{addr}: unexpected replace {:?}", planned.requires_replace);
-        let o = self
-            .apply(
-                type_,
-                vec![ApplyOp { ctx, kind: ChangeKind::Update { prior: prior.clone(), planned: planned.after } }],
-            )
-            .await
-            .remove(0);
-        if let Some(e) = o.error {
-            panic!("update {addr}: {e}");
-        }
-        o.state.expect("an update returns the new state")
-    }
-
-    async fn refresh(&self, type_: &str, items: &[(&str, Value)]) -> Vec<Option<Value>> {
-        let batch = items.iter().map(|(a, v)| (self.ctx(a), v.clone())).collect();
-        self.p
-            .refresh(type_, batch)
-            .await
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|e| panic!("refresh {type_}: {e}")))
-            .collect()
-    }
-
-    async fn delete(&self, type_: &str, items: &[(&str, Value)]) {
-        let ops = items
-            .iter()
-            .map(|(a, v)| ApplyOp { ctx: self.ctx(a), kind: ChangeKind::Delete { prior: v.clone() } })
-            .collect();
-        for (o, (addr, _)) in self.apply(type_, ops).await.into_iter().zip(items) {
-            assert!(o.error.is_none(), "delete {addr}: {}", o.error.unwrap());
-            assert!(o.state.is_none(), "delete {addr} left a state");
-        }
+    /// The provider contract kit on this provider, with moto's log for
+    /// failures.
+    fn kit(&self) -> Kit<'_> {
+        Kit { p: &self.p, lineage: self.lineage.clone(), context: Box::new(|| self.moto.log()) }
     }
 
     async fn instance(&self, id: &str) -> aws_sdk_ec2::types::Instance {
@@ -191,13 +107,6 @@ async fn moto_ami(env: &Env) -> String {
     ami.get_str("id").unwrap().to_string()
 }
 
-/// Every created object, for the refresh, re-plan and delete passes.
-struct Made {
-    type_: &'static str,
-    addr: String,
-    config: Value,
-    state: Value,
-}
 
 #[tokio::test]
 async fn example_network_round_trip() {
@@ -205,7 +114,7 @@ async fn example_network_round_trip() {
     let env = env().await;
     let mut made: Vec<Made> = Vec::new();
     let mut record = |type_: &'static str, addr: &str, config: &Value, state: &Value| {
-        made.push(Made { type_, addr: addr.into(), config: config.clone(), state: state.clone() })
+        made.push(Made { type_: type_.into(), addr: addr.into(), config: config.clone(), state: state.clone() })
     };
 
     let vpc_cfg = obj([
@@ -213,7 +122,7 @@ async fn example_network_round_trip() {
         ("enable_dns_hostnames", Value::Bool(true)),
         ("tags", obj([("Name", s("berth-test"))])),
     ]);
-    let vpc = env.create_one("aws_vpc", "aws_vpc.main", vpc_cfg.clone()).await;
+    let vpc = env.kit().create_one("aws_vpc", "aws_vpc.main", vpc_cfg.clone()).await;
     let vpc_id = vpc.get_str("id").unwrap().to_string();
     assert!(vpc.get_str("arn").unwrap().ends_with(&format!(":vpc/{vpc_id}")));
     assert_eq!(vpc.get("enable_dns_hostnames"), Some(&Value::Bool(true)));
@@ -232,7 +141,7 @@ async fn example_network_round_trip() {
         ("aws_subnet.public", subnet_cfg("10.0.1.0/24", true)),
         ("aws_subnet.private", subnet_cfg("10.0.2.0/24", false)),
     ];
-    let subnets = env.create("aws_subnet", &subnet_cfgs).await;
+    let subnets = env.kit().create("aws_subnet", &subnet_cfgs).await;
     for ((addr, cfg), st) in subnet_cfgs.iter().zip(&subnets) {
         record("aws_subnet", addr, cfg, st);
     }
@@ -241,7 +150,7 @@ async fn example_network_round_trip() {
     let private_subnet = subnets[1].get_str("id").unwrap().to_string();
 
     let igw_cfg = obj([("vpc_id", s(&vpc_id))]);
-    let igw = env.create_one("aws_internet_gateway", "aws_internet_gateway.main", igw_cfg.clone()).await;
+    let igw = env.kit().create_one("aws_internet_gateway", "aws_internet_gateway.main", igw_cfg.clone()).await;
     let igw_id = igw.get_str("id").unwrap().to_string();
     assert_eq!(igw.get_str("vpc_id"), Some(vpc_id.as_str()));
     record("aws_internet_gateway", "aws_internet_gateway.main", &igw_cfg, &igw);
@@ -250,7 +159,7 @@ async fn example_network_round_trip() {
         ("vpc_id", s(&vpc_id)),
         ("route", Value::List(vec![obj([("cidr_block", s("0.0.0.0/0")), ("gateway_id", s(&igw_id))])])),
     ]);
-    let rt = env.create_one("aws_route_table", "aws_route_table.public", rt_cfg.clone()).await;
+    let rt = env.kit().create_one("aws_route_table", "aws_route_table.public", rt_cfg.clone()).await;
     let rt_id = rt.get_str("id").unwrap().to_string();
     assert_eq!(rt.get("route").and_then(Value::as_list).map(Vec::len), Some(1), "only the user's route: {rt}");
     record("aws_route_table", "aws_route_table.public", &rt_cfg, &rt);
@@ -262,7 +171,7 @@ async fn example_network_round_trip() {
             obj([("subnet_id", s(&private_subnet)), ("route_table_id", s(&rt_id))]),
         ),
     ];
-    let assocs = env.create("aws_route_table_association", &assoc_cfgs).await;
+    let assocs = env.kit().create("aws_route_table_association", &assoc_cfgs).await;
     for ((addr, cfg), st) in assoc_cfgs.iter().zip(&assocs) {
         assert!(st.get_str("id").unwrap().starts_with("rtbassoc-"));
         record("aws_route_table_association", addr, cfg, st);
@@ -302,13 +211,13 @@ async fn example_network_round_trip() {
             ])]),
         ),
     ]);
-    let sg = env.create_one("aws_security_group", "aws_security_group.web", sg_cfg.clone()).await;
+    let sg = env.kit().create_one("aws_security_group", "aws_security_group.web", sg_cfg.clone()).await;
     let sg_id = sg.get_str("id").unwrap().to_string();
     assert_eq!(sg.get("ingress").and_then(Value::as_list).map(Vec::len), Some(3));
     record("aws_security_group", "aws_security_group.web", &sg_cfg, &sg);
 
     let key_cfg = obj([("key_name", s("deployer")), ("public_key", s(PUBLIC_KEY))]);
-    let key = env.create_one("aws_key_pair", "aws_key_pair.deployer", key_cfg.clone()).await;
+    let key = env.kit().create_one("aws_key_pair", "aws_key_pair.deployer", key_cfg.clone()).await;
     assert!(!key.get_str("fingerprint").unwrap().is_empty());
     record("aws_key_pair", "aws_key_pair.deployer", &key_cfg, &key);
 
@@ -328,7 +237,7 @@ async fn example_network_round_trip() {
     };
     let addrs: Vec<String> = (0..3).map(|i| format!("aws_instance.web[{i}]")).collect();
     let web_cfgs: Vec<(&str, Value)> = addrs.iter().enumerate().map(|(i, a)| (a.as_str(), web_cfg(i))).collect();
-    let webs = env.create("aws_instance", &web_cfgs).await;
+    let webs = env.kit().create("aws_instance", &web_cfgs).await;
     for ((addr, cfg), st) in web_cfgs.iter().zip(&webs) {
         assert_eq!(st.get_str("instance_state"), Some("running"));
         assert!(st.get_str("private_ip").is_some_and(|ip| ip.starts_with("10.0.1.")), "{st}");
@@ -358,25 +267,7 @@ async fn example_network_round_trip() {
 
     // Refresh, batched per type, returns what apply returned, and planning
     // from it with the same configuration changes nothing.
-    let types: Vec<&str> = made.iter().map(|m| m.type_).fold(Vec::new(), |mut v, t| {
-        if !v.contains(&t) {
-            v.push(t)
-        }
-        v
-    });
-    for t in &types {
-        let items: Vec<&Made> = made.iter().filter(|m| m.type_ == *t).collect();
-        let batch: Vec<(&str, Value)> = items.iter().map(|m| (m.addr.as_str(), m.state.clone())).collect();
-        let refreshed = env.refresh(t, &batch).await;
-        for (m, r) in items.iter().zip(refreshed) {
-            let r = r.unwrap_or_else(|| panic!("{} vanished", m.addr));
-            assert_eq!(r, m.state, "{}: refresh differs from apply", m.addr);
-            let planned = env.p.plan(&env.ctx(&m.addr), t, Some(&r), &m.config).await.unwrap();
-            assert!(planned.requires_replace.is_empty(), "{}: {:?}", m.addr, planned.requires_replace);
-            assert_eq!(planned.after, r, "{}: a no-op re-plan changes something", m.addr);
-            assert!(planned.notes.is_empty(), "{}: {:?}", m.addr, planned.notes);
-        }
-    }
+    env.kit().check_steady(&made).await;
 
     // The data sources find what was made, and refuse to guess.
     let ctx = env.ctx("data.aws_vpc.main");
@@ -392,12 +283,9 @@ async fn example_network_round_trip() {
     let e = env.p.read(&ctx, "aws_subnet", &obj([("cidr_block", s("192.168.0.0/24"))])).await.unwrap_err();
     assert!(e.message.contains("no subnet matches"), "{e}");
 
-    // Delete in reverse order, each type as one batch.
-    for t in types.iter().rev() {
-        let batch: Vec<(&str, Value)> =
-            made.iter().filter(|m| m.type_ == *t).map(|m| (m.addr.as_str(), m.state.clone())).collect();
-        env.delete(t, &batch).await;
-    }
+    // Delete in reverse order, each type as one batch; refresh agrees that
+    // everything is gone.
+    env.kit().delete_all(&made).await;
     let f = || lineage_filter(&env.lineage);
     let ec2 = env.ec2();
     assert!(ec2.describe_vpcs().filters(f()).send().await.unwrap().vpcs().is_empty());
@@ -410,12 +298,6 @@ async fn example_network_round_trip() {
     for i in left.reservations().iter().flat_map(|r| r.instances()) {
         assert_eq!(i.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("terminated"));
     }
-    // And refresh agrees: everything is gone.
-    for t in &types {
-        let batch: Vec<(&str, Value)> =
-            made.iter().filter(|m| m.type_ == *t).map(|m| (m.addr.as_str(), m.state.clone())).collect();
-        assert!(env.refresh(t, &batch).await.iter().all(Option::is_none), "{t} still refreshes");
-    }
 }
 
 #[tokio::test]
@@ -425,26 +307,26 @@ async fn drift_terminated_stopped_and_retagged() {
     let ami = moto_ami(&env).await;
     let cfgs =
         [("aws_instance.drift[0]", instance_config(&ami, "a")), ("aws_instance.drift[1]", instance_config(&ami, "b"))];
-    let states = env.create("aws_instance", &cfgs).await;
+    let states = env.kit().create("aws_instance", &cfgs).await;
     let (gone, kept) = (states[0].get_str("id").unwrap(), states[1].get_str("id").unwrap());
 
     // Terminated outside berth: gone.
     env.ec2().terminate_instances().instance_ids(gone).send().await.unwrap();
     env.wait_state(gone, "terminated").await;
-    let r = env.refresh("aws_instance", &[(cfgs[0].0, states[0].clone()), (cfgs[1].0, states[1].clone())]).await;
+    let r = env.kit().refresh("aws_instance", &[(cfgs[0].0, states[0].clone()), (cfgs[1].0, states[1].clone())]).await;
     assert!(r[0].is_none(), "a terminated instance refreshes as gone");
     assert!(r[1].is_some());
 
     // Stopped outside berth: the plan starts it.
     env.ec2().stop_instances().instance_ids(kept).send().await.unwrap();
     env.wait_state(kept, "stopped").await;
-    let stopped = env.refresh("aws_instance", &[(cfgs[1].0, states[1].clone())]).await.remove(0).unwrap();
+    let stopped = env.kit().refresh("aws_instance", &[(cfgs[1].0, states[1].clone())]).await.remove(0).unwrap();
     assert_eq!(stopped.get_str("instance_state"), Some("stopped"));
     let planned = env.p.plan(&env.ctx(cfgs[1].0), "aws_instance", Some(&stopped), &cfgs[1].1).await.unwrap();
     assert!(planned.requires_replace.is_empty());
     assert_eq!(planned.after.get_str("instance_state"), Some("running"));
     assert!(planned.notes.iter().any(|n| n == STOPPED_NOTE), "{:?}", planned.notes);
-    let started = env.update("aws_instance", cfgs[1].0, &stopped, &cfgs[1].1).await;
+    let started = env.kit().update("aws_instance", cfgs[1].0, &stopped, &cfgs[1].1).await;
     assert_eq!(started.get_str("instance_state"), Some("running"));
     assert_eq!(env.instance(kept).await.state().and_then(|s| s.name()).map(|n| n.as_str()), Some("running"));
 
@@ -456,12 +338,12 @@ async fn drift_terminated_stopped_and_retagged() {
         .send()
         .await
         .unwrap();
-    let drifted = env.refresh("aws_instance", &[(cfgs[1].0, started.clone())]).await.remove(0).unwrap();
+    let drifted = env.kit().refresh("aws_instance", &[(cfgs[1].0, started.clone())]).await.remove(0).unwrap();
     assert_eq!(drifted.get("tags"), Some(&obj([("Name", s("hacked"))])));
     let planned = env.p.plan(&env.ctx(cfgs[1].0), "aws_instance", Some(&drifted), &cfgs[1].1).await.unwrap();
     assert_eq!(planned.after.get("tags"), Some(&obj([("Name", s("b"))])));
     assert_ne!(planned.after, drifted);
-    let fixed = env.update("aws_instance", cfgs[1].0, &drifted, &cfgs[1].1).await;
+    let fixed = env.kit().update("aws_instance", cfgs[1].0, &drifted, &cfgs[1].1).await;
     assert_eq!(fixed.get("tags"), Some(&obj([("Name", s("b"))])));
     let tags = env.instance(kept).await.tags().to_vec();
     assert!(tags.iter().any(|t| t.key() == Some("Name") && t.value() == Some("b")));
@@ -475,7 +357,7 @@ async fn ami_replaces_tags_and_type_update_in_place() {
     let ami = moto_ami(&env).await;
     let addr = "aws_instance.app";
     let cfg = instance_config(&ami, "app");
-    let st = env.create_one("aws_instance", addr, cfg.clone()).await;
+    let st = env.kit().create_one("aws_instance", addr, cfg.clone()).await;
     let id = st.get_str("id").unwrap().to_string();
 
     let mut other_ami = cfg.clone();
@@ -498,7 +380,7 @@ async fn ami_replaces_tags_and_type_update_in_place() {
     let p = env.p.plan(&env.ctx(addr), "aws_instance", Some(&st), &retagged).await.unwrap();
     assert!(p.requires_replace.is_empty());
     assert_eq!(p.after.get_str("id"), Some(id.as_str()));
-    let st = env.update("aws_instance", addr, &st, &retagged).await;
+    let st = env.kit().update("aws_instance", addr, &st, &retagged).await;
     assert_eq!(st.get("tags"), Some(&obj([("Name", s("renamed"))])));
 
     let mut bigger = retagged.clone();
@@ -508,7 +390,7 @@ async fn ami_replaces_tags_and_type_update_in_place() {
     let p = env.p.plan(&env.ctx(addr), "aws_instance", Some(&st), &bigger).await.unwrap();
     assert!(p.requires_replace.is_empty());
     assert!(p.notes.iter().any(|n| n == RESIZE_NOTE), "{:?}", p.notes);
-    let st = env.update("aws_instance", addr, &st, &bigger).await;
+    let st = env.kit().update("aws_instance", addr, &st, &bigger).await;
     assert_eq!(st.get_str("id"), Some(id.as_str()), "resized in place");
     assert_eq!(st.get_str("instance_type"), Some("t3.small"));
     assert_eq!(st.get_str("instance_state"), Some("running"));
@@ -548,7 +430,7 @@ async fn refresh_of_300_instances_is_two_describe_calls() {
 
     let _guard = support::stats::exclusive().await;
     let before = api_stats::count("ec2:DescribeInstances");
-    let refreshed = env.refresh("aws_instance", &batch).await;
+    let refreshed = env.kit().refresh("aws_instance", &batch).await;
     let calls = api_stats::count("ec2:DescribeInstances") - before;
     drop(_guard);
 
@@ -568,7 +450,7 @@ async fn adopt_by_ownership_tags_and_client_token() {
     let addr = "aws_instance.orphan";
     let cfg = instance_config(&ami, "orphan");
     let attempt = env.ctx(addr);
-    let st = env.create_as("aws_instance", &[(addr, cfg.clone())], vec![attempt.clone()]).await.remove(0);
+    let st = env.kit().create_as("aws_instance", &[(addr, cfg.clone())], vec![attempt.clone()]).await.remove(0);
     let id = st.get_str("id").unwrap();
 
     // berth died before recording the create: the next run adopts with the
@@ -601,7 +483,7 @@ async fn adopt_by_ownership_tags_and_client_token() {
     // instance by client token, where ownership tags alone cannot tell them
     // apart.
     let second = env.ctx(addr);
-    let st2 = env.create_as("aws_instance", &[(addr, cfg.clone())], vec![second.clone()]).await.remove(0);
+    let st2 = env.kit().create_as("aws_instance", &[(addr, cfg.clone())], vec![second.clone()]).await.remove(0);
     assert_ne!(st2.get_str("id"), Some(id));
     assert_eq!(env.p.adopt(&attempt, "aws_instance", &cfg).await.unwrap().unwrap().get_str("id"), Some(id));
     assert_eq!(env.p.adopt(&second, "aws_instance", &cfg).await.unwrap().unwrap().get_str("id"), st2.get_str("id"));
@@ -618,6 +500,7 @@ async fn adopt_by_ownership_tags_and_client_token() {
     assert_ne!(t1, t2, "two create attempts never share a client token");
     let planned = env.p.plan(&attempt, "aws_instance", None, &cfg).await.unwrap();
     let again = env
+        .kit()
         .apply("aws_instance", vec![ApplyOp { ctx: attempt.clone(), kind: ChangeKind::Create { planned: planned.after } }])
         .await
         .remove(0);
@@ -632,7 +515,7 @@ async fn adopt_by_ownership_tags_and_client_token() {
 async fn security_group_rules_are_sets() {
     let _guard = support::stats::shared().await;
     let env = env().await;
-    let vpc = env.create_one("aws_vpc", "aws_vpc.sg", obj([("cidr_block", s("10.1.0.0/16"))])).await;
+    let vpc = env.kit().create_one("aws_vpc", "aws_vpc.sg", obj([("cidr_block", s("10.1.0.0/16"))])).await;
     let vpc_id = vpc.get_str("id").unwrap();
     let ssh = obj([
         ("from_port", Value::Number(22.0)),
@@ -650,7 +533,7 @@ async fn security_group_rules_are_sets() {
     ]);
     let cfg1 = obj([("name", s("sets")), ("vpc_id", s(vpc_id)), ("ingress", Value::List(vec![ssh.clone()]))]);
     let addr = "aws_security_group.sets";
-    let st = env.create_one("aws_security_group", addr, cfg1).await;
+    let st = env.kit().create_one("aws_security_group", addr, cfg1).await;
     let sg_id = st.get_str("id").unwrap().to_string();
 
     let rules = || async {
@@ -674,7 +557,7 @@ async fn security_group_rules_are_sets() {
     // Adding one rule (in a different order, with another spelling of tcp)
     // authorizes exactly that rule's atoms and revokes nothing.
     let cfg2 = obj([("name", s("sets")), ("vpc_id", s(vpc_id)), ("ingress", Value::List(vec![https, ssh]))]);
-    let st2 = env.update("aws_security_group", addr, &st, &cfg2).await;
+    let st2 = env.kit().update("aws_security_group", addr, &st, &cfg2).await;
     let after = rules().await;
     assert_eq!(after.len(), 3, "{after:?}");
     assert!(after.iter().any(|r| r.security_group_rule_id() == Some(&ssh_rule_id)), "the existing rule was kept");
@@ -683,7 +566,7 @@ async fn security_group_rules_are_sets() {
     assert!(new.iter().any(|r| r.cidr_ipv4() == Some("0.0.0.0/0")));
     assert!(new.iter().any(|r| r.cidr_ipv6() == Some("::/0")));
 
-    let refreshed = env.refresh("aws_security_group", &[(addr, st2.clone())]).await.remove(0).unwrap();
+    let refreshed = env.kit().refresh("aws_security_group", &[(addr, st2.clone())]).await.remove(0).unwrap();
     assert_eq!(refreshed, st2);
     let again = env.p.plan(&env.ctx(addr), "aws_security_group", Some(&refreshed), &cfg2).await.unwrap();
     assert_eq!(again.after, refreshed, "rule order and protocol spelling are not changes");
@@ -699,6 +582,7 @@ async fn a_failed_step_after_create_still_records_the_object() {
     let cfg = obj([("vpc_id", s("vpc-0000dead"))]);
     let planned = env.p.plan(&ctx, "aws_internet_gateway", None, &cfg).await.unwrap();
     let o = env
+        .kit()
         .apply(
             "aws_internet_gateway",
             vec![ApplyOp { ctx: ctx.clone(), kind: ChangeKind::Create { planned: planned.after } }],
@@ -720,32 +604,32 @@ async fn a_failed_step_after_create_still_records_the_object() {
 async fn routes_gateways_and_key_tags_update_in_place() {
     let _guard = support::stats::shared().await;
     let env = env().await;
-    let a = env.create_one("aws_vpc", "aws_vpc.a", obj([("cidr_block", s("10.2.0.0/16"))])).await;
-    let b = env.create_one("aws_vpc", "aws_vpc.b", obj([("cidr_block", s("10.3.0.0/16"))])).await;
+    let a = env.kit().create_one("aws_vpc", "aws_vpc.a", obj([("cidr_block", s("10.2.0.0/16"))])).await;
+    let b = env.kit().create_one("aws_vpc", "aws_vpc.b", obj([("cidr_block", s("10.3.0.0/16"))])).await;
     let (a_id, b_id) = (a.get_str("id").unwrap(), b.get_str("id").unwrap());
-    let igw = env.create_one("aws_internet_gateway", "aws_internet_gateway.gw", obj([("vpc_id", s(a_id))])).await;
+    let igw = env.kit().create_one("aws_internet_gateway", "aws_internet_gateway.gw", obj([("vpc_id", s(a_id))])).await;
     let igw_id = igw.get_str("id").unwrap();
 
     let route = |cidr: &str| obj([("cidr_block", s(cidr)), ("gateway_id", s(igw_id))]);
     let rt_addr = "aws_route_table.rt";
     let one = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![route("0.0.0.0/0")]))]);
-    let rt = env.create_one("aws_route_table", rt_addr, one).await;
+    let rt = env.kit().create_one("aws_route_table", rt_addr, one).await;
     let two = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![route("192.168.0.0/16"), route("0.0.0.0/0")]))]);
-    let rt = env.update("aws_route_table", rt_addr, &rt, &two).await;
+    let rt = env.kit().update("aws_route_table", rt_addr, &rt, &two).await;
     assert_eq!(rt.get("route").and_then(Value::as_list).map(Vec::len), Some(2), "{rt}");
     // No `route` blocks leaves the routes alone; `route = []` removes them.
     let unmanaged = obj([("vpc_id", s(a_id))]);
     let kept = env.p.plan(&env.ctx(rt_addr), "aws_route_table", Some(&rt), &unmanaged).await.unwrap();
     assert_eq!(kept.after.get("route"), rt.get("route"), "routes without blocks are not planned away");
     let none = obj([("vpc_id", s(a_id)), ("route", Value::List(vec![]))]);
-    let rt = env.update("aws_route_table", rt_addr, &rt, &none).await;
+    let rt = env.kit().update("aws_route_table", rt_addr, &rt, &none).await;
     assert_eq!(rt.get("route"), Some(&Value::List(vec![])));
     let described = env.ec2().describe_route_tables().route_table_ids(rt.get_str("id").unwrap()).send().await.unwrap();
     let routes = described.route_tables()[0].routes().to_vec();
     assert!(routes.iter().all(|r| r.gateway_id() == Some("local")), "only the local route is left: {routes:?}");
 
     // Moving the gateway detaches it from one VPC and attaches it to the other.
-    let moved = env.update("aws_internet_gateway", "aws_internet_gateway.gw", &igw, &obj([("vpc_id", s(b_id))])).await;
+    let moved = env.kit().update("aws_internet_gateway", "aws_internet_gateway.gw", &igw, &obj([("vpc_id", s(b_id))])).await;
     assert_eq!(moved.get_str("vpc_id"), Some(b_id));
     let g = env.ec2().describe_internet_gateways().internet_gateway_ids(igw_id).send().await.unwrap();
     let attached: Vec<_> = g.internet_gateways()[0].attachments().iter().filter_map(|a| a.vpc_id()).collect();
@@ -753,9 +637,9 @@ async fn routes_gateways_and_key_tags_update_in_place() {
 
     let key_cfg =
         |team: &str| obj([("key_name", s("ops")), ("public_key", s(PUBLIC_KEY)), ("tags", obj([("Team", s(team))]))]);
-    let key = env.create_one("aws_key_pair", "aws_key_pair.ops", key_cfg("a")).await;
-    let key = env.update("aws_key_pair", "aws_key_pair.ops", &key, &key_cfg("b")).await;
-    let refreshed = env.refresh("aws_key_pair", &[("aws_key_pair.ops", key.clone())]).await.remove(0).unwrap();
+    let key = env.kit().create_one("aws_key_pair", "aws_key_pair.ops", key_cfg("a")).await;
+    let key = env.kit().update("aws_key_pair", "aws_key_pair.ops", &key, &key_cfg("b")).await;
+    let refreshed = env.kit().refresh("aws_key_pair", &[("aws_key_pair.ops", key.clone())]).await.remove(0).unwrap();
     assert_eq!(refreshed.get("tags"), Some(&obj([("Team", s("b"))])));
     assert_eq!(refreshed, key);
 }

@@ -151,15 +151,7 @@ async fn plan(p: &Route53, t: &str, ctx: &OpContext, prior: Option<&Value>, cfg:
 }
 
 async fn apply(p: &Route53, t: &str, ops: Vec<ApplyOp>) -> Vec<ApplyOutcome> {
-    let n = ops.len();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    p.apply(t, ops, tx).await;
-    let mut out: Vec<Option<ApplyOutcome>> = vec![None; n];
-    while let Ok((i, o)) = rx.try_recv() {
-        assert!(out[i].is_none(), "outcome {i} reported twice");
-        out[i] = Some(o);
-    }
-    out.into_iter().enumerate().map(|(i, o)| o.unwrap_or_else(|| panic!("no outcome for op {i}"))).collect()
+    support::contract::Kit::new(p).apply(t, ops).await
 }
 
 fn create(ctx: &OpContext, planned: &Planned) -> ApplyOp {

@@ -50,15 +50,7 @@ fn a_config(name: &str, addresses: &[&str], ttl: i64) -> Value {
 /// Runs one batch and returns the outcomes in batch order, checking that
 /// every operation reported exactly once.
 async fn apply(p: &DnsProvider, type_: &str, ops: Vec<ApplyOp>) -> Vec<ApplyOutcome> {
-    let n = ops.len();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    p.apply(type_, ops, tx).await;
-    let mut out: Vec<Option<ApplyOutcome>> = vec![None; n];
-    while let Some((i, outcome)) = rx.recv().await {
-        assert!(out[i].is_none(), "operation {i} reported twice");
-        out[i] = Some(outcome);
-    }
-    out.into_iter().enumerate().map(|(i, o)| o.unwrap_or_else(|| panic!("operation {i} never reported"))).collect()
+    support::contract::Kit::new(p).apply(type_, ops).await
 }
 
 async fn create(p: &DnsProvider, type_: &str, name: &str, config: &Value) -> ApplyOutcome {

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod bind;
+pub mod contract;
 pub mod cli;
 pub mod faultproxy;
 pub mod moto;
