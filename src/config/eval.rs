@@ -26,6 +26,48 @@ pub trait Scope {
     /// `Target::Var("x")`; `aws_instance.web` is the whole resource (an
     /// object, or a list/map of objects under `count`/`for_each`).
     fn lookup(&self, module: &ModulePath, target: &Target, span: Option<&Span>) -> Result<Value, Diagnostic>;
+
+    /// Part of a reference root, `target` followed by the first steps of
+    /// `path`, when the scope can give it without copying the whole value:
+    /// one instance of a counted resource rather than the list of all of
+    /// them, one element of a memoized local rather than the local. Returns
+    /// the value and how many steps it went through. `None` sends the
+    /// caller to [`Scope::lookup`] and the steps, which also word every
+    /// error.
+    fn lookup_path(&self, _module: &ModulePath, _target: &Target, _path: &[PathStep<'_>]) -> Option<(Value, usize)> {
+        None
+    }
+}
+
+/// A step of a reference, known before its root is looked up.
+#[derive(Debug)]
+pub enum PathStep<'a> {
+    /// `.name`
+    Attr(&'a str),
+    /// `[key]`, with the key evaluated (known, not sensitive).
+    Index(Value),
+}
+
+/// Walks `path` into `v` by reference, as far as the steps are plain: an
+/// attribute or key an object has, a whole-number index within a list. It
+/// stops where a step needs more than that (a missing name, an index out of
+/// range, a set, a sensitive or unknown value), for the caller's steps to
+/// take with their errors and marks. Returns where it stopped and after how
+/// many steps.
+pub fn walk_path<'v>(mut v: &'v Value, path: &[PathStep<'_>]) -> (&'v Value, usize) {
+    for (i, step) in path.iter().enumerate() {
+        let next = match (v, step) {
+            (Value::Map(m), PathStep::Attr(a)) => m.get(*a),
+            (Value::Map(m), PathStep::Index(Value::String(k))) => m.get(k),
+            (Value::List(l), PathStep::Index(Value::Number(n))) if n.fract() == 0.0 && *n >= 0.0 => l.get(*n as usize),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return (v, i),
+        }
+    }
+    (v, path.len())
 }
 
 /// A scope with no references at all: for constants such as `lifecycle`
@@ -321,6 +363,22 @@ impl Evaluator<'_, '_> {
             return self.apply_ops(x, v, ops);
         }
         let target = classify(name, ops);
+        // `aws_instance.host[count.index].private_ip` reads one instance and
+        // `local.ips[count.index]` one element: the cost of an expression
+        // follows what it reads, never the size of what it names.
+        let root_steps = match &target {
+            Target::Var(_) | Target::Local(_) | Target::Resource(crate::addr::Mode::Managed, ..) => Some(1),
+            Target::Module(_, Some(_)) | Target::Resource(crate::addr::Mode::Data, ..) => Some(2),
+            _ => None,
+        };
+        if let Some(consumed) = root_steps.filter(|c| *c < ops.len()) {
+            let path = self.known_steps(&ops[consumed..]);
+            if !path.is_empty()
+                && let Some((v, used)) = self.ctx.scope.lookup_path(self.ctx.module, &target, &path)
+            {
+                return self.apply_ops(x, v, &ops[consumed + used..]);
+            }
+        }
         let (value, consumed) = match &target {
             Target::Count => match &self.ctx.count_index {
                 Some(i) => (crate::value::obj([("index", i.clone())]), 0),
@@ -342,10 +400,9 @@ impl Evaluator<'_, '_> {
             Target::Var(_) | Target::Local(_) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 1),
             Target::Module(_, Some(_)) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 2),
             Target::Module(_, None) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 1),
-            Target::Resource(crate::addr::Mode::Data, ..) => {
-                (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 2)
+            Target::Resource(mode, ..) => {
+                (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, if *mode == crate::addr::Mode::Data { 2 } else { 1 })
             }
-            Target::Resource(..) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 1),
             Target::Workspace => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 0),
             Target::Unknown(n) => {
                 let mut d = Diagnostic::error(format!("unknown name `{n}`")).at(self.span(x));
@@ -359,6 +416,26 @@ impl Evaluator<'_, '_> {
             }
         };
         self.apply_ops(x, value, &ops[consumed.min(ops.len())..])
+    }
+
+    /// The leading attribute and index steps of `ops` whose keys are known
+    /// now (an index that fails, is unknown or sensitive ends them: the
+    /// steps taken on the looked-up value deal with it).
+    fn known_steps<'o>(&self, ops: &[&'o Op]) -> Vec<PathStep<'o>> {
+        let mut out = Vec::new();
+        for op in ops {
+            let step = match op {
+                Op::GetAttr(a) => PathStep::Attr(a.as_str()),
+                Op::Index(ie) => match self.expr(ie) {
+                    Ok(k) if k.is_known() && !k.is_sensitive() && !k.is_null() => PathStep::Index(k),
+                    _ => break,
+                },
+                Op::LegacyIndex(n) => PathStep::Index(Value::Number(*n.value() as f64)),
+                _ => break,
+            };
+            out.push(step);
+        }
+        out
     }
 
     fn apply_ops(&self, x: &E, mut v: Value, ops: &[&Op]) -> Result<Value, Diagnostic> {

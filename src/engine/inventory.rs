@@ -30,7 +30,7 @@ use crate::config::{BodyDecl, Config, InventoryDecl};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::value::Value;
 use crate::engine::scope::World;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The result of evaluating one inventory block.
@@ -67,6 +67,9 @@ fn managed_records(world: &World) -> Vec<Record> {
 struct Ctx2<'a> {
     world: &'a World<'a>,
     records: Vec<Record>,
+    /// Each address's records, by their index in `records`: a host finds its
+    /// names by lookup, not by a scan of every record (N hosts × N records).
+    by_address: HashMap<String, Vec<usize>>,
     by_id: BTreeMap<String, InstanceAddr>,
 }
 
@@ -101,12 +104,16 @@ impl Ctx2<'_> {
         let public_ip = string(obj.get("public_ip").unwrap_or(&Value::Null), "public_ip")?;
         let id = string(obj.get("id").unwrap_or(&Value::Null), "id")?;
         let resource = id.as_ref().and_then(|i| self.by_id.get(i));
-        let dns_names: Vec<String> = self
-            .records
-            .iter()
-            .filter(|r| r.addresses.iter().any(|a| Some(a) == private_ip.as_ref() || Some(a) == public_ip.as_ref()))
-            .map(|r| r.fqdn.clone())
+        let mut found: Vec<usize> = [&private_ip, &public_ip]
+            .into_iter()
+            .flatten()
+            .filter_map(|ip| self.by_address.get(ip))
+            .flatten()
+            .copied()
             .collect();
+        found.sort_unstable();
+        found.dedup();
+        let dns_names: Vec<String> = found.into_iter().map(|i| self.records[i].fqdn.clone()).collect();
         let address = match kind {
             AddressKind::PrivateIp => private_ip.clone().ok_or_else(|| format!("{what}: the host has no `private_ip`"))?,
             AddressKind::PublicIp => public_ip.clone().ok_or_else(|| format!("{what}: the host has no `public_ip`"))?,
@@ -208,7 +215,14 @@ pub fn build(world: &World, decl: &InventoryDecl, base: &Path) -> Result<Built, 
         .filter(|(a, _, _)| a.mode == Mode::Managed)
         .filter_map(|(a, k, v)| v.get_str("id").map(|id| (id.to_string(), a.instance(k))))
         .collect();
-    let c2 = Ctx2 { world, records: managed_records(world), by_id };
+    let records = managed_records(world);
+    let mut by_address: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        for a in &r.addresses {
+            by_address.entry(a.clone()).or_default().push(i);
+        }
+    }
+    let c2 = Ctx2 { world, records, by_address, by_id };
     let _ = c2.world;
     let mut roles = Vec::new();
     let mut accessories = Vec::new();

@@ -23,6 +23,27 @@ pub enum Step {
     Change(usize),
     /// Delete, or the destroy half of a replacement.
     Destroy(usize),
+    /// A join: no work of its own, done once every step it waits for is.
+    /// Where every step of one group waits for every step of another (N
+    /// records reading `local.ips` of N hosts; N hosts destroyed after N
+    /// records), both groups link to one join instead of to each other:
+    /// 2N edges where there were N², and the same order.
+    Join,
+}
+
+/// Below this many steps on both sides, groups link directly: a join saves
+/// nothing there, and small graphs stay easy to read.
+const JOIN_MIN: usize = 8;
+
+/// The joins of one graph, by the group they stand for.
+#[derive(Default)]
+struct Joins<'p> {
+    /// After every change of a resource.
+    changes: HashMap<&'p ResourceAddr, NodeIndex>,
+    /// Before every destroy of a resource (after its dependents' destroys).
+    before_destroys: HashMap<&'p ResourceAddr, NodeIndex>,
+    /// After every change of a resource's dependents (before its destroys).
+    after_dependents: HashMap<&'p ResourceAddr, NodeIndex>,
 }
 
 /// The resources `r` depends on, by the plan.
@@ -38,7 +59,12 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
     let mut seen = HashSet::new();
     let mut idx = HashMap::new();
     let mut changes_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    // The same, by instance: an instance that names its dependency's
+    // instances by key (`aws_instance.host[count.index]`) finds them by
+    // lookup, never by a scan of all of them (N records × N hosts).
+    let mut change_at: HashMap<(&ResourceAddr, &InstanceKey), NodeIndex> = HashMap::new();
     let mut destroys_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    let mut joins = Joins::default();
     for (i, c) in plan.changes.iter().enumerate() {
         if c.action == Action::NoOp {
             continue;
@@ -47,6 +73,7 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             let n = g.add_node(Step::Change(i));
             idx.insert(Step::Change(i), n);
             changes_of.entry(&c.addr.resource).or_default().push(n);
+            change_at.insert((&c.addr.resource, &c.addr.key), n);
         }
         if c.action.deletes() {
             let n = g.add_node(Step::Destroy(i));
@@ -88,13 +115,34 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             for d in deps_of(plan, res) {
                 let keys: Vec<&InstanceKey> =
                     narrowed.into_iter().flatten().filter(|a| &a.resource == d).map(|a| &a.key).collect();
-                for &m in changes_of.get(d).into_iter().flatten() {
-                    let named = match g[m] {
-                        Step::Change(j) => keys.is_empty() || keys.contains(&&plan.changes[j].addr.key),
-                        Step::Destroy(_) => true,
-                    };
-                    if m != n && named {
-                        link(&mut g, &mut seen, m, n);
+                if keys.is_empty() {
+                    let all = changes_of.get(d).map(Vec::as_slice).unwrap_or_default();
+                    if all.len() >= JOIN_MIN && d != res {
+                        let j = match joins.changes.get(d) {
+                            Some(&j) => j,
+                            None => {
+                                let j = g.add_node(Step::Join);
+                                for &m in all {
+                                    link(&mut g, &mut seen, m, j);
+                                }
+                                *joins.changes.entry(d).or_insert(j)
+                            }
+                        };
+                        link(&mut g, &mut seen, j, n);
+                        continue;
+                    }
+                    for &m in all {
+                        if m != n {
+                            link(&mut g, &mut seen, m, n);
+                        }
+                    }
+                } else {
+                    for k in keys {
+                        if let Some(&m) = change_at.get(&(d, k))
+                            && m != n
+                        {
+                            link(&mut g, &mut seen, m, n);
+                        }
                     }
                 }
             }
@@ -102,7 +150,22 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
         if let Some(&n) = idx.get(&Step::Destroy(i)) {
             // Dependents are destroyed first.
             for d in destroy_deps(res) {
-                for &m in destroys_of.get(d).into_iter().flatten() {
+                let all = destroys_of.get(d).map(Vec::as_slice).unwrap_or_default();
+                if all.len() >= JOIN_MIN && d != res {
+                    let j = match joins.before_destroys.get(d) {
+                        Some(&j) => j,
+                        None => {
+                            let j = g.add_node(Step::Join);
+                            for &m in all {
+                                link(&mut g, &mut seen, j, m);
+                            }
+                            *joins.before_destroys.entry(d).or_insert(j)
+                        }
+                    };
+                    link(&mut g, &mut seen, n, j);
+                    continue;
+                }
+                for &m in all {
                     if m != n {
                         link(&mut g, &mut seen, n, m);
                     }
@@ -117,8 +180,23 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
                         link(&mut g, &mut seen, idx[&Step::Change(i)], n);
                     }
                     // The old object goes only once every dependent has moved on.
-                    for &m in dependent_changes.get(res).into_iter().flatten() {
-                        link(&mut g, &mut seen, m, n);
+                    let all = dependent_changes.get(res).map(Vec::as_slice).unwrap_or_default();
+                    if all.len() >= JOIN_MIN {
+                        let j = match joins.after_dependents.get(res) {
+                            Some(&j) => j,
+                            None => {
+                                let j = g.add_node(Step::Join);
+                                for &m in all {
+                                    link(&mut g, &mut seen, m, j);
+                                }
+                                *joins.after_dependents.entry(res).or_insert(j)
+                            }
+                        };
+                        link(&mut g, &mut seen, j, n);
+                    } else {
+                        for &m in all {
+                            link(&mut g, &mut seen, m, n);
+                        }
                     }
                 }
             }
@@ -130,9 +208,10 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             .find(|s| s.len() > 1)
             .unwrap_or_default()
             .into_iter()
-            .map(|n| match g[n] {
-                Step::Change(i) => format!("create/update `{}`", plan.changes[i].addr),
-                Step::Destroy(i) => format!("destroy `{}`", plan.changes[i].addr),
+            .filter_map(|n| match g[n] {
+                Step::Change(i) => Some(format!("create/update `{}`", plan.changes[i].addr)),
+                Step::Destroy(i) => Some(format!("destroy `{}`", plan.changes[i].addr)),
+                Step::Join => None,
             })
             .collect();
         return Err(Diagnostic::error(format!("the changes cannot be ordered: {}", cyc.join(" → ")))
@@ -145,6 +224,7 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
 /// which made a step with N dependents quadratic: `seen` remembers them.
 fn link(g: &mut DiGraph<Step, ()>, seen: &mut HashSet<(NodeIndex, NodeIndex)>, a: NodeIndex, b: NodeIndex) {
     if seen.insert((a, b)) {
+        crate::telemetry::work::step_edge();
         g.add_edge(a, b, ());
     }
 }

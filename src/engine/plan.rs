@@ -144,7 +144,6 @@ impl Planner<'_> {
                 let after = if self.opts.destroy {
                     None
                 } else {
-                    world.forget_derived();
                     match world.output(&Vec::new(), name) {
                         Ok(v) => Some(v),
                         Err(d) => {
@@ -169,7 +168,6 @@ impl Planner<'_> {
 
         let mut inventories = Vec::new();
         if !diags.has_errors() && !self.opts.destroy {
-            world.forget_derived();
             for built in crate::engine::inventory::build_all(&world, self.config) {
                 match built {
                     Ok(b) => inventories.push(inventory_change(b)),

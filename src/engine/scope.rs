@@ -7,13 +7,14 @@
 //! only evaluates a declaration after everything it depends on is settled.
 
 use crate::addr::{InstanceKey, Mode, ModulePath, ResourceAddr};
-use crate::config::eval::{self, Ctx, Scope};
+use crate::config::eval::{self, Ctx, PathStep, Scope, walk_path};
 use crate::config::refs::Target;
 use crate::config::{BodyDecl, Config, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
 use crate::schema::Schema;
 use crate::value::{Map, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub struct World<'a> {
@@ -24,19 +25,45 @@ pub struct World<'a> {
     /// to unknown instead of failing again.
     pub lenient: bool,
     instances: RefCell<HashMap<ResourceAddr, BTreeMap<InstanceKey, Value>>>,
-    cache: RefCell<HashMap<(ModulePath, u8, String), Value>>,
+    /// Memoized locals, module variables and outputs, each with the
+    /// resources its value was read from (directly or through other
+    /// memoized values).
+    cache: RefCell<HashMap<CacheKey, (Rc<Value>, Rc<HashSet<ResourceAddr>>)>>,
+    /// For each resource, the memoized values read from it: what a change
+    /// to one of its instances invalidates, and nothing else. A walk sets
+    /// instances one by one while it evaluates the others, so forgetting
+    /// every derived value on each change would re-evaluate a local that
+    /// reads N hosts once per step: N² for one `local.ips[count.index]`.
+    readers: RefCell<HashMap<ResourceAddr, HashSet<CacheKey>>>,
+    /// The resources read by each memoized value under evaluation, innermost
+    /// last.
+    reading: RefCell<Vec<HashSet<ResourceAddr>>>,
     /// Declarations being evaluated right now: meeting one again means a
     /// reference cycle, which must be an error rather than endless recursion
     /// (`berth validate` evaluates even after the graph reported a cycle).
-    busy: RefCell<HashSet<(ModulePath, u8, String)>>,
+    busy: RefCell<HashSet<CacheKey>>,
     /// See [`World::existing_only`].
-    existing_only: std::cell::Cell<bool>,
+    existing_only: Cell<bool>,
 }
 
 /// How many locals, variables and outputs may be under evaluation at once,
 /// each waiting on the next. Evaluation recurses through references, and a
 /// chain a few hundred long overflows the stack of a debug build.
 const MAX_DEPTH: usize = 100;
+
+type CacheKey = (ModulePath, u8, String);
+
+/// A copy of a value for an expression, counted by its size (the elements
+/// of a list or map, one for anything else) for the linearity guard.
+fn copied(v: &Value) -> Value {
+    let size = match v {
+        Value::List(l) | Value::Set(l) => l.len(),
+        Value::Map(m) => m.len(),
+        _ => 1,
+    };
+    crate::telemetry::work::values_copied(size);
+    v.clone()
+}
 
 const VAR: u8 = 0;
 const LOCAL: u8 = 1;
@@ -51,8 +78,10 @@ impl<'a> World<'a> {
             lenient: false,
             instances: RefCell::new(HashMap::new()),
             cache: RefCell::new(HashMap::new()),
+            readers: RefCell::new(HashMap::new()),
+            reading: RefCell::new(Vec::new()),
             busy: RefCell::new(HashSet::new()),
-            existing_only: std::cell::Cell::new(false),
+            existing_only: Cell::new(false),
         }
     }
 
@@ -70,10 +99,12 @@ impl<'a> World<'a> {
     }
 
     pub fn set_instance(&self, addr: &ResourceAddr, key: InstanceKey, value: Value) {
+        self.changed(addr);
         self.instances.borrow_mut().entry(addr.clone()).or_default().insert(key, value);
     }
 
     pub fn remove_instance(&self, addr: &ResourceAddr, key: &InstanceKey) {
+        self.changed(addr);
         if let Some(m) = self.instances.borrow_mut().get_mut(addr) {
             m.remove(key);
         }
@@ -81,8 +112,26 @@ impl<'a> World<'a> {
 
     /// Forgets every instance of a resource (before its instances are re-planned).
     pub fn clear_resource(&self, addr: &ResourceAddr) {
+        self.changed(addr);
         self.instances.borrow_mut().remove(addr);
     }
+
+    /// Forgets the memoized values read from `addr`, which is changing.
+    fn changed(&self, addr: &ResourceAddr) {
+        let Some(keys) = self.readers.borrow_mut().remove(addr) else { return };
+        let mut cache = self.cache.borrow_mut();
+        for k in keys {
+            cache.remove(&k);
+        }
+    }
+
+    /// Notes that the memoized value under evaluation reads `addr`.
+    fn note_read(&self, addr: &ResourceAddr) {
+        if let Some(frame) = self.reading.borrow_mut().last_mut() {
+            frame.insert(addr.clone());
+        }
+    }
+
 
     /// Every instance value the walk knows, in address order.
     pub fn all_instances(&self) -> Vec<(ResourceAddr, InstanceKey, Value)> {
@@ -163,10 +212,11 @@ impl<'a> World<'a> {
                 Value::Map(m) => Ok(m.into_iter().map(|(k, v)| (InstanceKey::Str(k), Some(v))).collect()),
                 Value::List(l) | Value::Set(l) => {
                     let mut out = Vec::new();
+                    let mut seen = HashSet::new();
                     for item in l {
                         match item.as_str() {
                             Some(s) => {
-                                if !out.iter().any(|(k, _)| k == &InstanceKey::Str(s.to_string())) {
+                                if seen.insert(s.to_string()) {
                                     out.push((InstanceKey::Str(s.to_string()), Some(item.clone())));
                                 }
                             }
@@ -259,6 +309,7 @@ impl<'a> World<'a> {
     /// The value a reference to a whole resource yields.
     fn resource_value(&self, addr: &ResourceAddr) -> Option<Value> {
         let decl = self.config.resource(addr)?;
+        self.note_read(addr);
         let inst = self.instances.borrow();
         let empty = BTreeMap::new();
         let m = inst.get(addr).unwrap_or(&empty);
@@ -266,6 +317,7 @@ impl<'a> World<'a> {
             // `berth validate`: nothing is expanded, so nothing is known.
             return Some(Value::Unknown);
         }
+        crate::telemetry::work::instances_copied(m.len());
         Some(if decl.count.is_some() {
             let mut items: BTreeMap<usize, Value> = m
                 .iter()
@@ -292,9 +344,67 @@ impl<'a> World<'a> {
         })
     }
 
-    fn cached(&self, module: &ModulePath, kind: u8, name: &str, f: impl FnOnce() -> Result<Value, Diagnostic>) -> Result<Value, Diagnostic> {
+    /// Part of a resource, `addr` followed by `path`, without building the
+    /// list or map of all its instances: what `aws_instance.host[count.index]`
+    /// and `aws_instance.host[each.key].private_ip` read. `None` where the
+    /// whole value must be built (a key out of range or of the wrong type,
+    /// whose error indexing the whole value words; the compacted lists of
+    /// [`World::existing_only`]).
+    fn resource_path(&self, addr: &ResourceAddr, path: &[PathStep<'_>]) -> Option<(Value, usize)> {
+        let decl = self.config.resource(addr)?;
+        let inst = self.instances.borrow();
+        let m = inst.get(addr);
+        if self.lenient && m.is_none_or(|m| m.is_empty()) {
+            // `berth validate`: nothing is expanded, so nothing is known.
+            self.note_read(addr);
+            return Some((Value::Unknown, 1));
+        }
+        let (instance, rest) = if decl.count.is_some() || decl.for_each.is_some() {
+            let key = match (path.first()?, decl.count.is_some()) {
+                (PathStep::Index(Value::Number(n)), true) if !self.existing_only.get() => {
+                    if n.fract() != 0.0 || *n < 0.0 || *n > usize::MAX as f64 {
+                        return None;
+                    }
+                    InstanceKey::Int(*n as usize)
+                }
+                (PathStep::Index(Value::String(k)), false) => InstanceKey::Str(k.clone()),
+                _ => return None,
+            };
+            let m = m?;
+            match m.get(&key) {
+                Some(v) => (v, &path[1..]),
+                // Within the list (a later instance exists): not created yet.
+                None if matches!(key, InstanceKey::Int(_))
+                    && m.range(key..).any(|(k, _)| matches!(k, InstanceKey::Int(_))) =>
+                {
+                    self.note_read(addr);
+                    return Some((Value::Unknown, 1));
+                }
+                None => return None,
+            }
+        } else {
+            (m?.get(&InstanceKey::None)?, path)
+        };
+        let (v, used) = walk_path(instance, rest);
+        let used = used + (path.len() - rest.len());
+        if used == 0 {
+            return None;
+        }
+        self.note_read(addr);
+        crate::telemetry::work::instances_copied(1);
+        Some((copied(v), used))
+    }
+
+    /// The memoized value of a local, module variable or output, evaluated
+    /// by `f` the first time; shared, so that reading part of it copies only
+    /// that part.
+    fn cached(&self, module: &ModulePath, kind: u8, name: &str, f: impl FnOnce() -> Result<Value, Diagnostic>) -> Result<Rc<Value>, Diagnostic> {
         let key = (module.clone(), kind, name.to_string());
-        if let Some(v) = self.cache.borrow().get(&key) {
+        if let Some((v, deps)) = self.cache.borrow().get(&key) {
+            // What reads this reads its resources too.
+            if let Some(frame) = self.reading.borrow_mut().last_mut() {
+                frame.extend(deps.iter().cloned());
+            }
             return Ok(v.clone());
         }
         if self.busy.borrow().len() >= MAX_DEPTH {
@@ -304,7 +414,7 @@ impl<'a> World<'a> {
         }
         if !self.busy.borrow_mut().insert(key.clone()) {
             if self.lenient {
-                return Ok(Value::Unknown);
+                return Ok(Rc::new(Value::Unknown));
             }
             let what = match kind {
                 VAR => "var",
@@ -314,41 +424,40 @@ impl<'a> World<'a> {
             let prefix: String = module.iter().map(|m| format!("module.{m}.")).collect();
             return Err(Diagnostic::error(format!("`{prefix}{what}.{name}` depends on itself")));
         }
+        crate::telemetry::work::evaluated();
+        self.reading.borrow_mut().push(HashSet::new());
         let v = f();
+        let deps = self.reading.borrow_mut().pop().unwrap_or_default();
         self.busy.borrow_mut().remove(&key);
+        if let Some(frame) = self.reading.borrow_mut().last_mut() {
+            frame.extend(deps.iter().cloned());
+        }
         let v = v?;
-        self.cache.borrow_mut().insert(key, v.clone());
+        {
+            let mut readers = self.readers.borrow_mut();
+            for d in &deps {
+                readers.entry(d.clone()).or_default().insert(key.clone());
+            }
+        }
+        let v = Rc::new(v);
+        self.cache.borrow_mut().insert(key, (v.clone(), Rc::new(deps)));
         Ok(v)
     }
 
-    /// Drops memoized locals, module variables and outputs (after resource values change).
+    /// Drops every memoized local, module variable and output. Changes to
+    /// instances invalidate what they must by themselves; this is for a
+    /// change of how resources are seen ([`World::existing_only`]).
     pub fn forget_derived(&self) {
         self.cache.borrow_mut().clear();
+        self.readers.borrow_mut().clear();
     }
 
     pub fn output(&self, module: &ModulePath, name: &str) -> Result<Value, Diagnostic> {
-        self.cached(module, OUTPUT, name, || {
-            let o = match self.config.modules.get(module).and_then(|m| m.outputs.get(name)) {
-                Some(o) => o,
-                // The graph has reported the missing module or output already.
-                None if self.lenient => return Ok(Value::Unknown),
-                None => return Err(Diagnostic::error(format!("no output `{name}`"))),
-            };
-            let v = eval::eval(&o.value, &self.ctx(module))?;
-            if module.is_empty() && v.is_sensitive() && !o.sensitive {
-                return Err(Diagnostic::error(format!("output `{name}` refers to sensitive values"))
-                    .at(o.value.span())
-                    .hint("add `sensitive = true` to the output block"));
-            }
-            Ok(v.mark_if(o.sensitive))
-        })
+        self.output_rc(module, name).map(|v| copied(&v))
     }
-}
 
-impl Scope for World<'_> {
-    fn lookup(&self, module: &ModulePath, target: &Target, span: Option<&Span>) -> Result<Value, Diagnostic> {
-        match target {
-            Target::Var(n) => self.cached(module, VAR, n, || {
+    fn var_rc(&self, module: &ModulePath, n: &str, span: Option<&Span>) -> Result<Rc<Value>, Diagnostic> {
+        self.cached(module, VAR, n, || {
                 if module.is_empty() {
                     return match self.root_vars.get(n) {
                         Some(v) => Ok(v.clone()),
@@ -380,8 +489,11 @@ impl Scope for World<'_> {
                 crate::config::vars::check_at(decl, v, &format!("module `{}`", call.name), at)
                     .map_err(|d| d.0.into_iter().next().unwrap_or_else(|| Diagnostic::error("invalid value")))
             })
-            .map_err(|d| d.at(span.cloned())),
-            Target::Local(n) => self.cached(module, LOCAL, n, || {
+        .map_err(|d| d.at(span.cloned()))
+    }
+
+    fn local_rc(&self, module: &ModulePath, n: &str, span: Option<&Span>) -> Result<Rc<Value>, Diagnostic> {
+        self.cached(module, LOCAL, n, || {
                 let l = match self.config.modules.get(module).and_then(|m| m.locals.get(n)) {
                     Some(l) => l,
                     None if self.lenient => return Ok(Value::Unknown),
@@ -389,7 +501,51 @@ impl Scope for World<'_> {
                 };
                 eval::eval(&l.expr, &self.ctx(module))
             })
-            .map_err(|d| d.at(span.cloned())),
+        .map_err(|d| d.at(span.cloned()))
+    }
+
+    fn output_rc(&self, module: &ModulePath, name: &str) -> Result<Rc<Value>, Diagnostic> {
+        self.cached(module, OUTPUT, name, || {
+            let o = match self.config.modules.get(module).and_then(|m| m.outputs.get(name)) {
+                Some(o) => o,
+                // The graph has reported the missing module or output already.
+                None if self.lenient => return Ok(Value::Unknown),
+                None => return Err(Diagnostic::error(format!("no output `{name}`"))),
+            };
+            let v = eval::eval(&o.value, &self.ctx(module))?;
+            if module.is_empty() && v.is_sensitive() && !o.sensitive {
+                return Err(Diagnostic::error(format!("output `{name}` refers to sensitive values"))
+                    .at(o.value.span())
+                    .hint("add `sensitive = true` to the output block"));
+            }
+            Ok(v.mark_if(o.sensitive))
+        })
+    }
+}
+
+impl Scope for World<'_> {
+    fn lookup_path(&self, module: &ModulePath, target: &Target, path: &[PathStep<'_>]) -> Option<(Value, usize)> {
+        let memo = match target {
+            Target::Resource(mode, t, n) => return self.resource_path(&ResourceAddr::new(module.clone(), *mode, t, n), path),
+            Target::Var(n) => self.var_rc(module, n, None),
+            Target::Local(n) => self.local_rc(module, n, None),
+            Target::Module(m, Some(o)) => {
+                let mut child = module.clone();
+                child.push(m.clone());
+                self.output_rc(&child, o)
+            }
+            _ => return None,
+        };
+        // An error is worded (with its place) by the plain lookup.
+        let memo = memo.ok()?;
+        let (v, used) = walk_path(&memo, path);
+        Some((copied(v), used))
+    }
+
+    fn lookup(&self, module: &ModulePath, target: &Target, span: Option<&Span>) -> Result<Value, Diagnostic> {
+        match target {
+            Target::Var(n) => self.var_rc(module, n, span).map(|v| copied(&v)),
+            Target::Local(n) => self.local_rc(module, n, span).map(|v| copied(&v)),
             Target::Resource(mode, t, n) => {
                 let addr = ResourceAddr::new(module.clone(), *mode, t, n);
                 if self.lenient && self.config.resource(&addr).is_none() {

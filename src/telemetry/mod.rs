@@ -1,5 +1,6 @@
 //! What a run reports about itself, for tests, benchmarks and logs: API call
-//! counts ([`api_stats`]) and the crash-point test hook ([`crashpoint`]).
+//! counts ([`api_stats`]), the engine's evaluation work ([`work`]) and the
+//! crash-point test hook ([`crashpoint`]).
 //!
 //! A leaf: the providers and the state backends report into it, and it
 //! imports nothing of the crate, so both can use it without seeing each
@@ -7,3 +8,4 @@
 
 pub mod api_stats;
 pub mod crashpoint;
+pub mod work;

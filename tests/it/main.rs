@@ -38,6 +38,7 @@ mod inventory_e2e;
 mod inventory_formats;
 mod kamal_example;
 mod lang_differential;
+mod linear_work;
 mod provider_contract;
 mod state_local;
 mod state_s3;

@@ -87,7 +87,6 @@ pub(super) fn gate(config: &Config, world: &World<'_>, c: &ResourceChange) -> Re
     let Some(decl) = config.resource(&c.addr.resource) else { return Ok(None) };
     let Some(block) = &decl.health_check else { return Ok(None) };
     let me = world.instance(&c.addr.resource, &c.addr.key).unwrap_or_default();
-    world.forget_derived();
     let mut ctx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, None);
     ctx.self_value = Some(me);
     let mut m = crate::value::Map::new();

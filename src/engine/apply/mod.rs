@@ -103,7 +103,7 @@ pub async fn apply(
     if cancel.is_cancelled() {
         // Stopped before anything started: nothing is recorded either.
         progress.event(Event::Interrupted { in_flight: 0 });
-        let mut skipped: Vec<StepRef> = g.node_weights().map(|s| step_ref(plan, *s)).collect();
+        let mut skipped: Vec<StepRef> = g.node_weights().filter_map(|s| step_ref(plan, *s)).collect();
         skipped.sort_by_cached_key(|s| s.to_string());
         return Ok((ApplyReport { interrupted: true, skipped, ..ApplyReport::default() }, state));
     }
@@ -124,7 +124,7 @@ pub async fn apply(
     };
     let walked = walk::walk(&g, opts.parallelism, cancel, &mut applier).await?;
     let Applier { rec, mut report, .. } = applier;
-    report.skipped.extend(walked.skipped.into_iter().map(|n| step_ref(plan, g[n])));
+    report.skipped.extend(walked.skipped.into_iter().filter_map(|n| step_ref(plan, g[n])));
     report.skipped.sort_by_cached_key(|s| s.to_string());
     report.skipped.dedup();
 
@@ -184,13 +184,15 @@ fn outputs(config: &Config, world: &World<'_>, state: &State) -> BTreeMap<String
     })
 }
 
-fn step_ref(plan: &Plan, step: Step) -> StepRef {
+/// The step as reports name it; `None` for a join, which has no work.
+fn step_ref(plan: &Plan, step: Step) -> Option<StepRef> {
     let (i, destroy) = match step {
         Step::Change(i) => (i, false),
         Step::Destroy(i) => (i, true),
+        Step::Join => return None,
     };
     let c = &plan.changes[i];
-    StepRef { addr: c.addr.clone(), action: c.action, destroy, deposed: c.deposed.clone() }
+    Some(StepRef { addr: c.addr.clone(), action: c.action, destroy, deposed: c.deposed.clone() })
 }
 
 /// What the walk's tasks report.
@@ -215,7 +217,7 @@ struct Applier<'a> {
     started: Vec<Option<Instant>>,
     /// Planned values of the operations started, for the sensitive marks of their results.
     planned_after: HashMap<NodeIndex, Value>,
-    expansions: HashMap<ResourceAddr, Vec<(InstanceKey, Option<Value>)>>,
+    expansions: HashMap<ResourceAddr, HashMap<InstanceKey, Option<Value>>>,
 }
 
 impl Visitor for Applier<'_> {
@@ -227,7 +229,7 @@ impl Visitor for Applier<'_> {
         // Old objects of replacements go only after the inventories point at their successors.
         let replacing = ready.iter().any(|n| match self.g[*n] {
             Step::Destroy(i) => plan.changes[i].action == Action::CreateThenDelete || plan.changes[i].deposed.is_some(),
-            Step::Change(_) => false,
+            Step::Change(_) | Step::Join => false,
         });
         if replacing && !plan.destroy {
             write_inventories(self.config, self.world, self.progress, &mut self.report);
@@ -239,6 +241,10 @@ impl Visitor for Applier<'_> {
         let mut failed_now = Vec::new();
         for n in ready {
             let step = self.g[n];
+            if step == Step::Join {
+                settled.push((n, Outcome::Done));
+                continue;
+            }
             match self.prepare(step).await {
                 Ok(Prepared::Op { provider, type_, op, after }) => {
                     // Write-ahead: a create is journaled before it starts,
@@ -264,7 +270,7 @@ impl Visitor for Applier<'_> {
             }
         }
         for (n, e) in failed_now {
-            let step = step_ref(plan, self.g[n]);
+            let step = work_ref(plan, self.g[n]);
             let error = e.to_string();
             self.progress.event(Event::Failed { step: &step, error: &error });
             self.report.fail(Subject::Step(step), error);
@@ -282,7 +288,7 @@ impl Visitor for Applier<'_> {
                 .ok_or_else(|| Diagnostic::error(format!("provider `{pkey}` is not configured")))?;
             let nodes: Vec<NodeIndex> = items.iter().map(|(n, _)| *n).collect();
             for &n in &nodes {
-                self.progress.event(Event::Started(&step_ref(plan, self.g[n])));
+                self.progress.event(Event::Started(&work_ref(plan, self.g[n])));
                 self.started[n.index()] = Some(Instant::now());
             }
             let ops: Vec<ApplyOp> = items.into_iter().map(|(_, o)| o).collect();
@@ -351,7 +357,7 @@ impl Applier<'_> {
         let plan = self.plan;
         let step = self.g[node];
         let elapsed = self.started[node.index()].map(|t| t.elapsed()).unwrap_or_default();
-        let sref = step_ref(plan, step);
+        let sref = work_ref(plan, step);
         let c = &plan.changes[change_index(step)];
         let remote = !local_only(self.providers, &c.provider);
         for w in outcome.warnings {
@@ -447,7 +453,7 @@ impl Applier<'_> {
     ) -> bool {
         let step = self.g[node];
         let c = &self.plan.changes[change_index(step)];
-        let sref = step_ref(self.plan, step);
+        let sref = work_ref(self.plan, step);
         match result {
             Ok(()) => {
                 self.progress.event(Event::Healthy(&sref));
@@ -502,10 +508,9 @@ impl Applier<'_> {
             .ok_or_else(|| StepError::Other(format!("`{}` is not in the configuration", c.addr.resource)))?;
         if !self.expansions.contains_key(&c.addr.resource) {
             let e = world.expand(decl).map_err(Diagnostics::from)?;
-            self.expansions.insert(c.addr.resource.clone(), e);
+            self.expansions.insert(c.addr.resource.clone(), e.into_iter().collect());
         }
-        let each_value = self.expansions[&c.addr.resource].iter().find(|(k, _)| k == &c.addr.key).and_then(|(_, v)| v.clone());
-        world.forget_derived();
+        let each_value = self.expansions[&c.addr.resource].get(&c.addr.key).cloned().flatten();
         let ectx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, each_value);
         let schema = provider.schema(c.addr.resource.mode, &c.addr.resource.type_);
         let mut cfg = world.eval_body(&decl.body, schema, &ectx, &format!("`{}`", c.addr), decl.span.as_ref())?;
@@ -550,9 +555,18 @@ enum StepError {
     Other(String),
 }
 
+/// A step with work to do, as reports name it. Joins are settled as soon
+/// as they are ready, so no work is ever started, failed or finished for
+/// one.
+fn work_ref(plan: &Plan, step: Step) -> StepRef {
+    step_ref(plan, step).unwrap_or_else(|| unreachable!("a join has no work"))
+}
+
+/// The change a step belongs to (see [`work_ref`]).
 fn change_index(step: Step) -> usize {
     match step {
         Step::Change(i) | Step::Destroy(i) => i,
+        Step::Join => unreachable!("a join has no change"),
     }
 }
 
