@@ -46,12 +46,12 @@ pub fn count(key: &str) -> u64 {
     snapshot().get(key).copied().unwrap_or(0)
 }
 
-/// Writes the counts as JSON to `$BERTH_API_STATS` when it is set.
+/// Writes the counts as JSON to `$BERTH_API_STATS` when it is set, and the
+/// engine's work counts ([`super::work`]) to `$BERTH_WORK_STATS`.
 pub fn write_if_requested() {
+    super::work::write_if_requested();
     if let Ok(path) = std::env::var("BERTH_API_STATS") {
-        let mut counts = snapshot();
-        counts.extend(super::work::snapshot().into_iter().map(|(k, v)| (k.to_string(), v)));
-        let json = serde_json::to_string_pretty(&counts).unwrap_or_default();
+        let json = serde_json::to_string_pretty(&snapshot()).unwrap_or_default();
         let _ = std::fs::write(path, json);
     }
 }

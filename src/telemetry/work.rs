@@ -12,9 +12,10 @@
 //! thing ordering costs:
 //! the **edges of the step graph** an apply or destroy walks. A guard runs the same shape at
 //! two sizes and holds each count to grow no faster than the size
-//! (tests/it/linear_work.rs). With `BERTH_API_STATS=FILE` the CLI writes
-//! them with the API counts, as `engine:InstanceCopies`,
-//! `engine:ValuesCopied`, `engine:Evaluations` and `engine:StepEdges`.
+//! (tests/it/linear_work.rs). With `BERTH_WORK_STATS=FILE` the CLI writes
+//! them to FILE as JSON when it exits, as `engine:InstanceCopies`,
+//! `engine:ValuesCopied`, `engine:Evaluations` and `engine:StepEdges` (apart
+//! from the API counts of `BERTH_API_STATS`, which tools sum as calls).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,4 +53,12 @@ pub fn snapshot() -> [(&'static str, u64); 4] {
         ("engine:Evaluations", EVALUATIONS.load(Ordering::Relaxed)),
         ("engine:StepEdges", STEP_EDGES.load(Ordering::Relaxed)),
     ]
+}
+
+/// Writes the counts as JSON to `$BERTH_WORK_STATS` when it is set.
+pub fn write_if_requested() {
+    if let Ok(path) = std::env::var("BERTH_WORK_STATS") {
+        let counts: std::collections::BTreeMap<&str, u64> = snapshot().into_iter().collect();
+        let _ = std::fs::write(path, serde_json::to_string_pretty(&counts).unwrap_or_default());
+    }
 }

@@ -138,7 +138,7 @@ const SHAPES: &[Shape] = &[
 fn counted(w: &Work, args: &[&str]) -> BTreeMap<String, u64> {
     let stats = w.path().join("work.json");
     let _ = std::fs::remove_file(&stats);
-    let run: support::cli::Run = w.cmd(args).env("BERTH_API_STATS", &stats).output().expect("run berth").into();
+    let run: support::cli::Run = w.cmd(args).env("BERTH_WORK_STATS", &stats).output().expect("run berth").into();
     run.assert_ok();
     let text = std::fs::read_to_string(&stats).unwrap_or_default();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("berth wrote no work counts ({e}): {text}"))
