@@ -87,7 +87,7 @@ pub async fn plan(
     let state_exists = stored.is_some();
     let state = stored.unwrap_or_default();
     let needed = providers::needed_providers(config, &state);
-    let providers = providers::setup(config, &vars, &needed, &opts.providers).await?;
+    let providers = providers::setup(config, &vars, &opts.workspace, &needed, &opts.providers).await?;
     let refreshed = if opts.refresh && !state.resources.is_empty() {
         progress.event(Event::Refreshing { objects: state.resources.len() });
         refresh::refresh(&state, &providers).await?
@@ -144,7 +144,7 @@ pub async fn apply_saved(
     let state_exists = stored.is_some();
     let mut state = stored.unwrap_or_default();
     let needed = providers::needed_providers(config, &state);
-    let providers = providers::setup(config, &plan.variables, &needed, &opts.providers).await?;
+    let providers = providers::setup(config, &plan.variables, &plan.workspace, &needed, &opts.providers).await?;
     if !state.pending.is_empty() {
         // The plan adopted what an interrupted run created: so must the
         // apply, or it would neither see nor record those objects.

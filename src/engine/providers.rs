@@ -83,17 +83,19 @@ fn first_use(config: &Config, key: &str) -> Option<Span> {
 }
 
 /// Configures every provider the configuration and the state need: the root
-/// module's `provider` blocks (evaluated against root variables), and an
+/// module's `provider` blocks (evaluated against root variables and the
+/// workspace, so `default_tags` may carry `terraform.workspace`), and an
 /// empty configuration for a provider used without a block. A provider in
 /// `given` is taken as it is.
 pub async fn setup(
     config: &Config,
     vars: &BTreeMap<String, Value>,
+    workspace: &str,
     needed: &BTreeSet<String>,
     given: &Registry,
 ) -> Result<Registry, Diagnostics> {
     use crate::config::eval::{self, Ctx};
-    let world = World::new(config, vars.clone(), "");
+    let world = World::new(config, vars.clone(), workspace);
     let root = config.root();
     let mut registry = Registry::default();
     let mut diags = Diagnostics::new();

@@ -25,6 +25,7 @@ mod aws_route53_plan;
 mod aws_route53_strict;
 mod aws_scale;
 mod bad_input;
+mod ci_examples;
 mod cli_snapshots;
 mod crash_kill9;
 mod dns_rfc2136;

@@ -57,3 +57,27 @@ fn run(cmd: &mut Command) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `check-jsonschema` in the venv (its own marker, as in
+/// `scripts/install-tools`), installed under the same lock when missing.
+pub fn check_jsonschema() -> PathBuf {
+    let bin = venv_bin();
+    let venv = repo_root().join(".venv");
+    let ready = venv.join(".berth-jsonschema-ready");
+    if !ready.exists() {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(repo_root().join(".venv.lock"))
+            .expect("open .venv.lock");
+        let guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e).expect("lock .venv.lock");
+        if !ready.exists() {
+            run(Command::new(bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "check-jsonschema==0.39.0"]));
+            std::fs::write(&ready, "").expect("mark check-jsonschema ready");
+        }
+        drop(guard);
+    }
+    bin.join("check-jsonschema")
+}
