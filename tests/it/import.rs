@@ -300,3 +300,273 @@ async fn generated_configuration_round_trips() {
     let r = aws.berth(&w, None, &["plan", "--detailed-exitcode", "--no-color"]);
     assert_eq!(r.code, 0, "{}\n{hcl}", r.stdout);
 }
+
+/// The network extras of a Kamal fleet, made by "another tool": a NAT
+/// gateway with its address, a public host's address, a route to the NAT,
+/// and security group rules of both kinds, in a VPC whose route table and
+/// group declare no inline routes or rules (so the separate resources own
+/// them).
+struct Extras {
+    subnet: String,
+    rtb: String,
+    sg: String,
+    host: String,
+    nat_eip: String,
+    nat: String,
+    host_eip: String,
+    host_assoc: String,
+    sgr: String,
+}
+
+async fn create_extras(aws: &Aws) -> Extras {
+    use aws_sdk_ec2::types::*;
+    let ec2 = aws_sdk_ec2::Client::new(&aws.sdk_config().await);
+    let vpc = ec2.create_vpc().cidr_block("10.62.0.0/16").send().await.expect("CreateVpc");
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    seen(&ec2, &vpc).await;
+    let subnet = crate::terraform_migration::eventually("CreateSubnet", || {
+        ec2.create_subnet().vpc_id(&vpc).cidr_block("10.62.1.0/24").availability_zone("us-east-1a").send()
+    })
+    .await;
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+    let rtb = crate::terraform_migration::eventually("CreateRouteTable", || ec2.create_route_table().vpc_id(&vpc).send()).await;
+    let rtb = rtb.route_table().unwrap().route_table_id().unwrap().to_string();
+    let sg = crate::terraform_migration::eventually("CreateSecurityGroup", || {
+        ec2.create_security_group().group_name("extras").description("extras").vpc_id(&vpc).send()
+    })
+    .await;
+    let sg = sg.group_id().unwrap().to_string();
+    let images = ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build())
+        .send()
+        .await
+        .expect("DescribeImages");
+    let ami = images.images()[0].image_id().unwrap().to_string();
+    let run = crate::terraform_migration::eventually("RunInstances", || {
+        ec2.run_instances()
+            .image_id(&ami)
+            .instance_type(InstanceType::T3Micro)
+            .subnet_id(&subnet)
+            .min_count(1)
+            .max_count(1)
+            .send()
+    })
+    .await;
+    let host = run.instances()[0].instance_id().unwrap().to_string();
+    // The address association needs the host running.
+    for _ in 0..60 {
+        let d = ec2.describe_instances().instance_ids(&host).send().await;
+        let running = d.ok().and_then(|d| {
+            d.reservations().first()?.instances().first()?.state()?.name().map(|n| *n == InstanceStateName::Running)
+        });
+        if running == Some(true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let alloc = |_: ()| ec2.allocate_address().domain(DomainType::Vpc).send();
+    let nat_eip = alloc(()).await.expect("AllocateAddress").allocation_id().unwrap().to_string();
+    let host_eip = alloc(()).await.expect("AllocateAddress").allocation_id().unwrap().to_string();
+    let nat = crate::terraform_migration::eventually("CreateNatGateway", || {
+        ec2.create_nat_gateway().subnet_id(&subnet).allocation_id(&nat_eip).send()
+    })
+    .await;
+    let nat = nat.nat_gateway().unwrap().nat_gateway_id().unwrap().to_string();
+    let host_assoc = crate::terraform_migration::eventually("AssociateAddress", || {
+        ec2.associate_address().allocation_id(&host_eip).instance_id(&host).send()
+    })
+    .await;
+    let host_assoc = host_assoc.association_id().unwrap().to_string();
+    crate::terraform_migration::eventually("CreateRoute", || {
+        ec2.create_route().route_table_id(&rtb).destination_cidr_block("10.99.0.0/16").nat_gateway_id(&nat).send()
+    })
+    .await;
+    let rule = |port: i32| {
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+            .build()
+    };
+    crate::terraform_migration::eventually("AuthorizeSecurityGroupIngress", || {
+        ec2.authorize_security_group_ingress().group_id(&sg).ip_permissions(rule(8080)).send()
+    })
+    .await;
+    let sgr = crate::terraform_migration::eventually("AuthorizeSecurityGroupIngress", || {
+        ec2.authorize_security_group_ingress().group_id(&sg).ip_permissions(rule(9090)).send()
+    })
+    .await;
+    let sgr = sgr.security_group_rules()[0].security_group_rule_id().unwrap().to_string();
+    Extras { subnet, rtb, sg, host, nat_eip, nat, host_eip, host_assoc, sgr }
+}
+
+fn extras_config(e: &Extras) -> String {
+    format!(
+        r#"
+variable "aws_endpoint" {{
+  type    = string
+  default = null
+}}
+
+provider "aws" {{
+  region       = "us-east-1"
+  endpoint_url = var.aws_endpoint
+}}
+
+resource "aws_eip" "nat" {{
+  domain = "vpc"
+}}
+
+resource "aws_nat_gateway" "main" {{
+  subnet_id     = "{subnet}"
+  allocation_id = aws_eip.nat.id
+}}
+
+resource "aws_route" "to_nat" {{
+  route_table_id         = "{rtb}"
+  destination_cidr_block = "10.99.0.0/16"
+  nat_gateway_id         = aws_nat_gateway.main.id
+}}
+
+resource "aws_eip" "web" {{
+  domain = "vpc"
+}}
+
+resource "aws_eip_association" "web" {{
+  allocation_id = aws_eip.web.id
+  instance_id   = "{host}"
+}}
+
+resource "aws_security_group_rule" "app" {{
+  type              = "ingress"
+  security_group_id = "{sg}"
+  protocol          = "tcp"
+  from_port         = 8080
+  to_port           = 8080
+  cidr_blocks       = ["10.0.0.0/8"]
+}}
+
+resource "aws_vpc_security_group_ingress_rule" "metrics" {{
+  security_group_id = "{sg}"
+  ip_protocol       = "tcp"
+  from_port         = 9090
+  to_port           = 9090
+  cidr_ipv4         = "10.0.0.0/8"
+}}
+
+import {{
+  to = aws_eip.nat
+  id = "{nat_eip}"
+}}
+import {{
+  to = aws_nat_gateway.main
+  id = "{nat}"
+}}
+import {{
+  to = aws_route.to_nat
+  id = "{rtb}_10.99.0.0/16"
+}}
+import {{
+  to = aws_eip.web
+  id = "{host_eip}"
+}}
+import {{
+  to = aws_eip_association.web
+  id = "{host_assoc}"
+}}
+import {{
+  to = aws_security_group_rule.app
+  id = "{sg}_ingress_tcp_8080_8080_10.0.0.0/8"
+}}
+import {{
+  to = aws_vpc_security_group_ingress_rule.metrics
+  id = "{sgr}"
+}}
+"#,
+        subnet = e.subnet,
+        rtb = e.rtb,
+        host = e.host,
+        sg = e.sg,
+        nat_eip = e.nat_eip,
+        nat = e.nat,
+        host_eip = e.host_eip,
+        host_assoc = e.host_assoc,
+        sgr = e.sgr,
+    )
+}
+
+/// The types a Kamal fleet adds around its hosts, imported by the ids
+/// Terraform's documentation gives them: each is read, planned with no
+/// difference from its configuration (taggable ones take berth's marks),
+/// recorded by the apply, and planned empty afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_blocks_bring_the_network_extras_under_berth() {
+    let aws = Aws::start();
+    let e = create_extras(&aws).await;
+    let w = Work::new();
+    w.write("main.hcl", &extras_config(&e));
+
+    let r = aws.berth(&w, None, &["plan", "--no-color", "--out", "import.plan"]);
+    r.assert_ok();
+    let plan = &r.stdout;
+    assert!(plan.contains("Plan: 7 to import, 0 to add, 4 to change, 0 to destroy."), "{plan}");
+    // The taggable ones (the addresses, the NAT gateway, the VPC rule) take
+    // berth's marks; routes, old-style rules and associations have none.
+    assert_eq!(plan.matches("imported: berth adds its ownership tags").count(), 4, "{plan}");
+    for bad in ["must be replaced", "will be created", "will be destroyed"] {
+        assert!(!plan.contains(bad), "`{bad}`:\n{plan}");
+    }
+    let changed: Vec<&str> = plan
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("~ ") || l.starts_with("+ ") || l.starts_with("- "))
+        .filter(|l| !l.contains(" resource \""))
+        .collect();
+    assert!(changed.is_empty(), "an import shows no attribute changes: {changed:#?}\n{plan}");
+    assert!(w.state_addresses().is_empty(), "{:?}", w.state_addresses());
+
+    let r = aws.berth(&w, None, &["apply", "import.plan"]);
+    r.assert_ok();
+    let mut addrs = w.state_addresses();
+    addrs.sort();
+    assert_eq!(
+        addrs,
+        [
+            "aws_eip.nat",
+            "aws_eip.web",
+            "aws_eip_association.web",
+            "aws_nat_gateway.main",
+            "aws_route.to_nat",
+            "aws_security_group_rule.app",
+            "aws_vpc_security_group_ingress_rule.metrics"
+        ]
+    );
+    let state = w.state();
+    let by_addr = |a: &str| {
+        state["resources"]
+            .as_array()
+            .and_then(|rs| rs.iter().find(|r| r["addr"] == a))
+            .cloned()
+            .unwrap_or_else(|| panic!("{a} not in the state: {state}"))
+    };
+    let nat = by_addr("aws_nat_gateway.main");
+    assert!(nat.to_string().contains(&e.nat), "{nat}");
+    let assoc = by_addr("aws_eip_association.web");
+    assert!(assoc.to_string().contains(&e.host), "{assoc}");
+
+    // Taggable objects carry berth's marks now.
+    let moto = aws_sdk_ec2::Client::new(&aws.moto_sdk_config().await);
+    let addrs = moto.describe_addresses().allocation_ids(&e.nat_eip).send().await.unwrap();
+    assert!(
+        addrs.addresses()[0].tags().iter().any(|t| t.key() == Some("berth:address") && t.value() == Some("aws_eip.nat")),
+        "{:?}",
+        addrs.addresses()[0].tags()
+    );
+
+    let r = aws.berth(&w, None, &["plan", "--detailed-exitcode", "--no-color"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+}
