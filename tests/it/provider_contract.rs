@@ -163,3 +163,26 @@ async fn rfc2136_records_keep_the_contract() {
     kit.delete_all(&made).await;
     assert!(bind.dig("micro-search.internal", "A").is_empty());
 }
+
+/// The README names every resource and data source type of every provider
+/// berth knows, in backticks, and every provider family.
+#[tokio::test]
+async fn the_readme_lists_every_type() {
+    use berth::addr::Mode;
+    let readme = std::fs::read_to_string(support::venv::repo_root().join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for name in families::KNOWN_PROVIDERS {
+        let p = families::for_validation(name).await.unwrap();
+        for mode in [Mode::Managed, Mode::Data] {
+            for t in p.type_names(mode) {
+                if !readme.contains(&format!("`{t}`")) {
+                    missing.push(format!("{t} ({mode:?})"));
+                }
+            }
+        }
+        if !readme.contains(&format!("`{name}`")) {
+            missing.push(format!("provider {name}"));
+        }
+    }
+    assert!(missing.is_empty(), "the README does not name {missing:?}");
+}
