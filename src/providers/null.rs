@@ -55,8 +55,9 @@ impl Provider for Null {
 
     async fn plan(&self, _ctx: &OpContext, type_: &str, prior: Option<&Value>, config: &Value)
         -> ProviderResult<Planned> {
-        let schema =
-            self.schema(Mode::Managed, type_).ok_or_else(|| ProviderError::new(format!("the `null` provider has no type `{type_}`")))?;
+        let schema = self
+            .schema(Mode::Managed, type_)
+            .ok_or_else(|| ProviderError::new(format!("the `null` provider has no type `{type_}`")))?;
         if let Some(e) = self.validate(Mode::Managed, type_, config).into_iter().next() {
             return Err(e);
         }

@@ -39,9 +39,12 @@ pub struct Time;
 fn duration(config: &Value, k: &str) -> ProviderResult<Duration> {
     match config.get(k).filter(|v| v.is_known() && !v.is_null()).map(Value::unmarked) {
         None => Ok(Duration::ZERO),
-        Some(Value::String(s)) => humantime::parse_duration(s)
-            .map_err(|e| ProviderError::attr(k, format!("`{k}` is not a duration such as \"30s\" or \"2m\": `{s}` ({e})"))),
-        Some(other) => Err(ProviderError::attr(k, format!("`{k}` must be a string such as \"30s\", not {}", other.type_name()))),
+        Some(Value::String(s)) => humantime::parse_duration(s).map_err(|e| {
+            ProviderError::attr(k, format!("`{k}` is not a duration such as \"30s\" or \"2m\": `{s}` ({e})"))
+        }),
+        Some(other) => {
+            Err(ProviderError::attr(k, format!("`{k}` must be a string such as \"30s\", not {}", other.type_name())))
+        }
     }
 }
 
@@ -187,7 +190,9 @@ impl Provider for Time {
                     Err(e) => ApplyOutcome::failed(Some(prior), e),
                 },
                 (_, ChangeKind::Delete { .. }) => ApplyOutcome::ok(None),
-                (t, _) => ApplyOutcome::failed(None, ProviderError::new(format!("the `time` provider has no type `{t}`"))),
+                (t, _) => {
+                    ApplyOutcome::failed(None, ProviderError::new(format!("the `time` provider has no type `{t}`")))
+                }
             }
         })
         .await

@@ -13,10 +13,14 @@
 //! make; a create interrupted by a crash is adopted by finding the VPC's
 //! group again.
 
-use super::client::{self, Ec2, Failure, Kind, Resource, apply_one_by_one, as_it_is, filter, id_of, opt_str, refresh_batch, sync_tags};
+use super::client::{
+    self, Ec2, Failure, Kind, Resource, apply_one_by_one, as_it_is, filter, id_of, opt_str, refresh_batch, sync_tags,
+};
 use super::error::sdk_error;
 use super::security_group::{self, describe, read_group, reconcile, rules_atoms, sync_rules};
-use crate::providers::{ApplyOp, ApplySink, Attribute, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed, Schema};
+use crate::providers::{
+    ApplyOp, ApplySink, Attribute, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed, Schema,
+};
 use crate::value::{Map, Value};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::SecurityGroup;
