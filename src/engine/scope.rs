@@ -197,7 +197,15 @@ impl<'a> World<'a> {
         }
         if let Some(f) = &decl.for_each {
             let v = eval::eval(f, &ctx)?;
-            if !v.is_known() {
+            // Only the keys must be known, as in Terraform: a map's values
+            // (`for_each = aws_instance.web`, each host's id still to come)
+            // may be unknown; a list's or set's elements are its keys.
+            let keys_known = match v.unmarked() {
+                Value::Map(_) => true,
+                Value::List(l) | Value::Set(l) => l.iter().all(Value::is_known),
+                other => other.is_known(),
+            };
+            if !keys_known {
                 return Err(Diagnostic::error(format!(
                     "the `for_each` of `{}` depends on values known only after apply",
                     decl.addr

@@ -4,12 +4,12 @@
 //! ([`crate::providers`]) knows none of them, so each family imports the
 //! interface and nothing imports a family but this table.
 
-use super::{BlockSchema, Provider, ProviderError, aws, builtin, dns, local, random, tls};
+use super::{BlockSchema, Provider, ProviderError, aws, builtin, dns, local, null, random, time, tls};
 use crate::value::Value;
 use std::sync::Arc;
 
 /// The provider families berth knows, by the prefix of their type names.
-pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns", "local", "random", "tls"];
+pub const KNOWN_PROVIDERS: &[&str] = &["aws", "berth", "dns", "local", "null", "random", "time", "tls"];
 
 /// The block schema of a provider family; `None` for a family berth does
 /// not know (configuring it reports that).
@@ -18,7 +18,7 @@ pub fn block_schema(name: &str) -> Option<&'static BlockSchema> {
     match name {
         "aws" => Some(&aws::BLOCK),
         "dns" => Some(&dns::config::BLOCK),
-        "berth" | "random" | "tls" | "local" => Some(&EMPTY),
+        "berth" | "random" | "tls" | "local" | "null" | "time" => Some(&EMPTY),
         _ => None,
     }
 }
@@ -33,6 +33,8 @@ pub async fn configure(name: &str, config: &Value) -> Result<Arc<dyn Provider>, 
         "random" => Ok(Arc::new(random::Random)),
         "tls" => Ok(Arc::new(tls::Tls)),
         "local" => Ok(Arc::new(local::Local)),
+        "null" => Ok(Arc::new(null::Null)),
+        "time" => Ok(Arc::new(time::Time)),
         other => Err(ProviderError::new(format!(
             "unknown provider `{other}` (berth has: {})",
             KNOWN_PROVIDERS.join(", ")

@@ -16,7 +16,9 @@ pub mod builtin;
 pub mod dns;
 pub mod families;
 pub mod local;
+pub mod null;
 pub mod random;
+pub mod time;
 pub mod tls;
 
 use crate::addr::{InstanceAddr, Mode};

@@ -6,25 +6,39 @@
 //! run is left in AWS.
 //!
 //! The fixtures are berth's own, written to use the features public
-//! configurations of this kind use; `setup` makes what a fixture names but
-//! berth does not manage (an IAM instance profile).
+//! configurations of this kind use (zones from `aws_availability_zones`,
+//! NAT gateways or a NAT instance, rule resources, hosts with disks, IMDSv2
+//! and user data from templates, Elastic IPs, private zones, random
+//! suffixes, deploy keys, files for Kamal and ssh, count and for_each
+//! fleets, local modules, the default security group, null and time); a
+//! fixture's folders (`modules/`, `templates/`) come with it. `setup` makes
+//! what a fixture names but berth does not manage (an IAM instance
+//! profile).
 
 
 use crate::support;
 use crate::support::aws::Aws;
 use crate::support::cli::{Run, Work};
 
-/// Copies a fixture into a scratch directory.
+/// Copies a fixture, with its folders (`modules/`, `templates/`), into a
+/// scratch directory.
 fn fixture(name: &str) -> Work {
     let w = Work::new();
     let src = support::venv::repo_root().join("tests/fixtures/configs").join(name);
-    for e in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("fixture {name}: {e}")) {
+    copy_into(&w, &src, "");
+    w
+}
+
+fn copy_into(w: &Work, dir: &std::path::Path, prefix: &str) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("fixture {}: {e}", dir.display())) {
         let p = e.unwrap().path();
-        if p.is_file() {
-            w.write(p.file_name().unwrap().to_str().unwrap(), &std::fs::read_to_string(&p).unwrap());
+        let name = format!("{prefix}{}", p.file_name().unwrap().to_str().unwrap());
+        if p.is_dir() {
+            copy_into(w, &p, &format!("{name}/"));
+        } else if p.is_file() {
+            w.write(&name, &std::fs::read_to_string(&p).unwrap());
         }
     }
-    w
 }
 
 /// `berth ARGS` with the provider pointed at the layer through the
@@ -83,6 +97,16 @@ async fn left_behind(aws: &Aws, lineage: &str) -> Vec<String> {
 /// The whole life of a fixture: validate, plan, apply, a no-op plan,
 /// destroy, nothing left. Returns the applied state for further checks.
 async fn cycle(name: &str, setup: impl FnOnce(&Aws)) -> serde_json::Value {
+    cycle_checked(name, setup, |_, _| {}).await
+}
+
+/// [`cycle`], with `check` run on the work directory and the state between
+/// the no-op plan and the destroy (for the files a fixture writes).
+async fn cycle_checked(
+    name: &str,
+    setup: impl FnOnce(&Aws),
+    check: impl FnOnce(&Work, &serde_json::Value),
+) -> serde_json::Value {
     let aws = Aws::start();
     setup(&aws);
     let w = fixture(name);
@@ -96,6 +120,7 @@ async fn cycle(name: &str, setup: impl FnOnce(&Aws)) -> serde_json::Value {
     let state = w.state();
     let again = berth(&w, &aws, &["plan", "--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{name}: the plan after apply is not empty\n{}\n{}", again.stdout, again.stderr);
+    check(&w, &state);
     berth(&w, &aws, &["destroy", "--auto-approve"]).assert_ok();
     let lineage = state["lineage"].as_str().unwrap_or_default();
     let left = left_behind(&aws, lineage).await;
@@ -301,4 +326,206 @@ fn attributes_marked(state: &serde_json::Value, addr: &str, attr: &str) -> bool 
         .and_then(|a| a.iter().find(|r| r["addr"] == addr))
         .and_then(|r| r["sensitive"].as_array())
         .is_some_and(|s| s.iter().any(|p| p.as_str().is_some_and(|p| p == attr || p.starts_with(&format!("{attr}.")))))
+}
+
+/// The text of a file a fixture wrote.
+fn written(w: &Work, path: &str) -> String {
+    std::fs::read_to_string(w.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_zone_fleet() {
+    let state = cycle("two-zone-fleet", |_| {}).await;
+    let zones: std::collections::BTreeSet<&str> = (0..3)
+        .map(|i| attributes(&state, &format!("aws_instance.web[{i}]"))["availability_zone"].as_str().unwrap())
+        .collect();
+    assert_eq!(zones.len(), 2, "the fleet spans two zones: {zones:?}");
+    for i in 0..3 {
+        let eip = attributes(&state, &format!("aws_eip.web[{i}]"));
+        assert_eq!(eip["instance"], attributes(&state, &format!("aws_instance.web[{i}]"))["id"]);
+        let record = attributes(&state, &format!("aws_route53_record.web[{i}]"));
+        assert_eq!(record["fqdn"], format!("web-{}.shop.internal", i + 1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_for_each() {
+    cycle_checked("roles-for-each", |_| {}, |w, state| {
+        let deploy = written(w, "config/deploy.production.yml");
+        let web = attributes(state, "aws_instance.host[\"web\"]");
+        let jobs = attributes(state, "aws_instance.host[\"jobs\"]");
+        assert!(deploy.contains(&format!("      - {}\n", web["public_ip"].as_str().unwrap())), "{deploy}");
+        assert!(deploy.contains(&format!("      - {}\n", jobs["private_ip"].as_str().unwrap())), "{deploy}");
+        assert!(deploy.contains("redis://cache.roles.internal:6379/0"), "{deploy}");
+        assert_eq!(jobs["root_block_device"][0]["volume_size"], 40.0);
+        let rule = attributes(state, "aws_vpc_security_group_ingress_rule.cache_from_app[\"jobs\"]");
+        assert_eq!(rule["referenced_security_group_id"], attributes(state, "aws_security_group.role[\"jobs\"]")["id"]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_modules() {
+    let state = cycle("local-modules", |_| {}).await;
+    let web = attributes(&state, "module.web.aws_instance.this");
+    let api = attributes(&state, "module.api.aws_instance.this");
+    assert_ne!(web["availability_zone"], api["availability_zone"]);
+    assert_eq!(attributes(&state, "module.api.aws_route53_record.this")["fqdn"], "api.staging.internal");
+    let prefix = attributes(&state, "random_id.env")["hex"].as_str().unwrap().to_string();
+    assert!(prefix.starts_with("staging-"), "{prefix}");
+    assert_eq!(attributes(&state, "module.network.aws_vpc.this")["tags"]["Name"], prefix.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bastion_nat() {
+    cycle_checked("bastion-nat", |_| {}, |w, state| {
+        let config = written(w, ".ssh/config");
+        let bastion = attributes(state, "aws_eip.bastion")["public_ip"].as_str().unwrap().to_string();
+        assert!(config.contains(&format!("HostName {bastion}")), "{config}");
+        for i in 0..2 {
+            let ip = attributes(state, &format!("aws_instance.app[{i}]"))["private_ip"].as_str().unwrap().to_string();
+            assert!(config.contains(&format!("Host app-{i}\n  HostName {ip}\n  User ubuntu\n  ProxyJump bastion")), "{config}");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.path().join(".ssh/deploy")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is the owner's alone");
+        let app = attributes(state, "aws_instance.app[0]");
+        assert_eq!(app["metadata_options"][0]["instance_metadata_tags"], "enabled");
+        assert_eq!(app["public_ip"], serde_json::Value::Null, "{app}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn db_accessory() {
+    let state = cycle("db-accessory", |aws| aws.create_instance_profile("db-backups")).await;
+    let db = attributes(&state, "aws_instance.db");
+    assert_eq!(db["private_ip"], "10.60.1.50");
+    assert_eq!(db["monitoring"], true);
+    let data = &db["ebs_block_device"][0];
+    assert_eq!((data["device_name"].as_str(), data["volume_size"].as_f64()), (Some("/dev/sdf"), Some(100.0)));
+    assert!(data["volume_id"].as_str().is_some_and(|v| v.starts_with("vol-")), "{data}");
+    // The password reaches the host's user data, and the state marks the
+    // user data sensitive as it derives from it.
+    let password = attributes(&state, "random_password.postgres")["result"].as_str().unwrap().to_string();
+    let user_data = db["user_data"].as_str().unwrap();
+    assert!(user_data.contains(&format!("POSTGRES_PASSWORD={password}")), "{user_data}");
+    assert!(attributes_marked(&state, "aws_instance.db", "user_data"), "user data that holds a password is sensitive");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dualstack() {
+    let state = cycle("dualstack", |_| {}).await;
+    let vpc = attributes(&state, "aws_vpc.v6")["ipv6_cidr_block"].as_str().unwrap().to_string();
+    let vpc_net: ipnet::Ipv6Net = vpc.parse().unwrap();
+    for i in 0..2 {
+        let subnet = attributes(&state, &format!("aws_subnet.public[{i}]"));
+        let net: ipnet::Ipv6Net = subnet["ipv6_cidr_block"].as_str().unwrap().parse().unwrap();
+        assert_eq!(net.prefix_len(), 64);
+        assert!(vpc_net.contains(&net), "{net} in {vpc_net}");
+        assert_eq!(subnet["assign_ipv6_address_on_creation"], true);
+    }
+    assert_eq!(attributes(&state, "aws_route.v6")["destination_ipv6_cidr_block"], "::/0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_vpc_hosts() {
+    cycle_checked("default-vpc-hosts", |_| {}, |w, state| {
+        let hosts = written(w, "out/hosts");
+        for (i, name) in ["alpha", "beta"].iter().enumerate() {
+            let host = attributes(state, &format!("aws_instance.host[{i}]"));
+            assert!(hosts.contains(&format!("{} {name}\n", host["private_ip"].as_str().unwrap())), "{hosts}");
+            let group = attributes(state, "aws_security_group.kamal");
+            assert_eq!(host["security_groups"], serde_json::json!([group["name"]]));
+            assert!(host["user_data_base64"].as_str().is_some_and(|u| !u.is_empty()));
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_dns_two_vpcs() {
+    let aws_state = cycle("private-dns-two-vpcs", |_| {}).await;
+    let assoc = attributes(&aws_state, "aws_route53_zone_association.tools");
+    assert_eq!(assoc["vpc_id"], attributes(&aws_state, "aws_vpc.tools")["id"]);
+    let primary = attributes(&aws_state, "aws_route53_record.primary");
+    assert_eq!(primary["records"], serde_json::json!(["app-1.corp.internal"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nat_per_zone() {
+    let state = cycle("nat-per-zone", |_| {}).await;
+    for i in 0..2 {
+        let nat = attributes(&state, &format!("aws_nat_gateway.zone[{i}]"));
+        let subnet = attributes(&state, &format!("aws_subnet.public[{i}]"));
+        assert_eq!(nat["subnet_id"], subnet["id"]);
+        let route = attributes(&state, &format!("aws_route.private_out[{i}]"));
+        assert_eq!(route["nat_gateway_id"], nat["id"], "each zone's table goes out through its own gateway");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kamal_inventories() {
+    cycle_checked("kamal-inventories", |_| {}, |w, state| {
+        let kamal = written(w, "config/deploy.staging.yml");
+        let ansible = written(w, "ansible/staging.yml");
+        let hosts = written(w, "hosts/staging.hosts");
+        for (addr, name) in [
+            ("aws_instance.web[0]", "web-0"),
+            ("aws_instance.web[1]", "web-1"),
+            ("aws_instance.worker[\"mailer\"]", "mailer"),
+        ] {
+            let ip = attributes(state, addr)["private_ip"].as_str().unwrap().to_string();
+            assert!(hosts.contains(&format!("{ip}  {name}.staging.internal\n")), "{addr} in {hosts}");
+        }
+        let web0 = attributes(state, "aws_instance.web[0]")["public_ip"].as_str().unwrap().to_string();
+        assert!(kamal.contains(&web0), "{kamal}");
+        assert!(ansible.contains("workers"), "{ansible}");
+        let key = written(w, ".kamal/deploy_rsa");
+        assert!(key.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "a PKCS#1 PEM key");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nat_instance() {
+    let state = cycle("nat-instance", |_| {}).await;
+    let nat = attributes(&state, "aws_instance.nat");
+    assert_eq!(nat["source_dest_check"], false);
+    assert_eq!(nat["secondary_private_ips"], serde_json::json!(["10.130.0.20"]));
+    let route = attributes(&state, "aws_route.private_out");
+    assert_eq!(route["network_interface_id"], nat["primary_network_interface_id"]);
+    assert_eq!(attributes(&state, "aws_eip_association.nat")["network_interface_id"], nat["primary_network_interface_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_time() {
+    cycle_checked("null-time", |_| {}, |w, state| {
+        let created = attributes(state, "time_static.created");
+        let at = created["rfc3339"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        for i in 0..2 {
+            assert_eq!(attributes(state, &format!("aws_instance.web[{i}]"))["tags"]["CreatedAt"], at);
+        }
+        let setup = attributes(state, "null_resource.kamal_setup");
+        let ids = format!(
+            "{},{}",
+            attributes(state, "aws_instance.web[0]")["id"].as_str().unwrap(),
+            attributes(state, "aws_instance.web[1]")["id"].as_str().unwrap()
+        );
+        assert_eq!(setup["triggers"]["hosts"], ids.as_str());
+        let deploy = written(w, "config/deploy.yml");
+        assert!(deploy.contains(at), "{deploy}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hardened_vpc() {
+    let state = cycle("hardened-vpc", |_| {}).await;
+    let group = attributes(&state, "aws_default_security_group.locked");
+    assert_eq!(group["name"], "default");
+    assert_eq!(group["vpc_id"], attributes(&state, "aws_vpc.main")["id"]);
+    assert_eq!(group["egress"], serde_json::json!([]), "AWS's allow-all egress is revoked");
+    assert_eq!(group["tags_all"]["Project"], "hardened");
 }

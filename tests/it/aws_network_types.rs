@@ -225,3 +225,131 @@ async fn lost_answers_of_address_gateway_and_rule_creates_are_found_not_repeated
     assert!(lost >= 6, "answers were lost: {:?}", stats.strict_by_action);
     berth(&w, &aws, &["destroy", "--auto-approve"]).assert_ok();
 }
+
+fn default_group_config(vpc: &str, extra_ingress: &str) -> String {
+    format!(
+        r#"
+provider "aws" {{
+  region = "us-east-1"
+}}
+
+resource "aws_default_security_group" "app" {{
+  vpc_id = "{vpc}"
+
+  ingress {{
+    protocol  = "-1"
+    from_port = 0
+    to_port   = 0
+    self      = true
+  }}
+  {extra_ingress}
+  egress {{
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }}
+
+  tags = {{
+    Name = "app-default"
+  }}
+}}
+
+# The region's default VPC: no blocks, no rules.
+resource "aws_default_security_group" "region" {{}}
+"#
+    )
+}
+
+fn ec2_filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder().name(name).values(value).build()
+}
+
+/// Ingress and egress rules of a group as (protocol, from port, sources).
+async fn group_rules(ec2: &aws_sdk_ec2::Client, id: &str) -> (Vec<String>, Vec<String>) {
+    let out = ec2.describe_security_groups().group_ids(id).send().await.unwrap();
+    let g = &out.security_groups()[0];
+    let show = |perms: &[aws_sdk_ec2::types::IpPermission]| {
+        let mut v: Vec<String> = perms
+            .iter()
+            .flat_map(|p| {
+                let head = format!("{}:{}", p.ip_protocol().unwrap_or_default(), p.from_port().unwrap_or(-1));
+                let cidrs = p.ip_ranges().iter().map(|r| r.cidr_ip().unwrap_or_default().to_string());
+                let groups = p.user_id_group_pairs().iter().map(|g| g.group_id().unwrap_or_default().to_string());
+                cidrs.chain(groups).map(move |s| format!("{head}:{s}")).collect::<Vec<_>>()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    (show(g.ip_permissions()), show(g.ip_permissions_egress()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_security_groups_are_adopted_and_released_never_made_or_deleted() {
+    let aws = Aws::start();
+    let ec2 = aws_sdk_ec2::Client::new(&aws.moto_sdk_config().await);
+    // A VPC of another team: berth manages its default group only.
+    let vpc = ec2.create_vpc().cidr_block("10.77.0.0/16").send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let w = Work::new();
+    w.write("main.hcl", &default_group_config(&vpc, ""));
+    apply(&w, &aws);
+    let group = attrs(&w, "aws_default_security_group.app");
+    let id = group["id"].as_str().unwrap().to_string();
+    assert_eq!(group["name"], "default");
+    assert_eq!(group["vpc_id"], vpc.as_str());
+    // AWS's allow-all egress is gone; only the configuration's rules stay.
+    let (ingress, egress) = group_rules(&ec2, &id).await;
+    assert_eq!(ingress, [format!("-1:-1:{id}")]);
+    assert_eq!(egress, ["tcp:443:0.0.0.0/0"]);
+    let tags = ec2.describe_tags().filters(ec2_filter("resource-id", &id)).send().await.unwrap();
+    let keys: Vec<&str> = tags.tags().iter().filter_map(|t| t.key()).collect();
+    assert_eq!(keys, ["Name"], "no ownership tags on a group berth did not make");
+    let region = attrs(&w, "aws_default_security_group.region");
+    let default_vpc = ec2
+        .describe_vpcs()
+        .filters(ec2_filter("is-default", "true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(region["vpc_id"], default_vpc.vpcs()[0].vpc_id().unwrap());
+    let (ingress, egress) = group_rules(&ec2, region["id"].as_str().unwrap()).await;
+    assert!(ingress.is_empty() && egress.is_empty(), "no blocks, no rules: {ingress:?} {egress:?}");
+
+    // A rule added in the configuration is added in place.
+    let ssh = r#"ingress {
+    protocol    = "tcp"
+    from_port   = 22
+    to_port     = 22
+    cidr_blocks = ["10.0.0.0/8"]
+  }"#;
+    w.write("main.hcl", &default_group_config(&vpc, ssh));
+    let plan = berth(&w, &aws, &["plan"]);
+    assert!(plan.stdout.contains("aws_default_security_group.app will be updated in-place"), "{}", plan.stdout);
+    apply(&w, &aws);
+    assert_eq!(attrs(&w, "aws_default_security_group.app")["id"], id.as_str());
+    assert_eq!(group_rules(&ec2, &id).await.0.len(), 2);
+
+    // A rule added outside berth is drift, and removed.
+    ec2.authorize_security_group_ingress()
+        .group_id(&id)
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    let drift = berth(&w, &aws, &["plan", "--detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
+    apply(&w, &aws);
+    assert!(!group_rules(&ec2, &id).await.0.iter().any(|r| r.starts_with("tcp:5432")));
+
+    // Destroy forgets the groups and revokes the rules berth managed; the
+    // groups stay.
+    berth(&w, &aws, &["destroy", "--auto-approve"]).assert_ok();
+    let (ingress, egress) = group_rules(&ec2, &id).await;
+    assert!(ingress.is_empty() && egress.is_empty(), "{ingress:?} {egress:?}");
+    assert!(w.state()["resources"].as_array().is_none_or(|r| r.is_empty()));
+}

@@ -623,3 +623,53 @@ resource "berth_assert" "gate" {{
     r.assert_code(1);
     assert!(w.state_addresses().is_empty(), "{:?}", w.state_addresses());
 }
+
+/// As in Terraform: `for_each` over another resource's instances, and
+/// `count = length(...)` of them, plan while their ids are still unknown
+/// (only the keys and the number must be known).
+#[test]
+fn for_each_and_count_over_instances_not_yet_made() {
+    let w = Work::new();
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "host" {
+  for_each = { web = "10.0.0.1", jobs = "10.0.0.2" }
+  input    = each.value
+}
+resource "berth_data" "record" {
+  for_each = berth_data.host
+  input    = "${each.key}=${each.value.id}"
+}
+resource "berth_data" "slot" {
+  count = length(berth_data.host)
+  input = count.index
+}
+resource "berth_data" "pending" {
+  for_each = toset([berth_data.host["web"].id])
+  input    = each.key
+}
+"#,
+    );
+    let r = w.run(&["plan"]);
+    assert_eq!(r.code, 1, "a set of unknown keys is still refused\n{}", r.stderr);
+    assert!(r.stderr.contains("the `for_each` of `berth_data.pending` depends on values known only after apply"), "{}", r.stderr);
+    let cfg = std::fs::read_to_string(w.path().join("main.hcl")).unwrap();
+    w.write("main.hcl", cfg.split("resource \"berth_data\" \"pending\"").next().unwrap());
+    let r = w.run(&["plan"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("Plan: 6 to add, 0 to change, 0 to destroy."), "{}", r.stdout);
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let state = w.state();
+    let record = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["addr"] == "berth_data.record[\"web\"]")
+        .unwrap()["attributes"]["output"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(record.starts_with("web=") && record.len() > "web=".len(), "{record}");
+    w.run(&["plan", "--detailed-exitcode"]).assert_code(0);
+}

@@ -60,6 +60,50 @@ async fn the_utility_providers_keep_the_contract() {
     kit.delete_all(&made).await;
     assert!(!path.exists(), "the deleted file is gone");
 
+    let null = families::configure("null", &Value::Map(Default::default())).await.unwrap();
+    let kit = Kit::new(null.as_ref());
+    let triggers = obj([("triggers", obj([("host", s("i-1"))]))]);
+    let made = kit.create_steady("null_resource", &[("null_resource.deploy", triggers.clone())]).await;
+    assert!(made[0].state.get_str("id").is_some_and(|id| id.chars().all(|c| c.is_ascii_digit())));
+    // A trigger changed replaces it; the same triggers plan nothing.
+    let ctx = kit.ctx("null_resource.deploy");
+    let new = obj([("triggers", obj([("host", s("i-2"))]))]);
+    let planned = null.plan(&ctx, "null_resource", Some(&made[0].state), &new).await.unwrap();
+    assert_eq!(planned.requires_replace, ["triggers"]);
+    kit.delete_all(&made).await;
+
+    let time = families::configure("time", &Value::Map(Default::default())).await.unwrap();
+    let kit = Kit::new(time.as_ref());
+    let before = chrono::Utc::now().timestamp();
+    let made = kit
+        .create_steady(
+            "time_static",
+            &[
+                ("time_static.created", Value::Map(Default::default())),
+                ("time_static.fixed", obj([("rfc3339", s("2026-01-02T03:04:05Z"))])),
+            ],
+        )
+        .await;
+    let unix = made[0].state.get("unix").and_then(Value::as_f64).unwrap() as i64;
+    assert!(unix >= before && unix <= chrono::Utc::now().timestamp(), "fixed at create: {unix}");
+    assert_eq!(made[1].state.get("year"), Some(&n(2026)));
+    assert_eq!(made[1].state.get_str("id"), Some("2026-01-02T03:04:05Z"));
+    let ctx = kit.ctx("time_static.fixed");
+    let moved = obj([("rfc3339", s("2026-01-02T03:04:06Z"))]);
+    let planned = time.plan(&ctx, "time_static", Some(&made[1].state), &moved).await.unwrap();
+    assert_eq!(planned.requires_replace, ["rfc3339"], "another instant replaces");
+    kit.delete_all(&made).await;
+    let started = std::time::Instant::now();
+    let made = kit
+        .create_steady("time_sleep", &[("time_sleep.settle", obj([("create_duration", s("300ms")), ("destroy_duration", s("200ms"))]))])
+        .await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "the create waits");
+    let longer = kit.update("time_sleep", "time_sleep.settle", &made[0].state, &obj([("create_duration", s("1s")), ("destroy_duration", s("200ms"))])).await;
+    assert_eq!(longer.get_str("create_duration"), Some("1s"), "a new duration is an update in place");
+    let started = std::time::Instant::now();
+    kit.delete("time_sleep", &[("time_sleep.settle", longer)]).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200), "the destroy waits");
+
     let berth = families::configure("berth", &Value::Map(Default::default())).await.unwrap();
     let kit = Kit::new(berth.as_ref());
     let made = kit.create_steady("berth_data", &[("berth_data.x", obj([("input", s("a"))]))]).await;
@@ -118,4 +162,27 @@ async fn rfc2136_records_keep_the_contract() {
 
     kit.delete_all(&made).await;
     assert!(bind.dig("micro-search.internal", "A").is_empty());
+}
+
+/// The README names every resource and data source type of every provider
+/// berth knows, in backticks, and every provider family.
+#[tokio::test]
+async fn the_readme_lists_every_type() {
+    use berth::addr::Mode;
+    let readme = std::fs::read_to_string(support::venv::repo_root().join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for name in families::KNOWN_PROVIDERS {
+        let p = families::for_validation(name).await.unwrap();
+        for mode in [Mode::Managed, Mode::Data] {
+            for t in p.type_names(mode) {
+                if !readme.contains(&format!("`{t}`")) {
+                    missing.push(format!("{t} ({mode:?})"));
+                }
+            }
+        }
+        if !readme.contains(&format!("`{name}`")) {
+            missing.push(format!("provider {name}"));
+        }
+    }
+    assert!(missing.is_empty(), "the README does not name {missing:?}");
 }

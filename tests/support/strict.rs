@@ -30,7 +30,8 @@
 //!
 //! Where moto is wrong rather than lenient, the layer answers as AWS does,
 //! always ([`Strict::correct_moto`]): after ReplaceIamInstanceProfileAssociation
-//! DescribeInstances shows the new profile (moto keeps showing the old one).
+//! DescribeInstances shows the new profile (moto keeps showing the old one),
+//! and a subnet's IPv6 association state is a plain string.
 //!
 //! Latency mode ([`Rules::latency`], `BERTH_STRICT_LATENCY_SCALE`) replaces
 //! the test-speed delays with AWS's usual ones, scaled down: 30-60 s for an
@@ -726,6 +727,32 @@ impl Strict {
             "AssociateIamInstanceProfile" | "DisassociateIamInstanceProfile" => {
                 if let Some(i) = doc.at(&["iamInstanceProfileAssociation", "instanceId"]).map(Element::text) {
                     st.profiles.remove(&i);
+                }
+            }
+            // A subnet's IPv6 association: moto writes the state as a Python
+            // dict (`<state>{'State': 'associated'}</state>`), which no SDK
+            // reads as a state; AWS writes `<state>associated</state>`.
+            "DescribeSubnets" | "CreateSubnet" | "AssociateSubnetCidrBlock" => {
+                fn flatten(e: &mut Element) -> bool {
+                    let mut changed = false;
+                    if e.local() == "ipv6CidrBlockState"
+                        && let Some(state) = e.child_mut("state")
+                    {
+                        let text = state.text().replace("&apos;", "'");
+                        if text.starts_with('{')
+                            && let Some(inner) = text.split('\'').nth(3)
+                        {
+                            state.set_text(inner);
+                            changed = true;
+                        }
+                    }
+                    for c in e.elements_mut() {
+                        changed |= flatten(c);
+                    }
+                    changed
+                }
+                if flatten(&mut doc) {
+                    reply.body = Bytes::from(doc.to_document());
                 }
             }
             "DescribeInstances" if !st.profiles.is_empty() => {

@@ -84,6 +84,16 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &FuncContext) -> Result<Value, Fu
         _ => {}
     }
     let sensitive = args.iter().any(Value::is_sensitive);
+    // As in Terraform, a list's or map's length is known while its elements
+    // are not (`count = length(aws_subnet.public)` at plan time). A set's is
+    // not: unknown elements may turn out equal.
+    if base_name(name) == "length" && !args.iter().all(Value::is_known) {
+        match args.first().map(Value::unmarked) {
+            Some(Value::List(items)) => return Ok(Value::Number(items.len() as f64).mark_if(sensitive)),
+            Some(Value::Map(m)) => return Ok(Value::Number(m.len() as f64).mark_if(sensitive)),
+            _ => {}
+        }
+    }
     if !args.iter().all(Value::is_known) {
         // Once known, the value will derive from the sensitive argument too.
         return Ok(Value::Unknown.mark_if(sensitive));
@@ -721,7 +731,12 @@ mod tests {
             ok("merge", vec![obj([("a", obj([("b", Value::Unknown)]))])]),
             Value::Unknown
         );
-        assert_eq!(ok("length", vec![l(vec![Value::Unknown])]), Value::Unknown);
+        // A list's length is known while its elements are not; a set's is
+        // not (its unknown elements may be equal), nor an unknown's.
+        assert_eq!(ok("length", vec![l(vec![Value::Unknown, s("a")])]), n(2.0));
+        assert_eq!(ok("length", vec![obj([("a", Value::Unknown)])]), n(1.0));
+        assert_eq!(ok("length", vec![Value::Set(vec![Value::Unknown])]), Value::Unknown);
+        assert_eq!(ok("length", vec![Value::Unknown]), Value::Unknown);
         // Arity is still checked first.
         assert_eq!(
             err("upper", vec![Value::Unknown, s("x")]),

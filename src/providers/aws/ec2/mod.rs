@@ -12,6 +12,7 @@
 
 pub(crate) mod client;
 pub mod data;
+pub mod default_security_group;
 pub mod eip;
 pub mod eip_association;
 pub mod error;
@@ -47,6 +48,7 @@ static MANAGED: &[&dyn Resource] = &[
     &route_table::AwsRouteTable,
     &route_table_association::AwsRouteTableAssociation,
     &security_group::AwsSecurityGroup,
+    &default_security_group::AwsDefaultSecurityGroup,
     &key_pair::AwsKeyPair,
     &instance::AwsInstance,
     &route::AwsRoute,

@@ -287,7 +287,7 @@ pub(crate) fn block_atoms(block: &Value, own: &str) -> BTreeSet<Atom> {
     out
 }
 
-fn rules_atoms(rules: Option<&Value>, own: &str) -> BTreeSet<Atom> {
+pub(crate) fn rules_atoms(rules: Option<&Value>, own: &str) -> BTreeSet<Atom> {
     rules
         .and_then(Value::as_list)
         .into_iter()
@@ -424,7 +424,7 @@ fn rule_changes(have: &BTreeSet<Atom>, want: &BTreeSet<Atom>) -> RuleChanges {
 /// Takes a group's rules of one direction from `have` to `want`: authorizes
 /// the new rules first, then updates changed descriptions, then revokes the
 /// rules no longer wanted, so no traffic both allow is ever refused.
-async fn sync_rules(
+pub(crate) async fn sync_rules(
     ec2: &Ec2,
     id: &str,
     ingress: bool,
@@ -545,7 +545,7 @@ pub(crate) async fn describe(ec2: &Ec2, filters: Vec<Filter>) -> ProviderResult<
     Ok(out)
 }
 
-fn state(ec2: &Ec2, g: &SecurityGroup, template: &Value) -> Value {
+pub(crate) fn state(ec2: &Ec2, g: &SecurityGroup, template: &Value) -> Value {
     let id = g.group_id().unwrap_or_default();
     let owner = g.owner_id().unwrap_or_default();
     let arn = g.security_group_arn().map(str::to_string).unwrap_or_else(|| ec2.arn(owner, "security-group", id));
@@ -562,7 +562,7 @@ fn state(ec2: &Ec2, g: &SecurityGroup, template: &Value) -> Value {
     ])
 }
 
-async fn read_group(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>> {
+pub(crate) async fn read_group(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>> {
     let start = std::time::Instant::now();
     let mut attempt = 0;
     loop {
@@ -589,7 +589,7 @@ async fn created_by(ec2: &Ec2, ctx: &OpContext) -> ProviderResult<Option<String>
     poll_for(ec2.eventual.lost_answer(), &mine).await
 }
 
-async fn reconcile(ec2: &Ec2, id: &str, planned: &Value) -> ProviderResult<Value> {
+pub(crate) async fn reconcile(ec2: &Ec2, id: &str, planned: &Value) -> ProviderResult<Value> {
     let g = read_group(ec2, id)
         .await?
         .ok_or_else(|| ProviderError::new(format!("security group `{id}` was created but never became visible")))?;
@@ -602,7 +602,7 @@ async fn reconcile(ec2: &Ec2, id: &str, planned: &Value) -> ProviderResult<Value
     Ok(state(ec2, &g, planned))
 }
 
-async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
+pub(crate) async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
     match op.kind {
         ChangeKind::Create { planned } => {
             // Terraform names unnamed groups uniquely; berth derives the name

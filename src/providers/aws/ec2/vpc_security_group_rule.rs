@@ -129,8 +129,10 @@ impl Resource for AwsVpcSecurityGroupRule {
         }
         let all = config.get("ip_protocol").and_then(protocol_name).as_deref() == Some("-1");
         for k in ["from_port", "to_port"] {
+            // A port known only later (`each.value`, another resource's
+            // attribute) is set: only a missing or null one is an error.
             match config.get(k).map(Value::unmarked) {
-                None | Some(Value::Null | Value::Unknown)
+                None | Some(Value::Null)
                     if !all && config.get("ip_protocol").is_some_and(Value::is_known) =>
                 {
                     errs.push(ProviderError::attr(k, format!("`{k}` is required unless `ip_protocol` is \"-1\"")));
@@ -450,5 +452,18 @@ mod tests {
             ("cidr_ipv6", Value::str("10.0.0.0/8")),
         ]);
         assert_eq!(INGRESS.validate(&wrong_kind)[0].attribute.as_deref(), Some("cidr_ipv6"));
+    }
+
+    #[test]
+    fn ports_known_only_later_are_set() {
+        // `from_port = each.value` at validate time: unknown, not missing.
+        let m = obj([
+            ("security_group_id", Value::str("sg-1")),
+            ("ip_protocol", Value::str("tcp")),
+            ("from_port", Value::Unknown),
+            ("to_port", Value::Unknown),
+            ("cidr_ipv4", Value::str("0.0.0.0/0")),
+        ]);
+        assert!(INGRESS.validate(&m).is_empty(), "{:?}", INGRESS.validate(&m));
     }
 }
