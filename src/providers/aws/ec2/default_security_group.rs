@@ -8,23 +8,22 @@
 //! `aws_security_group`, whose blockless directions are left to rule
 //! resources). Rules and tags then change in place as for
 //! `aws_security_group`, whose rule sets this type shares. The group
-//! cannot be deleted: a destroy revokes the rules berth managed and
-//! forgets the group. berth puts no ownership tags on a group it did not
+//! cannot be deleted: a destroy forgets it and, as Terraform does, leaves
+//! its rules as they are. berth puts no ownership tags on a group it did not
 //! make; a create interrupted by a crash is adopted by finding the VPC's
 //! group again.
 
 use super::client::{
-    self, Ec2, Failure, Kind, Resource, apply_one_by_one, as_it_is, filter, id_of, opt_str, refresh_batch, sync_tags,
+    self, Ec2, Failure, Kind, Resource, apply_one_by_one, as_it_is, filter, opt_str, refresh_batch, sync_tags,
 };
 use super::error::sdk_error;
-use super::security_group::{self, describe, read_group, reconcile, rules_atoms, sync_rules};
+use super::security_group::{self, describe, read_group, reconcile};
 use crate::providers::{
     ApplyOp, ApplySink, Attribute, ChangeKind, OpContext, ProviderError, ProviderResult, Refreshed, Schema,
 };
 use crate::value::{Map, Value};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::SecurityGroup;
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
@@ -155,26 +154,11 @@ async fn apply(ec2: &Ec2, op: ApplyOp) -> Result<Option<Value>, Failure> {
         }
         // Rules and tags, as for any security group.
         ChangeKind::Update { .. } => security_group::apply(ec2, op).await,
-        ChangeKind::Delete { prior } => {
-            let id = id_of(&prior)?;
-            let none = BTreeSet::new();
-            let revoke = async {
-                sync_rules(ec2, &id, true, &rules_atoms(prior.get("ingress"), &id), &none).await?;
-                sync_rules(ec2, &id, false, &rules_atoms(prior.get("egress"), &id), &none).await
-            };
-            match revoke.await {
-                Ok(()) => Ok(None),
-                // A VPC deleted with its group: nothing left to revoke.
-                Err(_) if read_group_now(ec2, &id).await.is_ok_and(|g| g.is_none()) => Ok(None),
-                Err(e) => Err(Failure::with(prior.clone(), e)),
-            }
-        }
+        // As Terraform does: the group cannot be deleted, so berth forgets
+        // it and leaves its rules as they are (a destroy must not cut off
+        // what still runs in the VPC).
+        ChangeKind::Delete { .. } => Ok(None),
     }
-}
-
-/// One look, without waiting for eventual consistency.
-async fn read_group_now(ec2: &Ec2, id: &str) -> ProviderResult<Option<SecurityGroup>> {
-    Ok(describe(ec2, vec![filter("group-id", [id])]).await?.into_iter().next())
 }
 
 #[cfg(test)]
