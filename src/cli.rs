@@ -13,8 +13,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Set a backend setting, overriding the `backend` block:
-    /// `--backend-config bucket=acme-state` (repeatable). Keeps values out of files.
-    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE")]
+    /// `--backend-config bucket=acme-state`, or a file of `name = value`
+    /// lines: `--backend-config prod.s3.tfbackend` (repeatable; later wins).
+    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE|FILE")]
     pub backend_config: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -36,7 +37,7 @@ pub enum Command {
     Output(OutputArgs),
     /// Print the resource dependency graph.
     Graph(GraphArgs),
-    /// Rewrite `*.hcl` files in the canonical format.
+    /// Rewrite `*.hcl` and `*.tf` files in the canonical format.
     Fmt(FmtArgs),
     /// Write or check the server inventories (Kamal, Ansible, JSON, hosts) from the state.
     Inventory(InventoryArgs),
@@ -63,7 +64,7 @@ pub struct VarArgs {
     /// Set a root variable: `--var region=eu-west-1` (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Read variables from a file (HCL `name = value` lines, or JSON).
+    /// Read variables from a file (HCL `name = value` lines as in `*.tfvars`, or JSON).
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
 }

@@ -1,4 +1,6 @@
-//! Reads `*.hcl` files into [`Module`] declarations, following module calls.
+//! Reads the `*.hcl` and `*.tf` files of a folder into [`Module`]
+//! declarations, following module calls. Both spellings are one language:
+//! a configuration ported from Terraform keeps its `.tf` names.
 
 use super::*;
 use crate::diag::{Diagnostic, Diagnostics, suggest};
@@ -41,10 +43,10 @@ impl Loader {
         }) && self.files.is_empty()
             && !self.diags.has_errors()
         {
-            self.diags.push(Diagnostic::error(format!(
-                "no configuration files (`*.hcl`) in `{}`",
-                dir.display()
-            )));
+            self.diags.push(
+                Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
+                    .hint("berth reads `*.hcl` and `*.tf` files (not `*.vars.hcl`, `*.tfvars` or `*.tf.json`)"),
+            );
         }
         if self.diags.has_errors() {
             return Err(self.diags);
@@ -98,8 +100,7 @@ impl Loader {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 // `*.vars.hcl` files hold variable values for `--var-file`, not configuration.
-                .filter(|p| p.extension().is_some_and(|e| e == "hcl") && p.is_file())
-                .filter(|p| !p.to_string_lossy().ends_with(".vars.hcl"))
+                .filter(|p| is_config_file(p) && p.is_file())
                 .collect(),
             Err(e) => {
                 self.err(format!("cannot read configuration directory: {e}"), None);
@@ -598,6 +599,13 @@ impl Loader {
             }
         }
     }
+}
+
+/// A configuration file: `*.hcl` or `*.tf`, but not a `*.vars.hcl`
+/// variable file.
+pub(crate) fn is_config_file(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    (name.ends_with(".hcl") && !name.ends_with(".vars.hcl")) || name.ends_with(".tf")
 }
 
 pub(crate) fn is_name(s: &str) -> bool {
