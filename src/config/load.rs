@@ -500,6 +500,18 @@ impl Loader {
             "berth" | "terraform" => {
                 let body = self.body(file, &b.body);
                 self.only(&body, kind, &["required_version"], &["backend", "required_providers"]);
+                if let Some(a) = body.attrs.get("required_version")
+                    && let Some(text) = self.string_attr(&body, "required_version")
+                {
+                    let checked =
+                        if kind == "terraform" { version::check_terraform(&text) } else { version::check_berth(&text) };
+                    if let Err(e) = checked {
+                        self.err(e, a.expr.span());
+                    }
+                }
+                for blk in body.blocks.iter().filter(|b| b.kind == "required_providers") {
+                    self.required_providers(blk);
+                }
                 for blk in body.blocks {
                     if blk.kind == "backend" {
                         if blk.labels.len() != 1 {
@@ -561,6 +573,45 @@ impl Loader {
                     d = d.hint(format!("did you mean `{s}`?"));
                 }
                 self.diags.push(d);
+            }
+        }
+    }
+
+    /// `required_providers { aws = { source = "hashicorp/aws", version =
+    /// "~> 5.0" } }`: accepted for the configurations Terraform reads.
+    /// berth's providers are built in, so a version is not looked up; only
+    /// the shape is checked.
+    fn required_providers(&mut self, blk: &BlockDecl) {
+        for inner in &blk.body.blocks {
+            self.err(format!("unexpected block `{}` in `required_providers`", inner.kind), inner.span.clone());
+        }
+        use hcl_edit::expr::{Expression as E, ObjectKey};
+        for a in blk.body.attrs.values() {
+            // Looked at as written: `configuration_aliases` holds references.
+            let ok = match &a.expr.expr {
+                E::String(_) => true,
+                E::Object(o) => o.iter().all(|(k, v)| {
+                    let key = match k {
+                        ObjectKey::Ident(i) => i.as_str().to_string(),
+                        ObjectKey::Expression(E::String(s)) => s.as_str().to_string(),
+                        ObjectKey::Expression(_) => String::new(),
+                    };
+                    match key.as_str() {
+                        "source" | "version" => matches!(v.expr(), E::String(_) | E::StringTemplate(_)),
+                        "configuration_aliases" => true,
+                        _ => false,
+                    }
+                }),
+                _ => false,
+            };
+            if !ok {
+                self.err(
+                    format!(
+                        "`{}` in `required_providers` is `{{ source = \"...\", version = \"...\" }}` or a version string",
+                        a.name
+                    ),
+                    a.expr.span(),
+                );
             }
         }
     }

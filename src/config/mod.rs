@@ -16,6 +16,7 @@ mod syntax;
 pub mod template;
 pub mod types;
 pub mod vars;
+pub mod version;
 
 use crate::addr::{Mode, ModulePath, ResourceAddr};
 use crate::diag::{SourceFile, Span};

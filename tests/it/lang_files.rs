@@ -170,3 +170,51 @@ output "hook_id" {{ value = null_resource.hook.id }}
     assert!(r.stderr.contains("main.tf:1:"), "{}", r.stderr);
     assert!(r.stderr.contains("main.tf:2:"), "{}", r.stderr);
 }
+
+#[test]
+fn terraform_block_is_checked_where_it_means_something() {
+    let w = Work::new();
+    w.write("main.tf", "resource \"terraform_data\" \"a\" { input = 1 }\n");
+    // What Terraform configurations carry: accepted.
+    w.write(
+        "versions.tf",
+        r#"terraform {
+  required_version = "~> 1.9"
+  required_providers {
+    aws  = { source = "hashicorp/aws", version = ">= 5.0" }
+    null = "~> 3.0"
+  }
+}
+"#,
+    );
+    w.run(&["validate"]).assert_ok();
+    // berth implements Terraform 1.11's language; a constraint that
+    // excludes every 1.11 release is refused where it is written.
+    w.write("versions.tf", "terraform {\n  required_version = \">= 1.12\"\n}\n");
+    let r = w.run(&["validate"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("versions.tf:2:22"), "{}", r.stderr);
+    assert!(r.stderr.contains("excludes Terraform 1.11"), "{}", r.stderr);
+    w.write("versions.tf", "terraform {\n  required_version = \"at least 1\"\n}\n");
+    let r = w.run(&["validate"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("not a version constraint"), "{}", r.stderr);
+    // A backend berth does not have: an error at its line, nothing written.
+    w.write("versions.tf", "terraform {\n  backend \"gcs\" {\n    bucket = \"x\"\n  }\n}\n");
+    for cmd in [&["validate"][..], &["plan"][..], &["apply", "--auto-approve"][..]] {
+        let r = w.run(cmd);
+        r.assert_code(1);
+        assert!(r.stderr.contains("unknown backend `gcs`"), "{}", r.stderr);
+        assert!(r.stderr.contains("versions.tf:2:"), "{}", r.stderr);
+    }
+    assert!(!w.path().join("state").exists());
+    // A `--backend-config` file that is not there, or a bad setting in one.
+    w.write("versions.tf", "terraform {\n  backend \"s3\" {}\n}\n");
+    let r = w.run(&["plan", "-backend-config=missing.tfbackend"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("`--backend-config missing.tfbackend`: no such file"), "{}", r.stderr);
+    w.write("bad.tfbackend", "bucket = \"b\"\nkey = \"k\"\nencrypt = \"perhaps\"\n");
+    let r = w.run(&["plan", "-backend-config=bad.tfbackend"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("`encrypt` must be true or false"), "{}", r.stderr);
+}
