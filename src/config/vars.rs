@@ -176,7 +176,7 @@ fn parse_text(decl: &VariableDecl, text: &str, origin: &str) -> Result<(Value, S
         // The text has no file of its own: point at the variable it is for.
         .at(decl.span.clone()))
     })?;
-    let v = eval::constant(&Expr { expr, file }).map_err(Diagnostics::from)?;
+    let v = eval::constant(&Expr::new(expr, file)).map_err(Diagnostics::from)?;
     Ok((v, origin.to_string()))
 }
 
@@ -265,7 +265,7 @@ pub fn read_var_file(path: &Path) -> Result<BTreeMap<String, (Value, String)>, D
         match s {
             hcl_edit::structure::Structure::Attribute(a) => {
                 use hcl_edit::Span as _;
-                let e = Expr { expr: a.value.clone(), file: file.clone() };
+                let e = Expr::new(a.value.clone(), file.clone());
                 let (l, _) = file.line_col(a.key.span().map(|r| r.start).unwrap_or(0));
                 match eval::constant(&e) {
                     Ok(v) => {

@@ -218,3 +218,289 @@ fn terraform_block_is_checked_where_it_means_something() {
     r.assert_code(1);
     assert!(r.stderr.contains("`encrypt` must be true or false"), "{}", r.stderr);
 }
+
+/// Plans `hcl` in-process with the recording provider (`rec_thing`, whose
+/// `rule` is a nested block) and answers each planned object by address.
+fn planned_after(hcl: &str, vars: &[&str]) -> Result<std::collections::BTreeMap<String, berth::value::Value>, String> {
+    use berth::config::vars::VarSources;
+    use berth::engine::{self, PlanOptions};
+    let rec = support::recording::Recording::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = berth::state::local::LocalBackend::new(dir.path().join("state"), "default");
+    let config = berth::config::load_str("main.tf", hcl).map_err(|d| d.to_string())?;
+    let opts = PlanOptions { refresh: true, workspace: "default".into(), providers: rec.registry(), ..Default::default() };
+    let sources = VarSources { vars: vars.iter().map(|v| v.to_string()).collect(), ..Default::default() };
+    struct Quiet;
+    impl engine::Progress for Quiet {
+        fn event(&self, _: engine::Event<'_>) {}
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let planned = rt.block_on(engine::plan(&config, &sources, &backend, &opts, &Quiet)).map_err(|d| d.to_string())?;
+    Ok(planned.plan.changes.into_iter().map(|c| (c.addr.to_string(), c.after.unwrap_or_default())).collect())
+}
+
+/// A `dynamic` block is the blocks Terraform's documentation says it
+/// stands for: one per element, in the collection's order, `ITER.key` the
+/// index (list), the element (set) or the key (map), mixed with static
+/// blocks in source order, nested dynamic blocks expanded inside.
+#[test]
+fn dynamic_blocks_expand_as_terraform_documents() {
+    let dynamic = r#"
+variable "ports" {
+  default = [
+    { port = 22, cidrs = ["10.0.0.0/8"] },
+    { port = 443, cidrs = ["0.0.0.0/0", "::/0"] },
+  ]
+}
+locals {
+  named = { web = 80, admin = 8080 }
+}
+resource "rec_thing" "sg" {
+  input = "sg"
+  rule {
+    port = 1
+    kind = "static-first"
+  }
+  dynamic "rule" {
+    for_each = var.ports
+    content {
+      port = rule.value.port
+      kind = "list-${rule.key}"
+      dynamic "cidr" {
+        for_each = rule.value.cidrs
+        iterator = c
+        content {
+          block = c.value
+          of    = rule.value.port
+        }
+      }
+    }
+  }
+  dynamic "rule" {
+    for_each = local.named
+    iterator = r
+    content {
+      port = r.value
+      kind = "map-${r.key}"
+    }
+  }
+  dynamic "rule" {
+    for_each = toset(["b", "a"])
+    content {
+      port = 0
+      kind = "set-${rule.key}-${rule.value}"
+    }
+  }
+  dynamic "rule" {
+    for_each = []
+    content {
+      port = 9
+      kind = "never"
+    }
+  }
+  rule {
+    port = 2
+    kind = "static-last"
+  }
+}
+"#;
+    let written_out = r#"
+resource "rec_thing" "sg" {
+  input = "sg"
+  rule {
+    port = 1
+    kind = "static-first"
+  }
+  rule {
+    port = 22
+    kind = "list-0"
+    cidr {
+      block = "10.0.0.0/8"
+      of    = 22
+    }
+  }
+  rule {
+    port = 443
+    kind = "list-1"
+    cidr {
+      block = "0.0.0.0/0"
+      of    = 443
+    }
+    cidr {
+      block = "::/0"
+      of    = 443
+    }
+  }
+  rule {
+    port = 8080
+    kind = "map-admin"
+  }
+  rule {
+    port = 80
+    kind = "map-web"
+  }
+  rule {
+    port = 0
+    kind = "set-a-a"
+  }
+  rule {
+    port = 0
+    kind = "set-b-b"
+  }
+  rule {
+    port = 2
+    kind = "static-last"
+  }
+}
+"#;
+    let got = planned_after(dynamic, &[]).expect("plan the dynamic configuration");
+    let want = planned_after(written_out, &[]).expect("plan the written-out configuration");
+    assert_eq!(got, want);
+    let rules = got["rec_thing.sg"].get("rule").and_then(|r| r.as_list().map(|l| l.len()));
+    assert_eq!(rules, Some(8));
+    // A dynamic block over nothing makes none; with no static ones, an empty list.
+    let none = "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    for_each = {}\n    content {\n      port = 1\n    }\n  }\n}\n";
+    let got = planned_after(none, &[]).expect("plan");
+    assert_eq!(got["rec_thing.x"].get("rule").and_then(|r| r.as_list().map(|l| l.len())), Some(0));
+}
+
+#[test]
+fn dynamic_blocks_refuse_what_terraform_refuses() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    content {}\n  }\n}\n",
+            "main.tf:2:3",
+            "needs `for_each`",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    for_each = [1]\n  }\n}\n",
+            "main.tf:2:3",
+            "needs a `content` block",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    for_each = [1]\n    iterator = \"r\"\n    content {}\n  }\n}\n",
+            "main.tf:4:16",
+            "`iterator` is a name",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    for_each = [1]\n    content {}\n    port = 1\n  }\n}\n",
+            "main.tf:5:5",
+            "unsupported argument `port` in a `dynamic` block",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rules\" {\n    for_each = [1]\n    content {}\n  }\n}\n",
+            "main.tf:2:3",
+            "unsupported block `rules`",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    for_each = 3\n    content {}\n  }\n}\n",
+            "main.tf:3:16",
+            "needs a collection",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"rule\" {\n    for_each = [1]\n    content {\n      port = rule.value.nope\n    }\n  }\n}\n",
+            "main.tf:5:",
+            "nope",
+        ),
+        (
+            "resource \"rec_thing\" \"x\" {\n  dynamic \"lifecycle\" {\n    for_each = [1]\n    content {}\n  }\n}\n",
+            "main.tf:2:3",
+            "cannot be `dynamic`",
+        ),
+    ];
+    for (hcl, at, msg) in cases {
+        let err = planned_after(hcl, &[]).expect_err(hcl);
+        assert!(err.contains(at) && err.contains(msg), "{hcl}\nwanted {at} and {msg:?} in:\n{err}");
+    }
+}
+
+/// A string where a number is expected converts as Terraform converts it;
+/// one that is no number is an error where it is written.
+#[test]
+fn strings_convert_where_a_number_is_expected() {
+    let got = planned_after("resource \"rec_thing\" \"x\" {\n  size = \"300\"\n}\n", &[]).expect("plan");
+    assert_eq!(got["rec_thing.x"].get("size"), Some(&berth::value::Value::Number(300.0)));
+    let got = planned_after("variable \"n\" { type = string }\nresource \"rec_thing\" \"x\" {\n  size = var.n\n}\n", &["n=1.5e3"])
+        .expect("plan");
+    assert_eq!(got["rec_thing.x"].get("size"), Some(&berth::value::Value::Number(1500.0)));
+    // Not a number: refused at the value.
+    let err = planned_after("resource \"rec_thing\" \"x\" {\n  size = \"300s\"\n}\n", &[]).expect_err("a bad number");
+    assert!(err.contains("main.tf:2:10") && err.contains("`size` must be a number"), "{err}");
+    // Other arguments keep their strings.
+    let got = planned_after("resource \"rec_thing\" \"x\" {\n  input = \"300\"\n}\n", &[]).expect("plan");
+    assert_eq!(got["rec_thing.x"].get("input"), Some(&berth::value::Value::String("300".into())));
+}
+
+/// Meta-arguments where berth and Terraform must agree, each case run
+/// through both (Terraform's built-in `terraform_data` needs no download):
+/// accepted with the same number of instances, or refused by both.
+#[test]
+fn meta_arguments_agree_with_terraform() {
+    let cases: &[(&str, Option<usize>)] = &[
+        ("resource \"terraform_data\" \"a\" {\n  for_each = [\"a\", \"b\"]\n  input = each.key\n}\n", None),
+        ("resource \"terraform_data\" \"a\" {\n  for_each = tolist([\"a\"])\n}\n", None),
+        ("resource \"terraform_data\" \"a\" {\n  for_each = toset([\"a\", \"b\", \"a\"])\n  input = each.value\n}\n", Some(2)),
+        ("resource \"terraform_data\" \"a\" {\n  for_each = { x = 1, y = 2 }\n  input = each.value\n}\n", Some(2)),
+        ("resource \"terraform_data\" \"a\" {\n  for_each = toset([1, 2])\n}\n", None),
+        ("resource \"terraform_data\" \"a\" {\n  for_each = []\n}\n", None),
+        ("resource \"terraform_data\" \"a\" {\n  for_each = toset([])\n}\n", Some(0)),
+        ("resource \"terraform_data\" \"a\" {\n  count = \"3\"\n  input = count.index\n}\n", Some(3)),
+        ("resource \"terraform_data\" \"a\" {\n  count = \"three\"\n}\n", None),
+        ("resource \"terraform_data\" \"a\" {}\nresource \"terraform_data\" \"b\" {\n  depends_on = [terraform_data.a]\n}\n", Some(2)),
+
+        ("resource \"terraform_data\" \"a\" {\n  triggers = {}\n}\n", None),
+        ("resource \"terraform_data\" \"a\" {\n  input = 1\n  triggers_replace = [2]\n}\nterraform {\n  required_version = \"~> 1.9\"\n}\n", Some(1)),
+        ("resource \"terraform_data\" \"a\" {}\nterraform {\n  required_version = \">= 1.12\"\n}\n", None),
+    ];
+    // The one deliberate difference: Terraform 1.11 still takes a quoted
+    // address in `depends_on` (deprecated since 0.12, with a warning);
+    // berth refuses it and says how to write it.
+    let quoted = "resource \"terraform_data\" \"a\" {}\nresource \"terraform_data\" \"b\" {\n  depends_on = [\"terraform_data.a\"]\n}\n";
+    let planned = |out: &str| -> Option<usize> {
+        if out.lines().any(|l| l.starts_with("No changes.")) {
+            return Some(0);
+        }
+        let line = out.lines().find(|l| l.starts_with("Plan: "))?;
+        line.trim_start_matches("Plan: ").split(' ').next()?.parse().ok()
+    };
+    let tf = have_terraform();
+    if !tf {
+        eprintln!("skipping the comparison with Terraform: `terraform` is not on PATH");
+    }
+    let cases = cases.iter().copied().chain([(quoted, None)]);
+    for (hcl, want) in cases {
+        let w = Work::new();
+        w.write("main.tf", hcl);
+        let r = w.run(&["plan", "-no-color"]);
+        let berth = if r.code == 0 { planned(&r.stdout) } else { None };
+        assert_eq!(berth, want, "berth on:\n{hcl}\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        if r.code != 0 {
+            assert!(r.stderr.contains("main.tf:"), "an error names the place:\n{}", r.stderr);
+        }
+        if !tf {
+            continue;
+        }
+        let run = |args: &[&str]| {
+            Command::new("terraform")
+                .args(args)
+                .current_dir(w.path())
+                .env("TF_IN_AUTOMATION", "1")
+                .env("CHECKPOINT_DISABLE", "1")
+                .output()
+                .expect("run terraform")
+        };
+        std::fs::remove_dir_all(w.path().join("state")).ok();
+        let init = run(&["init", "-input=false", "-no-color", "-backend=false"]);
+        let terraform = if init.status.success() {
+            let plan = run(&["plan", "-input=false", "-no-color"]);
+            if plan.status.success() { planned(&String::from_utf8_lossy(&plan.stdout)) } else { None }
+        } else {
+            None
+        };
+        if hcl == quoted {
+            assert_eq!(terraform, Some(2), "terraform took a quoted address until now:\n{hcl}");
+            continue;
+        }
+        assert_eq!(berth, terraform, "berth and terraform disagree on:\n{hcl}");
+    }
+}
