@@ -504,3 +504,41 @@ fn meta_arguments_agree_with_terraform() {
         assert_eq!(berth, terraform, "berth and terraform disagree on:\n{hcl}");
     }
 }
+
+/// The common case: security group rules from a variable, checked by
+/// `berth validate` against the AWS schema (offline).
+#[test]
+fn dynamic_ingress_validates_against_the_aws_schema() {
+    let w = Work::new();
+    let cfg = |block: &str| {
+        format!(
+            r#"
+variable "ingress" {{
+  type    = map(object({{ port = number, cidrs = list(string) }}))
+  default = {{ ssh = {{ port = 22, cidrs = ["10.0.0.0/8"] }}, https = {{ port = 443, cidrs = ["0.0.0.0/0"] }} }}
+}}
+resource "aws_security_group" "web" {{
+  name = "web"
+  dynamic "{block}" {{
+    for_each = var.ingress
+    iterator = rule
+    content {{
+      description = rule.key
+      from_port   = rule.value.port
+      to_port     = rule.value.port
+      protocol    = "tcp"
+      cidr_blocks = rule.value.cidrs
+    }}
+  }}
+}}
+"#
+        )
+    };
+    w.write("main.tf", &cfg("ingress"));
+    w.run(&["validate"]).assert_ok();
+    w.write("main.tf", &cfg("ingres"));
+    let r = w.run(&["validate"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("unsupported block `ingres`") && r.stderr.contains("did you mean `ingress`?"), "{}", r.stderr);
+    assert!(r.stderr.contains("main.tf:8:3"), "{}", r.stderr);
+}
