@@ -197,7 +197,13 @@ impl<'a> World<'a> {
         }
         if let Some(f) = &decl.for_each {
             let v = eval::eval(f, &ctx)?;
-            if !v.is_known() {
+            // The keys must be known, not the values: a map of objects being
+            // planned (`for_each = aws_instance.web`) will do, as in Terraform.
+            let keys_known = match v.unmarked() {
+                Value::Map(_) => true,
+                other => other.is_known(),
+            };
+            if !keys_known {
                 return Err(Diagnostic::error(format!(
                     "the `for_each` of `{}` depends on values known only after apply",
                     decl.addr

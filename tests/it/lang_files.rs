@@ -451,6 +451,15 @@ fn meta_arguments_agree_with_terraform() {
         ("resource \"terraform_data\" \"a\" {\n  triggers = {}\n}\n", None),
         ("resource \"terraform_data\" \"a\" {\n  input = 1\n  triggers_replace = [2]\n}\nterraform {\n  required_version = \"~> 1.9\"\n}\n", Some(1)),
         ("resource \"terraform_data\" \"a\" {}\nterraform {\n  required_version = \">= 1.12\"\n}\n", None),
+        // Keys known at plan, values not: a resource's instances, and their number.
+        (
+            "resource \"terraform_data\" \"x\" {\n  for_each = toset([\"a\", \"b\"])\n  input = each.key\n}\nresource \"terraform_data\" \"y\" {\n  for_each = terraform_data.x\n  input = each.value.id\n}\nresource \"terraform_data\" \"c\" {\n  count = length(terraform_data.x)\n  input = keys(terraform_data.y)[count.index]\n}\n",
+            Some(6),
+        ),
+        (
+            "resource \"terraform_data\" \"x\" {\n  input = \"a\"\n}\nresource \"terraform_data\" \"y\" {\n  for_each = toset([terraform_data.x.id])\n}\n",
+            None,
+        ),
     ];
     // The one deliberate difference: Terraform 1.11 still takes a quoted
     // address in `depends_on` (deprecated since 0.12, with a warning);

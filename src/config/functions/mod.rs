@@ -84,6 +84,21 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &FuncContext) -> Result<Value, Fu
         _ => {}
     }
     let sensitive = args.iter().any(Value::is_sensitive);
+    // The number and the keys of a collection are known when its elements
+    // are not yet (`count = length(aws_subnet.x)` while the subnets are
+    // planned), as in Terraform.
+    if let [only] = args.as_slice()
+        && !only.is_known()
+    {
+        match (base_name(name), only.unmarked()) {
+            ("length", Value::List(l) | Value::Set(l)) => return Ok(Value::Number(l.len() as f64).mark_if(sensitive)),
+            ("length", Value::Map(m)) => return Ok(Value::Number(m.len() as f64).mark_if(sensitive)),
+            ("keys", Value::Map(m)) => {
+                return Ok(Value::List(m.keys().map(|k| Value::String(k.clone())).collect()).mark_if(sensitive));
+            }
+            _ => {}
+        }
+    }
     if !args.iter().all(Value::is_known) {
         // Once known, the value will derive from the sensitive argument too.
         return Ok(Value::Unknown.mark_if(sensitive));
@@ -721,7 +736,13 @@ mod tests {
             ok("merge", vec![obj([("a", obj([("b", Value::Unknown)]))])]),
             Value::Unknown
         );
-        assert_eq!(ok("length", vec![l(vec![Value::Unknown])]), Value::Unknown);
+        // Except the number and the keys of a collection, as in Terraform:
+        // `count = length(aws_subnet.x)` is known while the subnets are planned.
+        assert_eq!(ok("length", vec![l(vec![Value::Unknown, s("b")])]), Value::Number(2.0));
+        assert_eq!(ok("length", vec![obj([("a", Value::Unknown)])]), Value::Number(1.0));
+        assert_eq!(ok("keys", vec![obj([("b", Value::Unknown), ("a", s("x"))])]), l(vec![s("a"), s("b")]));
+        assert_eq!(ok("length", vec![Value::Unknown]), Value::Unknown);
+        assert_eq!(ok("values", vec![obj([("a", Value::Unknown)])]), Value::Unknown);
         // Arity is still checked first.
         assert_eq!(
             err("upper", vec![Value::Unknown, s("x")]),
