@@ -55,7 +55,12 @@ impl ResourceAddr {
 
     /// The provider name implied by the type: `aws_instance` → `aws`.
     pub fn provider_name(&self) -> &str {
-        self.type_.split('_').next().unwrap_or(&self.type_)
+        match self.type_.as_str() {
+            // Terraform's built-in `terraform_data` and the null provider's
+            // `null_resource` are berth's own built-ins.
+            "terraform_data" | "null_resource" => "berth",
+            t => t.split('_').next().unwrap_or(t),
+        }
     }
 }
 

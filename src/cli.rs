@@ -13,8 +13,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Set a backend setting, overriding the `backend` block:
-    /// `--backend-config bucket=acme-state` (repeatable). Keeps values out of files.
-    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE")]
+    /// `--backend-config bucket=acme-state`, or a file of `name = value`
+    /// lines: `--backend-config prod.s3.tfbackend` (repeatable; later wins).
+    #[arg(long = "backend-config", global = true, value_name = "KEY=VALUE|FILE")]
     pub backend_config: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -36,7 +37,7 @@ pub enum Command {
     Output(OutputArgs),
     /// Print the resource dependency graph.
     Graph(GraphArgs),
-    /// Rewrite `*.hcl` files in the canonical format.
+    /// Rewrite `*.hcl` and `*.tf` files in the canonical format.
     Fmt(FmtArgs),
     /// Write or check the server inventories (Kamal, Ansible, JSON, hosts) from the state.
     Inventory(InventoryArgs),
@@ -63,7 +64,7 @@ pub struct VarArgs {
     /// Set a root variable: `--var region=eu-west-1` (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Read variables from a file (HCL `name = value` lines, or JSON).
+    /// Read variables from a file (HCL `name = value` lines as in `*.tfvars`, or JSON).
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
 }
@@ -349,7 +350,8 @@ pub struct CompletionsArgs {
 /// so CI scripts port over: `-word...` becomes `--word...`.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut seen_dashdash = false;
-    args.into_iter()
+    let args = args
+        .into_iter()
         .enumerate()
         .map(|(i, a)| {
             if i == 0 || seen_dashdash {
@@ -367,7 +369,43 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
                 && a[1..].split('=').next().is_some_and(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
             if long_single { format!("-{a}") } else { a }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    hoist_backend_config(args)
+}
+
+/// Moves every `--backend-config` to the front: clap replaces a global
+/// flag's values given before the subcommand with those given after it,
+/// and Terraform users write `-backend-config` after the command while
+/// scripts may give others before it. All of them count.
+fn hoist_backend_config(args: Vec<String>) -> Vec<String> {
+    let mut hoisted = Vec::new();
+    let mut rest = Vec::new();
+    let mut it = args.into_iter().enumerate();
+    while let Some((i, a)) = it.next() {
+        if i == 0 || a == "--" {
+            rest.push(a);
+            if i > 0 {
+                rest.extend(it.by_ref().map(|(_, a)| a));
+            }
+            continue;
+        }
+        if a == "--backend-config" {
+            hoisted.push(a);
+            if let Some((_, v)) = it.next() {
+                hoisted.push(v);
+            }
+        } else if a.starts_with("--backend-config=") {
+            hoisted.push(a);
+        } else {
+            rest.push(a);
+        }
+    }
+    let mut out = Vec::with_capacity(rest.len() + hoisted.len());
+    let mut rest = rest.into_iter();
+    out.extend(rest.next());
+    out.extend(hoisted);
+    out.extend(rest);
+    out
 }
 
 #[cfg(test)]
@@ -380,6 +418,22 @@ mod tests {
             ["berth", "apply", "-auto-approve", "-out=x.plan", "-C", "dir", "-var", "a=b", "--", "-keep"].map(String::from),
         );
         assert_eq!(args, ["berth", "apply", "--auto-approve", "--out=x.plan", "-C", "dir", "--var", "a=b", "--", "-keep"]);
+    }
+
+    #[test]
+    fn backend_config_counts_before_and_after_the_command() {
+        let args = normalize_args(
+            ["berth", "--backend-config", "a=1", "plan", "-backend-config=b.tfbackend", "-var", "x=y", "--", "--backend-config"]
+                .map(String::from),
+        );
+        assert_eq!(
+            args,
+            ["berth", "--backend-config", "a=1", "--backend-config=b.tfbackend", "plan", "--var", "x=y", "--", "--backend-config"]
+        );
+        let cli = Cli::parse_from(normalize_args(
+            ["berth", "--backend-config", "a=1", "validate", "-backend-config=b.tfbackend"].map(String::from),
+        ));
+        assert_eq!(cli.backend_config, ["a=1", "b.tfbackend"]);
     }
 
     #[test]

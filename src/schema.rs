@@ -23,11 +23,14 @@ pub struct Attribute {
     pub force_new: bool,
     /// The argument is a nested block (`ingress { ... }`), given as a list of objects.
     pub block: bool,
+    /// The argument is a number: a string that reads as one (`ttl =
+    /// "300"`) is converted, as Terraform converts it.
+    pub number: bool,
 }
 
 impl Attribute {
     pub const fn arg(name: &'static str) -> Self {
-        Attribute { name, required: false, computed: false, sensitive: false, force_new: false, block: false }
+        Attribute { name, required: false, computed: false, sensitive: false, force_new: false, block: false, number: false }
     }
     pub const fn required(mut self) -> Self {
         self.required = true;
@@ -47,6 +50,10 @@ impl Attribute {
     }
     pub const fn block(mut self) -> Self {
         self.block = true;
+        self
+    }
+    pub const fn number(mut self) -> Self {
+        self.number = true;
         self
     }
     /// Exported only: not accepted as an argument.

@@ -1,4 +1,4 @@
-//! `berth fmt`: rewrite `*.hcl` files in the canonical format.
+//! `berth fmt`: rewrite `*.hcl` and `*.tf` files in the canonical format.
 
 use super::*;
 use crate::cli::FmtArgs;
@@ -10,7 +10,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         entries.sort();
         for p in entries {
             let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-            if p.is_file() && p.extension().is_some_and(|e| e == "hcl") && !hidden {
+            if p.is_file() && p.extension().is_some_and(|e| e == "hcl" || e == "tf") && !hidden {
                 out.push(p);
             }
         }

@@ -35,7 +35,7 @@ pub async fn run(env: &Env, args: &ImportArgs) -> CmdResult {
             .hint("`berth state rm` it first to import another object there")
             .into());
         }
-        let sources = VarSources::from_env(args.vars.vars.clone(), args.vars.var_files.clone());
+        let sources = VarSources::from_env(args.vars.vars.clone(), args.vars.var_files.clone()).with_auto_files(&env.dir);
         let opts = PlanOptions {
             refresh: true,
             targets: vec![addr.clone()],

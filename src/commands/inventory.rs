@@ -17,7 +17,7 @@ pub async fn run(env: &Env, args: &InventoryArgs) -> CmdResult {
     crate::graph::Graph::build(&config)?;
     let backend = env.backend(Some(&config))?;
     let state = load_state(backend.as_ref()).await?.unwrap_or_default();
-    let sources = VarSources::from_env(args.vars.vars.clone(), args.vars.var_files.clone());
+    let sources = VarSources::from_env(args.vars.vars.clone(), args.vars.var_files.clone()).with_auto_files(&env.dir);
     let vars = vars::resolve(config.root(), &sources)?;
     if config.root().inventories.is_empty() {
         return Err(err("the configuration has no `inventory` blocks"));

@@ -112,7 +112,7 @@ pub async fn run(env: &Env, args: &MigrateTerraformArgs) -> CmdResult {
     }
     let _ = writeln!(
         out,
-        "\nNext: the same configuration as `.hcl` files, then `berth plan`. It should show berth's ownership tags being \
+        "\nNext: `berth plan` on the same configuration (its `.tf` files are read as they are). It should show berth's ownership tags being \
          added to each migrated object and nothing else; the first `berth apply` writes them."
     );
     print(&out);

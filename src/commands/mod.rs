@@ -78,7 +78,10 @@ impl Env {
         for kv in &self.backend_config {
             match kv.split_once('=') {
                 Some((k, v)) if !k.trim().is_empty() => overrides.push((k.trim().to_string(), v.to_string())),
-                _ => return Err(err(format!("`--backend-config {kv}`: expected KEY=VALUE"))),
+                // As in Terraform, a value without `=` names a file of
+                // `name = value` lines (or a JSON object).
+                None if !kv.trim().is_empty() => overrides.extend(backend_config_file(&self.dir, kv)?),
+                _ => return Err(err(format!("`--backend-config {kv}`: expected KEY=VALUE or a file"))),
             }
         }
         let decl = config.and_then(|c| c.root().backend.as_ref());
@@ -86,6 +89,7 @@ impl Env {
             crate::value::Value::String(s) => Ok(s),
             // `max_retries = 3` reads as `--backend-config max_retries=3` does.
             crate::value::Value::Number(n) => Ok(crate::value::format_number(n)),
+            crate::value::Value::Bool(b) => Ok(b.to_string()),
             _ => Err(Diagnostics::from(Diagnostic::error(format!("`{name}` must be a string")).at(a.expr.span()))),
         };
         match decl {
@@ -185,7 +189,12 @@ impl Env {
                 let given: Vec<String> = overrides.iter().map(|(k, _)| k.clone()).collect();
                 pairs.extend(overrides);
                 match S3Settings::from_pairs(pairs) {
-                    Ok(s) => Ok(BackendKind::S3(s)),
+                    Ok(s) => {
+                        for note in s.notes() {
+                            eprintln!("Note: {note}.");
+                        }
+                        Ok(BackendKind::S3(s))
+                    }
                     Err(e @ crate::state::s3::SettingsError::Unknown(_)) => Err(err(format!("`--backend-config`: {e}"))),
                     Err(e) => {
                         let d = Diagnostic::error(e.to_string()).at(b.span.clone());
@@ -196,6 +205,35 @@ impl Env {
             Some(b) => Err(Diagnostic::error(format!("unknown backend `{}` (berth has: local, s3)", b.kind)).at(b.span.clone()).into()),
         }
     }
+}
+
+/// The settings of a `--backend-config FILE`, as `name` / `value` text
+/// (an `assume_role = { ... }` object gives `assume_role.NAME` pairs).
+fn backend_config_file(dir: &std::path::Path, file: &str) -> Result<Vec<(String, String)>, Diagnostics> {
+    use crate::value::Value;
+    let path = dir.join(file);
+    if !path.is_file() {
+        return Err(err(format!("`--backend-config {file}`: no such file (a setting is written KEY=VALUE)")));
+    }
+    let text = |name: &str, v: Value| match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(crate::value::format_number(n)),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(err(format!("`{file}`: `{name}` must be a string, not {}", other.type_name()))),
+    };
+    let mut out = Vec::new();
+    for (name, (value, _origin)) in config::vars::read_var_file(&path)? {
+        match value {
+            Value::Map(m) if name == "assume_role" => {
+                for (k, v) in m {
+                    let key = format!("assume_role.{k}");
+                    out.push((key.clone(), text(&key, v)?));
+                }
+            }
+            v => out.push((name.clone(), text(&name, v)?)),
+        }
+    }
+    Ok(out)
 }
 
 /// Where the states live, before a workspace's is opened.

@@ -24,7 +24,7 @@ fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<InstanceAddr>, Diagnos
 pub fn options(env: &Env, flags: &PlanFlags, destroy: bool) -> Result<(PlanOptions, VarSources), Diagnostics> {
     let targets = parse_addrs(&flags.targets, "target")?;
     let replace = parse_addrs(&flags.replace, "replace")?;
-    let sources = VarSources::from_env(flags.vars.vars.clone(), flags.vars.var_files.clone());
+    let sources = VarSources::from_env(flags.vars.vars.clone(), flags.vars.var_files.clone()).with_auto_files(&env.dir);
     let opts = PlanOptions { destroy, refresh: flags.refresh, targets, replace, workspace: env.workspace.clone(), ..PlanOptions::default() };
     Ok((opts, sources))
 }
@@ -58,13 +58,13 @@ async fn plan_generating(env: &Env, args: &PlanArgs, file: &std::path::Path, bac
     }
     fs_err::write(file, &planned.plan.generated_config).map_err(|e| err(format!("cannot write the generated configuration: {e}")))?;
     eprintln!("Wrote a resource block for each imported object that had none to `{}`: review it.", file.display());
-    let in_config = file.extension().is_some_and(|e| e == "hcl")
+    let in_config = file.extension().is_some_and(|e| e == "hcl" || e == "tf")
         && std::fs::canonicalize(file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")))
             .ok()
             .zip(std::fs::canonicalize(&env.dir).ok())
             .is_some_and(|(a, b)| a == b);
     if !in_config {
-        eprintln!("It is not part of the configuration: move it into the configuration's directory as `*.hcl`, then plan again.");
+        eprintln!("It is not part of the configuration: move it into the configuration's directory as `*.hcl` or `*.tf`, then plan again.");
         return Ok((config, planned));
     }
     opts.generate_config = false;

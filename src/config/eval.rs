@@ -103,6 +103,22 @@ impl<'a> Ctx<'a> {
         self.bound = std::cell::RefCell::new(vars);
         self
     }
+
+    /// A copy of this context with `name` bound as well: a `dynamic`
+    /// block's iterator, seen by its `content`.
+    pub fn with_binding(&self, name: String, value: Value) -> Ctx<'a> {
+        let mut bound = self.bound.borrow().clone();
+        bound.push((name, value));
+        Ctx {
+            scope: self.scope,
+            module: self.module,
+            base_dir: self.base_dir,
+            count_index: self.count_index.clone(),
+            each: self.each.clone(),
+            self_value: self.self_value.clone(),
+            bound: std::cell::RefCell::new(bound),
+        }
+    }
 }
 
 /// Evaluates a constant expression (no references).
@@ -123,7 +139,7 @@ pub fn eval_template_text(text: &str, name: &str, vars: Map, ctx: &Ctx) -> Resul
         let off = err.location().offset();
         Diagnostic::error(format!("template syntax error: {}", err.message())).at(Some(Span::new(&file, off..off + 1)))
     })?;
-    let e = Expr { expr: E::Null(hcl_edit::Decorated::new(hcl_edit::expr::Null)), file };
+    let e = Expr::new(E::Null(hcl_edit::Decorated::new(hcl_edit::expr::Null)), file);
     let bindings: Vec<(String, Value)> = vars.into_iter().collect();
     let tctx = Ctx::new(&TemplateScope, ctx.module, ctx.base_dir).with_bindings(bindings);
     Evaluator { e: &e, ctx: &tctx }.template(&template, Kind::Lines, false)
@@ -916,7 +932,7 @@ mod tests {
         );
         let file = SourceFile::new(Path::new("t.hcl"), "t.hcl".into(), src.to_string());
         let expr = hcl_edit::parser::parse_expr(src).expect("parses");
-        let e = Expr { expr, file };
+        let e = Expr::new(expr, file);
         let path = ModulePath::new();
         eval(&e, &Ctx::new(&vars, &path, Path::new(".")))
     }

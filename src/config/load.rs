@@ -1,4 +1,6 @@
-//! Reads `*.hcl` files into [`Module`] declarations, following module calls.
+//! Reads the `*.hcl` and `*.tf` files of a folder into [`Module`]
+//! declarations, following module calls. Both spellings are one language:
+//! a configuration ported from Terraform keeps its `.tf` names.
 
 use super::*;
 use crate::diag::{Diagnostic, Diagnostics, suggest};
@@ -41,10 +43,10 @@ impl Loader {
         }) && self.files.is_empty()
             && !self.diags.has_errors()
         {
-            self.diags.push(Diagnostic::error(format!(
-                "no configuration files (`*.hcl`) in `{}`",
-                dir.display()
-            )));
+            self.diags.push(
+                Diagnostic::error(format!("no configuration files in `{}`", dir.display()))
+                    .hint("berth reads `*.hcl` and `*.tf` files (not `*.vars.hcl`, `*.tfvars` or `*.tf.json`)"),
+            );
         }
         if self.diags.has_errors() {
             return Err(self.diags);
@@ -98,8 +100,7 @@ impl Loader {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 // `*.vars.hcl` files hold variable values for `--var-file`, not configuration.
-                .filter(|p| p.extension().is_some_and(|e| e == "hcl") && p.is_file())
-                .filter(|p| !p.to_string_lossy().ends_with(".vars.hcl"))
+                .filter(|p| is_config_file(p) && p.is_file())
                 .collect(),
             Err(e) => {
                 self.err(format!("cannot read configuration directory: {e}"), None);
@@ -225,6 +226,11 @@ impl Loader {
     }
 
     fn body(&mut self, file: &Arc<SourceFile>, body: &Body) -> BodyDecl {
+        self.body_in(file, body, &[])
+    }
+
+    /// A body inside `content` of `dynamic` blocks that bind `bound`.
+    fn body_in(&mut self, file: &Arc<SourceFile>, body: &Body, bound: &[String]) -> BodyDecl {
         use hcl_edit::Span as _;
         let mut decl = BodyDecl::default();
         for s in body.iter() {
@@ -236,23 +242,105 @@ impl Loader {
                         self.err(format!("argument `{name}` is set twice"), key_span);
                         continue;
                     }
-                    decl.attrs.insert(
-                        name.clone(),
-                        AttrDecl { name, expr: Expr { expr: a.value.clone(), file: file.clone() }, key_span },
-                    );
+                    let expr = Expr { expr: a.value.clone(), file: file.clone(), bound: bound.to_vec() };
+                    decl.attrs.insert(name.clone(), AttrDecl { name, expr, key_span });
+                }
+                Structure::Block(b) if b.ident.as_str() == "dynamic" => {
+                    if let Some(d) = self.dynamic(file, b, bound) {
+                        decl.blocks.push(d);
+                    }
                 }
                 Structure::Block(b) => {
-                    let inner = self.body(file, &b.body);
+                    let inner = self.body_in(file, &b.body, bound);
                     decl.blocks.push(BlockDecl {
                         kind: b.ident.as_str().to_string(),
                         labels: b.labels.iter().map(label_str).collect(),
                         body: inner,
                         span: block_span(file, b),
+                        dynamic: None,
                     });
                 }
             }
         }
         decl
+    }
+
+    /// `dynamic "NAME" { for_each = ..., iterator = it, content { ... } }`,
+    /// checked as Terraform checks it; `None` after an error.
+    fn dynamic(&mut self, file: &Arc<SourceFile>, b: &Block, bound: &[String]) -> Option<BlockDecl> {
+        use hcl_edit::Span as _;
+        let span = block_span(file, b);
+        let [label] = b.labels.as_slice() else {
+            self.err("a `dynamic` block needs one label, the kind of block it makes: `dynamic \"ingress\" { ... }`", span);
+            return None;
+        };
+        let name = label_str(label);
+        let (mut for_each, mut iterator, mut content) = (None, None, None);
+        let mut ok = true;
+        for s in b.body.iter() {
+            match s {
+                Structure::Attribute(a) => {
+                    let at = a.key.span().map(|r| Span::new(file, r));
+                    match a.key.as_str() {
+                        "for_each" => for_each = Some(Expr { expr: a.value.clone(), file: file.clone(), bound: bound.to_vec() }),
+                        "iterator" => match &a.value {
+                            hcl_edit::expr::Expression::Variable(v) => iterator = Some(v.as_str().to_string()),
+                            other => {
+                                let at = other.span().map(|r| Span::new(file, r)).or(at);
+                                self.err("`iterator` is a name, not an expression: `iterator = rule`", at);
+                                ok = false;
+                            }
+                        },
+                        "labels" => {
+                            self.err("`labels` in a `dynamic` block is not supported by berth: no block berth knows takes labels", at);
+                            ok = false;
+                        }
+                        other => {
+                            let mut d = Diagnostic::error(format!("unsupported argument `{other}` in a `dynamic` block")).at(at);
+                            if let Some(s) = suggest(other, ["for_each", "iterator", "labels"]) {
+                                d = d.hint(format!("did you mean `{s}`?"));
+                            }
+                            self.diags.push(d);
+                            ok = false;
+                        }
+                    }
+                }
+                Structure::Block(c) if c.ident.as_str() == "content" && c.labels.is_empty() => {
+                    if content.is_some() {
+                        self.err("a `dynamic` block has one `content` block", block_span(file, c));
+                        ok = false;
+                    }
+                    content = Some(c);
+                }
+                Structure::Block(c) => {
+                    let msg = format!(
+                        "unexpected block `{}` in a `dynamic` block: its blocks go inside `content {{ ... }}`",
+                        c.ident.as_str()
+                    );
+                    self.err(msg, block_span(file, c));
+                    ok = false;
+                }
+            }
+        }
+        let Some(for_each) = for_each else {
+            self.err(format!("`dynamic \"{name}\"` needs `for_each`"), span);
+            return None;
+        };
+        let Some(content) = content else {
+            self.err(format!("`dynamic \"{name}\"` needs a `content` block"), span);
+            return None;
+        };
+        let iterator = iterator.unwrap_or_else(|| name.clone());
+        let mut inner = bound.to_vec();
+        inner.push(iterator.clone());
+        let content = self.body_in(file, &content.body, &inner);
+        ok.then(|| BlockDecl {
+            kind: name.clone(),
+            labels: Vec::new(),
+            body: BodyDecl::default(),
+            span,
+            dynamic: Some(Box::new(DynamicDecl { name, for_each, iterator, content })),
+        })
     }
 
     fn constant(&mut self, attr: &AttrDecl) -> Option<Value> {
@@ -340,7 +428,9 @@ impl Loader {
                 let mut health_check = None;
                 let mut rest = Vec::new();
                 for blk in std::mem::take(&mut body.blocks) {
-                    if blk.kind == "lifecycle" {
+                    if blk.dynamic.is_some() && matches!(blk.kind.as_str(), "lifecycle" | "health_check") {
+                        self.err(format!("a `{}` block cannot be `dynamic`", blk.kind), blk.span.clone());
+                    } else if blk.kind == "lifecycle" {
                         self.only(&blk.body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes"], &[]);
                         lifecycle.create_before_destroy = self.bool_attr(&blk.body, "create_before_destroy");
                         lifecycle.prevent_destroy = self.bool_attr(&blk.body, "prevent_destroy");
@@ -499,6 +589,18 @@ impl Loader {
             "berth" | "terraform" => {
                 let body = self.body(file, &b.body);
                 self.only(&body, kind, &["required_version"], &["backend", "required_providers"]);
+                if let Some(a) = body.attrs.get("required_version")
+                    && let Some(text) = self.string_attr(&body, "required_version")
+                {
+                    let checked =
+                        if kind == "terraform" { version::check_terraform(&text) } else { version::check_berth(&text) };
+                    if let Err(e) = checked {
+                        self.err(e, a.expr.span());
+                    }
+                }
+                for blk in body.blocks.iter().filter(|b| b.kind == "required_providers") {
+                    self.required_providers(blk);
+                }
                 for blk in body.blocks {
                     if blk.kind == "backend" {
                         if blk.labels.len() != 1 {
@@ -564,11 +666,65 @@ impl Loader {
         }
     }
 
+    /// `required_providers { aws = { source = "hashicorp/aws", version =
+    /// "~> 5.0" } }`: accepted for the configurations Terraform reads.
+    /// berth's providers are built in, so a version is not looked up; only
+    /// the shape is checked.
+    fn required_providers(&mut self, blk: &BlockDecl) {
+        for inner in &blk.body.blocks {
+            self.err(format!("unexpected block `{}` in `required_providers`", inner.kind), inner.span.clone());
+        }
+        use hcl_edit::expr::{Expression as E, ObjectKey};
+        for a in blk.body.attrs.values() {
+            // Looked at as written: `configuration_aliases` holds references.
+            let ok = match &a.expr.expr {
+                E::String(_) => true,
+                E::Object(o) => o.iter().all(|(k, v)| {
+                    let key = match k {
+                        ObjectKey::Ident(i) => i.as_str().to_string(),
+                        ObjectKey::Expression(E::String(s)) => s.as_str().to_string(),
+                        ObjectKey::Expression(_) => String::new(),
+                    };
+                    match key.as_str() {
+                        "source" | "version" => matches!(v.expr(), E::String(_) | E::StringTemplate(_)),
+                        "configuration_aliases" => true,
+                        _ => false,
+                    }
+                }),
+                _ => false,
+            };
+            if !ok {
+                self.err(
+                    format!(
+                        "`{}` in `required_providers` is `{{ source = \"...\", version = \"...\" }}` or a version string",
+                        a.name
+                    ),
+                    a.expr.span(),
+                );
+            }
+        }
+    }
+
     fn depends_on(&mut self, body: &mut BodyDecl) -> Vec<Expr> {
         let Some(a) = body.attrs.shift_remove("depends_on") else { return Vec::new() };
+        use hcl_edit::expr::Expression as E;
         match &a.expr.expr {
-            hcl_edit::expr::Expression::Array(arr) => {
-                arr.iter().map(|e| Expr { expr: e.clone(), file: a.expr.file.clone() }).collect()
+            E::Array(arr) => {
+                let mut out = Vec::new();
+                for e in arr.iter() {
+                    let item = Expr::new(e.clone(), a.expr.file.clone());
+                    match e {
+                        E::Variable(_) | E::Traversal(_) => out.push(item),
+                        // Terraform refuses a quoted address too (its 0.11 spelling).
+                        E::String(s) => self.diags.push(
+                            Diagnostic::error("`depends_on` lists references, not strings")
+                                .at(item.span())
+                                .hint(format!("write it without quotes: `depends_on = [{}]`", s.as_str())),
+                        ),
+                        _ => self.err("`depends_on` lists references to resources, data sources or modules", item.span()),
+                    }
+                }
+                out
             }
             _ => {
                 self.err("`depends_on` must be a list of references: `depends_on = [aws_vpc.main]`", a.expr.span());
@@ -598,6 +754,13 @@ impl Loader {
             }
         }
     }
+}
+
+/// A configuration file: `*.hcl` or `*.tf`, but not a `*.vars.hcl`
+/// variable file.
+pub(crate) fn is_config_file(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    (name.ends_with(".hcl") && !name.ends_with(".vars.hcl")) || name.ends_with(".tf")
 }
 
 pub(crate) fn is_name(s: &str) -> bool {

@@ -16,6 +16,7 @@ mod syntax;
 pub mod template;
 pub mod types;
 pub mod vars;
+pub mod version;
 
 use crate::addr::{Mode, ModulePath, ResourceAddr};
 use crate::diag::{SourceFile, Span};
@@ -31,9 +32,16 @@ pub(crate) use load::is_name;
 pub struct Expr {
     pub expr: hcl_edit::expr::Expression,
     pub file: Arc<SourceFile>,
+    /// Names the enclosing `dynamic` blocks bind (their iterators), which
+    /// are no references to resources: `ingress.value.port` in `content`.
+    pub bound: Vec<String>,
 }
 
 impl Expr {
+    pub fn new(expr: hcl_edit::expr::Expression, file: Arc<SourceFile>) -> Expr {
+        Expr { expr, file, bound: Vec::new() }
+    }
+
     pub fn span(&self) -> Option<Span> {
         use hcl_edit::Span as _;
         self.expr.span().map(|r| Span::new(&self.file, r))
@@ -65,6 +73,21 @@ pub struct BlockDecl {
     pub labels: Vec<String>,
     pub body: BodyDecl,
     pub span: Option<Span>,
+    /// For `dynamic "NAME"`: how to expand it into `NAME` blocks.
+    pub dynamic: Option<Box<DynamicDecl>>,
+}
+
+/// A `dynamic "NAME" { for_each, iterator, content { ... } }` block: one
+/// `NAME` block per element of `for_each`, its body `content` evaluated with
+/// `ITERATOR.key` and `ITERATOR.value` (the iterator is named `NAME` unless
+/// `iterator` says otherwise).
+#[derive(Clone, Debug)]
+pub struct DynamicDecl {
+    /// The kind of the blocks it makes.
+    pub name: String,
+    pub for_each: Expr,
+    pub iterator: String,
+    pub content: BodyDecl,
 }
 
 impl BodyDecl {
@@ -72,7 +95,13 @@ impl BodyDecl {
     pub fn exprs(&self) -> Vec<&Expr> {
         let mut out: Vec<&Expr> = self.attrs.values().map(|a| &a.expr).collect();
         for b in &self.blocks {
-            out.extend(b.body.exprs());
+            match &b.dynamic {
+                Some(d) => {
+                    out.push(&d.for_each);
+                    out.extend(d.content.exprs());
+                }
+                None => out.extend(b.body.exprs()),
+            }
         }
         out
     }

@@ -56,7 +56,7 @@ impl Reference {
 
 /// All references in an expression.
 pub fn references(e: &Expr) -> Vec<Reference> {
-    let mut w = Walker { expr: e, bound: Vec::new(), out: Vec::new(), keys: Vec::new() };
+    let mut w = Walker { expr: e, bound: e.bound.clone(), out: Vec::new(), keys: Vec::new() };
     w.expr(&e.expr);
     w.out
 }
@@ -67,13 +67,13 @@ pub fn references(e: &Expr) -> Vec<Reference> {
 /// `None` for a reference to the whole resource (`aws_instance.web[*].id`,
 /// `aws_instance.web`, or a single-instance resource's attribute).
 pub fn resource_references(e: &Expr) -> Vec<(Reference, Option<Expr>)> {
-    let mut w = Walker { expr: e, bound: Vec::new(), out: Vec::new(), keys: Vec::new() };
+    let mut w = Walker { expr: e, bound: e.bound.clone(), out: Vec::new(), keys: Vec::new() };
     w.expr(&e.expr);
     w.out
         .into_iter()
         .zip(w.keys)
         .filter(|(r, _)| matches!(r.target, Target::Resource(..)))
-        .map(|(r, k)| (r, k.map(|k| Expr { expr: k, file: e.file.clone() })))
+        .map(|(r, k)| (r, k.map(|k| Expr { expr: k, file: e.file.clone(), bound: e.bound.clone() })))
         .collect()
 }
 

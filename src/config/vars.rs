@@ -1,7 +1,9 @@
 //! Values of the root module's variables, from every source a user has:
-//! `BERTH_VAR_<name>` environment variables (lowest precedence), `--var-file`
-//! files (HCL or JSON) in order, then `--var k=v` flags in order, then the
-//! declared default. Each value is converted to the declared type, marked if
+//! `BERTH_VAR_<name>` environment variables (lowest precedence), the files
+//! Terraform loads by itself (`terraform.tfvars`, `terraform.tfvars.json`,
+//! then `*.auto.tfvars[.json]` in lexical order), `--var-file` files (HCL or
+//! JSON) in order, then `--var k=v` flags in order, then the declared
+//! default. Each value is converted to the declared type, marked if
 //! the variable is sensitive, and checked against its `validation` blocks.
 
 use super::eval::{self, Ctx, Scope};
@@ -20,6 +22,9 @@ pub struct VarSources {
     pub vars: Vec<String>,
     /// `--var-file FILE`, in order.
     pub files: Vec<std::path::PathBuf>,
+    /// The variable files found in the configuration's folder
+    /// ([`auto_files`]), read before `files`.
+    pub auto_files: Vec<std::path::PathBuf>,
     /// `BERTH_VAR_<name>` pairs.
     pub env: Vec<(String, String)>,
 }
@@ -27,8 +32,35 @@ pub struct VarSources {
 impl VarSources {
     pub fn from_env(vars: Vec<String>, files: Vec<std::path::PathBuf>) -> Self {
         let env = std::env::vars().filter_map(|(k, v)| k.strip_prefix("BERTH_VAR_").map(|n| (n.to_string(), v))).collect();
-        VarSources { vars, files, env }
+        VarSources { vars, files, env, auto_files: Vec::new() }
     }
+
+    /// Adds the variable files Terraform loads by itself from `dir`.
+    pub fn with_auto_files(mut self, dir: &Path) -> Self {
+        self.auto_files = auto_files(dir);
+        self
+    }
+}
+
+/// The variable files read without being named, in Terraform's order:
+/// `terraform.tfvars`, `terraform.tfvars.json`, then every
+/// `*.auto.tfvars` and `*.auto.tfvars.json` in lexical order of the names.
+pub fn auto_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<std::path::PathBuf> =
+        ["terraform.tfvars", "terraform.tfvars.json"].iter().map(|n| dir.join(n)).filter(|p| p.is_file()).collect();
+    let mut auto: Vec<std::path::PathBuf> = fs_err::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let n = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                    (n.ends_with(".auto.tfvars") || n.ends_with(".auto.tfvars.json")) && p.is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    auto.sort();
+    out.extend(auto);
+    out
 }
 
 enum Raw {
@@ -53,6 +85,23 @@ pub fn resolve(root: &Module, sources: &VarSources) -> Result<BTreeMap<String, V
     for (name, text) in &sources.env {
         if root.variables.contains_key(name) {
             raw.insert(name.clone(), (Raw::Text(text.clone()), format!("environment variable `BERTH_VAR_{name}`")));
+        }
+    }
+    // A file read without being named may hold values for variables this
+    // configuration does not declare (a shared `terraform.tfvars`): as in
+    // Terraform, that is a warning, not an error.
+    for file in &sources.auto_files {
+        match read_var_file(file) {
+            Ok(values) => {
+                for (name, (v, origin)) in values {
+                    if root.variables.contains_key(&name) {
+                        raw.insert(name, (Raw::Value(v), origin));
+                    } else {
+                        tracing::warn!("{origin}: a value for `{name}`, which is not a declared variable, is ignored");
+                    }
+                }
+            }
+            Err(d) => diags.extend(d),
         }
     }
     for file in &sources.files {
@@ -127,7 +176,7 @@ fn parse_text(decl: &VariableDecl, text: &str, origin: &str) -> Result<(Value, S
         // The text has no file of its own: point at the variable it is for.
         .at(decl.span.clone()))
     })?;
-    let v = eval::constant(&Expr { expr, file }).map_err(Diagnostics::from)?;
+    let v = eval::constant(&Expr::new(expr, file)).map_err(Diagnostics::from)?;
     Ok((v, origin.to_string()))
 }
 
@@ -183,9 +232,10 @@ pub fn check_at(decl: &VariableDecl, v: Value, origin: &str, at: Option<Span>) -
     if diags.has_errors() { Err(diags) } else { Ok(v) }
 }
 
-/// Reads a `--var-file`: JSON when it ends in `.json`, HCL attributes otherwise.
-fn read_var_file(path: &Path) -> Result<BTreeMap<String, (Value, String)>, Diagnostics> {
-    let name = path.display().to_string();
+/// Reads a `--var-file` (or a `--backend-config` file): JSON when it ends
+/// in `.json`, HCL attributes otherwise.
+pub fn read_var_file(path: &Path) -> Result<BTreeMap<String, (Value, String)>, Diagnostics> {
+    let name = path.strip_prefix(".").unwrap_or(path).display().to_string();
     let text = fs_err::read_to_string(path)
         .map_err(|e| Diagnostics::from(Diagnostic::error(format!("cannot read variable file: {e}"))))?;
     let mut out = BTreeMap::new();
@@ -215,7 +265,7 @@ fn read_var_file(path: &Path) -> Result<BTreeMap<String, (Value, String)>, Diagn
         match s {
             hcl_edit::structure::Structure::Attribute(a) => {
                 use hcl_edit::Span as _;
-                let e = Expr { expr: a.value.clone(), file: file.clone() };
+                let e = Expr::new(a.value.clone(), file.clone());
                 let (l, _) = file.line_col(a.key.span().map(|r| r.start).unwrap_or(0));
                 match eval::constant(&e) {
                     Ok(v) => {

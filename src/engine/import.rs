@@ -287,7 +287,7 @@ fn address(to: &Expr, ctx: &Ctx<'_>) -> Result<InstanceAddr, Diagnostic> {
             Op::GetAttr(a) => names.push(a.as_str().to_string()),
             Op::Index(_) | Op::LegacyIndex(_) if i + 1 == ops.len() => {
                 let v = match op {
-                    Op::Index(e) => eval::eval(&Expr { expr: e.clone(), file: to.file.clone() }, ctx)?,
+                    Op::Index(e) => eval::eval(&Expr::new(e.clone(), to.file.clone()), ctx)?,
                     Op::LegacyIndex(n) => Value::Number(*n.value() as f64),
                     _ => return Err(bad()),
                 };

@@ -9,7 +9,7 @@
 use crate::addr::{InstanceKey, Mode, ModulePath, ResourceAddr};
 use crate::config::eval::{self, Ctx, PathStep, Scope, walk_path};
 use crate::config::refs::Target;
-use crate::config::{BodyDecl, Config, ResourceDecl};
+use crate::config::{BodyDecl, Config, DynamicDecl, ResourceDecl};
 use crate::diag::{Diagnostic, Diagnostics, Span, suggest};
 use crate::schema::Schema;
 use crate::value::{Map, Value};
@@ -218,7 +218,15 @@ impl<'a> World<'a> {
             }
             return match v {
                 Value::Map(m) => Ok(m.into_iter().map(|(k, v)| (InstanceKey::Str(k), Some(v))).collect()),
-                Value::List(l) | Value::Set(l) => {
+                // As in Terraform: a list's elements may repeat and have an
+                // order, so they make no keys.
+                Value::List(_) => Err(Diagnostic::error(format!(
+                    "the `for_each` of `{}` is a list or tuple; it needs a map or a set of strings",
+                    decl.addr
+                ))
+                .at(f.span())
+                .hint("convert it with `toset(...)`, or build a map with a `for` expression")),
+                Value::Set(l) => {
                     let mut out = Vec::new();
                     let mut seen = HashSet::new();
                     for item in l {
@@ -230,11 +238,11 @@ impl<'a> World<'a> {
                             }
                             None => {
                                 return Err(Diagnostic::error(format!(
-                                    "`for_each` over a list needs strings, found a {}",
+                                    "`for_each` over a set needs strings, found a {}",
                                     item.type_name()
                                 ))
                                 .at(f.span())
-                                .hint("use a map, or toset([...]) of strings"));
+                                .hint("use a map, or a set of strings"));
                             }
                         }
                     }
@@ -271,6 +279,16 @@ impl<'a> World<'a> {
             }
             match eval::eval(&a.expr, ctx) {
                 Ok(v) => {
+                    let v = match schema.and_then(|s| s.attribute(name)) {
+                        Some(attr) if attr.number => match number_arg(name, v, a) {
+                            Ok(v) => v,
+                            Err(d) => {
+                                diags.push(d);
+                                continue;
+                            }
+                        },
+                        _ => v,
+                    };
                     // Providers take a set as the list of its elements.
                     m.insert(name.clone(), v.sets_as_lists());
                 }
@@ -278,6 +296,9 @@ impl<'a> World<'a> {
             }
         }
         let mut blocks: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        // Kinds of block whose number is unknown: a `dynamic` block over a
+        // collection known only after apply.
+        let mut unknown_blocks = std::collections::BTreeSet::new();
         for b in &body.blocks {
             if let Some(s) = schema {
                 match s.attribute(&b.kind) {
@@ -293,6 +314,17 @@ impl<'a> World<'a> {
                     }
                 }
             }
+            if let Some(d) = &b.dynamic {
+                match self.expand_dynamic(d, ctx, b.span.as_ref()) {
+                    Ok(Some(vs)) => blocks.entry(b.kind.clone()).or_default().extend(vs),
+                    Ok(None) => {
+                        blocks.entry(b.kind.clone()).or_default();
+                        unknown_blocks.insert(b.kind.clone());
+                    }
+                    Err(d) => diags.extend(d),
+                }
+                continue;
+            }
             match self.eval_body(&b.body, None, ctx, &format!("a `{}` block", b.kind), b.span.as_ref()) {
                 Ok(v) => blocks.entry(b.kind.clone()).or_default().push(v),
                 Err(d) => diags.extend(d),
@@ -302,7 +334,8 @@ impl<'a> World<'a> {
             if m.contains_key(&k) {
                 diags.push(Diagnostic::error(format!("`{k}` is set both as an argument and as blocks in {what}")).at(span.cloned()));
             }
-            m.insert(k, Value::List(v));
+            let v = if unknown_blocks.contains(&k) { Value::Unknown } else { Value::List(v) };
+            m.insert(k, v);
         }
         if let Some(s) = schema {
             for a in s.arguments().filter(|a| a.required) {
@@ -312,6 +345,53 @@ impl<'a> World<'a> {
             }
         }
         if diags.has_errors() { Err(diags) } else { Ok(Value::Map(m)) }
+    }
+
+    /// The blocks a `dynamic` block makes, in Terraform's order: a list or
+    /// tuple by index (`key` is the index), a set in its order (`key` is the
+    /// element), a map or object by key. `None` when `for_each` is known
+    /// only after apply (the content is still checked, with an unknown
+    /// iterator).
+    fn expand_dynamic(&self, d: &DynamicDecl, ctx: &Ctx, span: Option<&Span>) -> Result<Option<Vec<Value>>, Diagnostics> {
+        let what = format!("a `{}` block", d.name);
+        let coll = eval::eval(&d.for_each, ctx).map_err(Diagnostics::from)?;
+        let sensitive = coll.is_sensitive();
+        let items: Vec<(Value, Value)> = match coll.unmarked() {
+            Value::Unknown => {
+                let it = crate::value::obj([("key", Value::Unknown), ("value", Value::Unknown)]);
+                let inner = ctx.with_binding(d.iterator.clone(), it);
+                self.eval_body(&d.content, None, &inner, &what, span)?;
+                return Ok(None);
+            }
+            Value::List(l) => l.iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v.clone())).collect(),
+            Value::Set(l) => l.iter().map(|v| (v.clone(), v.clone())).collect(),
+            Value::Map(m) => m.iter().map(|(k, v)| (Value::String(k.clone()), v.clone())).collect(),
+            Value::Null => {
+                return Err(Diagnostic::error(format!("the `for_each` of `dynamic \"{}\"` cannot be null", d.name))
+                    .at(d.for_each.span())
+                    .into());
+            }
+            other => {
+                return Err(Diagnostic::error(format!(
+                    "the `for_each` of `dynamic \"{}\"` needs a collection (list, set, map or object), not {}",
+                    d.name,
+                    other.type_name()
+                ))
+                .at(d.for_each.span())
+                .into());
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut diags = Diagnostics::new();
+        for (k, v) in items {
+            let it = crate::value::obj([("key", k.mark_if(sensitive)), ("value", v.mark_if(sensitive))]);
+            let inner = ctx.with_binding(d.iterator.clone(), it);
+            match self.eval_body(&d.content, None, &inner, &what, span) {
+                Ok(v) => out.push(v),
+                Err(d) => diags.extend(d),
+            }
+        }
+        if diags.has_errors() { Err(diags) } else { Ok(Some(out)) }
     }
 
     /// The value a reference to a whole resource yields.
@@ -587,5 +667,22 @@ impl Scope for World<'_> {
             Target::Workspace => Ok(crate::value::obj([("workspace", Value::String(self.workspace.clone()))])),
             other => Err(Diagnostic::error(format!("cannot resolve `{other:?}`")).at(span.cloned())),
         }
+    }
+}
+
+/// A number argument's value: a string that reads as a number becomes that
+/// number (`ttl = "300"`), as Terraform converts it; another string is an
+/// error where it is written.
+fn number_arg(name: &str, v: Value, a: &crate::config::AttrDecl) -> Result<Value, Diagnostic> {
+    let sensitive = v.is_sensitive();
+    match v.unmarked() {
+        Value::String(s) => match crate::config::types::parse_number(s) {
+            Some(n) => Ok(n.mark_if(sensitive)),
+            None => {
+                let shown = if sensitive { "(sensitive)".to_string() } else { format!("`\"{s}\"`") };
+                Err(Diagnostic::error(format!("`{name}` must be a number: {shown} is not one")).at(a.expr.span()))
+            }
+        },
+        _ => Ok(v),
     }
 }

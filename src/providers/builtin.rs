@@ -3,6 +3,10 @@
 //! - `berth_data`, like Terraform's `terraform_data`: stores `input` and
 //!   exports it as `output`; a change of `triggers_replace` replaces it.
 //!   It is the engine's test subject and the benchmark workload.
+//!   `terraform_data` is the same resource under Terraform's name.
+//! - `null_resource`, as in Terraform's null provider: an `id` and
+//!   `triggers` (a map of strings) whose change replaces it. berth has no
+//!   `null` provider of its own, so it lives here.
 //! - `berth_sleep`, like the time provider's `time_sleep`: waits
 //!   `create_duration` on create and `destroy_duration` on destroy.
 //! - `berth_assert`: fails at apply when `condition` is false, with
@@ -16,6 +20,8 @@ static DATA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![Attribute::arg("input"), Attribute::arg("triggers_replace").force_new()])
         .with_exported(&["id", "output"])
 });
+static NULL: LazyLock<Schema> =
+    LazyLock::new(|| Schema::new(vec![Attribute::arg("triggers").force_new()]).with_exported(&["id"]));
 static SLEEP: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
         Attribute::arg("create_duration"),
@@ -46,13 +52,20 @@ fn duration(v: Option<&Value>) -> ProviderResult<Duration> {
 impl Builtin {
     async fn apply_one(type_: &str, op: ApplyOp) -> ApplyOutcome {
         match (type_, op.kind) {
-            ("berth_data", ChangeKind::Create { planned } | ChangeKind::Update { planned, .. }) => {
+            ("berth_data" | "terraform_data", ChangeKind::Create { planned } | ChangeKind::Update { planned, .. }) => {
                 let mut m = planned.as_map().cloned().unwrap_or_default();
                 if m.get("id").is_none_or(|v| !v.is_known() || v.is_null()) {
                     m.insert("id".into(), new_id());
                 }
                 let input = m.get("input").cloned().unwrap_or(Value::Null);
                 m.insert("output".into(), input);
+                ApplyOutcome::ok(Some(Value::Map(m)))
+            }
+            ("null_resource", ChangeKind::Create { planned } | ChangeKind::Update { planned, .. }) => {
+                let mut m = planned.as_map().cloned().unwrap_or_default();
+                if m.get("id").is_none_or(|v| !v.is_known() || v.is_null()) {
+                    m.insert("id".into(), new_id());
+                }
                 ApplyOutcome::ok(Some(Value::Map(m)))
             }
             ("berth_sleep", ChangeKind::Create { planned }) => {
@@ -99,7 +112,8 @@ impl Builtin {
 impl Provider for Builtin {
     fn schema(&self, mode: Mode, type_: &str) -> Option<&Schema> {
         match (mode, type_) {
-            (Mode::Managed, "berth_data") => Some(&DATA),
+            (Mode::Managed, "berth_data" | "terraform_data") => Some(&DATA),
+            (Mode::Managed, "null_resource") => Some(&NULL),
             (Mode::Managed, "berth_sleep") => Some(&SLEEP),
             (Mode::Managed, "berth_assert") => Some(&ASSERT),
             _ => None,
@@ -108,7 +122,7 @@ impl Provider for Builtin {
 
     fn type_names(&self, mode: Mode) -> Vec<&'static str> {
         match mode {
-            Mode::Managed => vec!["berth_data", "berth_sleep", "berth_assert"],
+            Mode::Managed => vec!["berth_data", "berth_sleep", "berth_assert", "terraform_data", "null_resource"],
             Mode::Data => vec![],
         }
     }
@@ -126,6 +140,14 @@ impl Provider for Builtin {
                 {
                     errs.push(ProviderError { attribute: Some(a.into()), ..e });
                 }
+            }
+        }
+        if type_ == "null_resource"
+            && let Some(t) = config.get("triggers").filter(|v| v.is_known() && !v.is_null())
+        {
+            match t {
+                Value::Map(_) => {}
+                _ => errs.push(ProviderError::attr("triggers", format!("`triggers` must be a map of strings, not {}", t.type_name()))),
             }
         }
         if type_ == "berth_assert"
@@ -148,7 +170,7 @@ impl Provider for Builtin {
             .schema(Mode::Managed, type_)
             .ok_or_else(|| ProviderError::new(format!("unknown type `{type_}`")))?;
         let mut planned = plan_from_schema(schema, prior, config);
-        if type_ == "berth_data"
+        if matches!(type_, "berth_data" | "terraform_data")
             && let Value::Map(m) = &mut planned.after
         {
             let input = m.get("input").cloned().unwrap_or(Value::Null);

@@ -26,7 +26,7 @@ const TYPES: &[&str] = &[ID, STRING, PASSWORD, INTEGER, PET];
 
 static ID_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
-        Attribute::arg("byte_length").required().force_new(),
+        Attribute::arg("byte_length").number().required().force_new(),
         Attribute::arg("prefix").force_new(),
         Attribute::arg("keepers").force_new(),
     ])
@@ -65,8 +65,8 @@ static PASSWORD_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
 
 static INTEGER_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
-        Attribute::arg("min").required().force_new(),
-        Attribute::arg("max").required().force_new(),
+        Attribute::arg("min").number().required().force_new(),
+        Attribute::arg("max").number().required().force_new(),
         Attribute::arg("keepers").force_new(),
     ])
     .with_exported(&["id", "result"])
@@ -74,7 +74,7 @@ static INTEGER_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
 
 static PET_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
-        Attribute::arg("length").force_new(),
+        Attribute::arg("length").number().force_new(),
         Attribute::arg("separator").force_new(),
         Attribute::arg("prefix").force_new(),
         Attribute::arg("keepers").force_new(),

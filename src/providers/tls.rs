@@ -27,7 +27,7 @@ const PRIVATE: &[&str] = &["private_key_pem", "private_key_pem_pkcs8", "private_
 static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     let mut s = Schema::new(vec![
         Attribute::arg("algorithm").force_new(),
-        Attribute::arg("rsa_bits").force_new(),
+        Attribute::arg("rsa_bits").number().force_new(),
         Attribute::arg("ecdsa_curve").force_new(),
     ])
     .with_exported(&[

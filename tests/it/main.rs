@@ -39,6 +39,7 @@ mod inventory_e2e;
 mod inventory_formats;
 mod kamal_example;
 mod lang_differential;
+mod lang_files;
 mod linear_work;
 mod provider_contract;
 mod state_local;

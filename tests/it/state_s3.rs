@@ -741,3 +741,44 @@ async fn a_state_write_whose_answer_was_lost_is_recognised_as_its_own() {
     assert!(e.contains("changed since this run read it"), "{e}");
     drop(proxy);
 }
+
+/// A Terraform configuration's `terraform {}` block: its `backend "s3"`
+/// is berth's S3 backend; `encrypt` writes with SSE, `dynamodb_table` is
+/// explained; `-backend-config=FILE` fills in what the block leaves out.
+#[test]
+fn terraform_block_backend_with_a_backend_config_file() {
+    let w = S3Work::new("resource \"terraform_data\" \"a\" { input = \"x\" }\n");
+    std::fs::remove_file(w.work.path().join("backend.hcl")).expect("remove backend.hcl");
+    w.work.write(
+        "versions.tf",
+        r#"
+terraform {
+  required_version = ">= 1.5, < 2.0"
+  required_providers {
+    null = { source = "hashicorp/null", version = "~> 3.2" }
+  }
+  backend "s3" {
+    key            = "app/state.json"
+    region         = "us-east-1"
+    encrypt        = true
+    use_lockfile   = true
+    dynamodb_table = "tf-locks"
+  }
+}
+"#,
+    );
+    w.work.write("prod.s3.tfbackend", "bucket = \"berth-state\"\n");
+    let r = w.run(&["apply", "-auto-approve", "-backend-config=prod.s3.tfbackend"]);
+    r.assert_ok();
+    assert!(r.stderr.contains("`dynamodb_table = \"tf-locks\"` is not used"), "{}", r.stderr);
+    assert!(r.stderr.contains("conditional"), "{}", r.stderr);
+    assert_eq!(w.inputs(KEY), [("terraform_data.a".to_string(), serde_json::json!("x"))]);
+    let head = w.rt.block_on(w.s3.head_object().bucket(BUCKET).key(KEY).send()).expect("head the state");
+    assert_eq!(head.server_side_encryption().map(|e| e.as_str()), Some("AES256"));
+    // The lock is gone once the run ends.
+    assert!(w.keys(&format!("{KEY}.lock")).is_empty());
+    // Without the file, the bucket is missing, and the message says how to give it.
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("needs `bucket`"), "{}", r.stderr);
+}

@@ -4,7 +4,8 @@
 //! update, a cancellation while an operation is in flight — cannot be had on
 //! demand from a real cloud or from the built-in resources. This provider has
 //! one resource type, `rec_thing` (`input` in, `id` and `output` out,
-//! `triggers` forces a replacement), answers every operation as the test
+//! `triggers` forces a replacement, `rule { ... }` nested blocks, `size` a
+//! number), answers every operation as the test
 //! scripted it for that address, and records every call, so a test can say
 //! exactly what the engine asked for and in which order.
 //!
@@ -24,7 +25,8 @@ use tokio::sync::Notify;
 pub const TYPE: &str = "rec_thing";
 
 static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::new(vec![Attribute::arg("input"), Attribute::arg("triggers").force_new()]).with_exported(&["id", "output"])
+    Schema::new(vec![Attribute::arg("input"), Attribute::arg("triggers").force_new(), Attribute::arg("rule").block(), Attribute::arg("size").number()])
+        .with_exported(&["id", "output"])
 });
 
 /// How the provider answers one operation.

@@ -84,13 +84,19 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &FuncContext) -> Result<Value, Fu
         _ => {}
     }
     let sensitive = args.iter().any(Value::is_sensitive);
-    // As in Terraform, a list's or map's length is known while its elements
-    // are not (`count = length(aws_subnet.public)` at plan time). A set's is
-    // not: unknown elements may turn out equal.
-    if base_name(name) == "length" && !args.iter().all(Value::is_known) {
-        match args.first().map(Value::unmarked) {
-            Some(Value::List(items)) => return Ok(Value::Number(items.len() as f64).mark_if(sensitive)),
-            Some(Value::Map(m)) => return Ok(Value::Number(m.len() as f64).mark_if(sensitive)),
+    // The number and the keys of a list or map are known when its elements
+    // are not yet (`count = length(aws_subnet.x)` while the subnets are
+    // planned), as in Terraform. A set's length is not: its unknown elements
+    // may turn out equal.
+    if let [only] = args.as_slice()
+        && !only.is_known()
+    {
+        match (base_name(name), only.unmarked()) {
+            ("length", Value::List(l)) => return Ok(Value::Number(l.len() as f64).mark_if(sensitive)),
+            ("length", Value::Map(m)) => return Ok(Value::Number(m.len() as f64).mark_if(sensitive)),
+            ("keys", Value::Map(m)) => {
+                return Ok(Value::List(m.keys().map(|k| Value::String(k.clone())).collect()).mark_if(sensitive));
+            }
             _ => {}
         }
     }
@@ -731,12 +737,14 @@ mod tests {
             ok("merge", vec![obj([("a", obj([("b", Value::Unknown)]))])]),
             Value::Unknown
         );
-        // A list's length is known while its elements are not; a set's is
-        // not (its unknown elements may be equal), nor an unknown's.
-        assert_eq!(ok("length", vec![l(vec![Value::Unknown, s("a")])]), n(2.0));
-        assert_eq!(ok("length", vec![obj([("a", Value::Unknown)])]), n(1.0));
+        // Except the number and the keys of a collection, as in Terraform:
+        // `count = length(aws_subnet.x)` is known while the subnets are planned.
+        assert_eq!(ok("length", vec![l(vec![Value::Unknown, s("b")])]), Value::Number(2.0));
+        assert_eq!(ok("length", vec![obj([("a", Value::Unknown)])]), Value::Number(1.0));
+        assert_eq!(ok("keys", vec![obj([("b", Value::Unknown), ("a", s("x"))])]), l(vec![s("a"), s("b")]));
         assert_eq!(ok("length", vec![Value::Set(vec![Value::Unknown])]), Value::Unknown);
         assert_eq!(ok("length", vec![Value::Unknown]), Value::Unknown);
+        assert_eq!(ok("values", vec![obj([("a", Value::Unknown)])]), Value::Unknown);
         // Arity is still checked first.
         assert_eq!(
             err("upper", vec![Value::Unknown, s("x")]),

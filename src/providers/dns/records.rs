@@ -37,7 +37,7 @@ fn record_schema(values: Attribute) -> Schema {
         Attribute::arg("zone").required().force_new(),
         Attribute::arg("name").force_new(),
         values,
-        Attribute::arg("ttl"),
+        Attribute::arg("ttl").number(),
     ])
     .with_exported(&["id"])
 }

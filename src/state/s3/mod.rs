@@ -58,6 +58,15 @@ pub struct S3Settings {
     /// `assume_role { ... }`: the role whose credentials read and write the
     /// state, as in Terraform's S3 backend. Boxed: settings travel by value.
     pub assume_role: Option<Box<AssumeRole>>,
+    /// `encrypt = true`: every object is written with server-side
+    /// encryption, SSE-KMS with `kms_key_id` when it is set, SSE-S3
+    /// (AES256) otherwise. As in Terraform, `kms_key_id` needs `encrypt`.
+    pub encrypt: bool,
+    pub kms_key_id: Option<String>,
+    /// `dynamodb_table` of a Terraform configuration: accepted and not
+    /// used, since berth locks with an S3 conditional write (`KEY.lock`);
+    /// kept so the command can say so.
+    pub dynamodb_table: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -82,6 +91,10 @@ impl S3Settings {
         "workspace_key_prefix",
         "max_retries",
         "sts_endpoint",
+        "encrypt",
+        "kms_key_id",
+        "use_lockfile",
+        "dynamodb_table",
         "assume_role.role_arn",
         "assume_role.session_name",
         "assume_role.external_id",
@@ -95,6 +108,7 @@ impl S3Settings {
         let (mut bucket, mut key, mut region, mut endpoint_url, mut profile, mut prefix) =
             (None, None, None, None, None, None);
         let (mut max_retries, mut sts_endpoint) = (None, None);
+        let (mut encrypt, mut kms_key_id, mut use_lockfile, mut dynamodb_table) = (None, None, None, None);
         let (mut role_arn, mut session_name, mut external_id, mut duration, mut policy) =
             (None, None, None, None, None);
         for (name, value) in pairs {
@@ -107,6 +121,10 @@ impl S3Settings {
                 "workspace_key_prefix" => &mut prefix,
                 "max_retries" => &mut max_retries,
                 "sts_endpoint" => &mut sts_endpoint,
+                "encrypt" => &mut encrypt,
+                "kms_key_id" => &mut kms_key_id,
+                "use_lockfile" => &mut use_lockfile,
+                "dynamodb_table" => &mut dynamodb_table,
                 "assume_role.role_arn" => &mut role_arn,
                 "assume_role.session_name" => &mut session_name,
                 "assume_role.external_id" => &mut external_id,
@@ -129,6 +147,16 @@ impl S3Settings {
             },
         };
         let invalid = |name: &'static str| move |reason: String| SettingsError::Invalid { name, reason };
+        let flag = |name: &'static str, v: Option<String>| match nonempty(v).as_deref().map(str::trim) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(SettingsError::Invalid { name, reason: format!("must be true or false, not `{other}`") }),
+        };
+        let encrypt = flag("encrypt", encrypt)?;
+        // berth always locks, with a conditional write of `KEY.lock`:
+        // `use_lockfile` (Terraform's opt-in to the same idea) changes
+        // nothing, but must be a bool.
+        flag("use_lockfile", use_lockfile)?;
         // An empty role ARN assumes nothing, as in Terraform.
         let assume_role = match nonempty(role_arn) {
             None => {
@@ -189,6 +217,9 @@ impl S3Settings {
             max_retries,
             sts_endpoint: nonempty(sts_endpoint),
             assume_role,
+            encrypt,
+            kms_key_id: nonempty(kms_key_id),
+            dynamodb_table: nonempty(dynamodb_table),
         })
     }
 
@@ -203,6 +234,23 @@ impl S3Settings {
             max_retries: self.max_retries,
             ..SdkSettings::default()
         }
+    }
+
+    /// What a user should know about settings that berth accepts but
+    /// treats otherwise than Terraform does.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.dynamodb_table {
+            out.push(format!(
+                "the s3 backend's `dynamodb_table = \"{t}\"` is not used: berth locks the state with a conditional \
+                 write of `{}.lock` in the bucket (If-None-Match), so no DynamoDB table is needed",
+                self.key
+            ));
+        }
+        if self.kms_key_id.is_some() && !self.encrypt {
+            out.push("the s3 backend's `kms_key_id` is not used without `encrypt = true` (as in Terraform)".into());
+        }
+        out
     }
 
     /// The state key of a workspace.
@@ -485,6 +533,27 @@ mod tests {
             S3Settings::from_pairs(pairs(&[("bucket", "b"), ("key", "dir/")])),
             Err(SettingsError::Invalid { name: "key", .. })
         ));
+    }
+
+    #[test]
+    fn terraform_settings_encrypt_and_locking() {
+        let with = |extra: &[(&str, &str)]| S3Settings::from_pairs(pairs(&[&[("bucket", "b"), ("key", "k")][..], extra].concat()));
+        let s = with(&[]).unwrap();
+        assert!(!s.encrypt && s.kms_key_id.is_none() && s.notes().is_empty());
+        let s = with(&[("encrypt", "true"), ("kms_key_id", "alias/state"), ("use_lockfile", "true")]).unwrap();
+        assert!(s.encrypt);
+        assert_eq!(s.kms_key_id.as_deref(), Some("alias/state"));
+        assert!(s.notes().is_empty());
+        // A key without `encrypt` is not used, as in Terraform: said, not silent.
+        let s = with(&[("kms_key_id", "alias/state")]).unwrap();
+        assert!(s.notes()[0].contains("`kms_key_id` is not used without `encrypt = true`"), "{:?}", s.notes());
+        let s = with(&[("dynamodb_table", "tf-locks"), ("use_lockfile", "false")]).unwrap();
+        let notes = s.notes();
+        assert!(notes[0].contains("`dynamodb_table = \"tf-locks\"` is not used") && notes[0].contains("`k.lock`"), "{notes:?}");
+        for (name, bad) in [("encrypt", "yes"), ("use_lockfile", "1")] {
+            let err = with(&[(name, bad)]).unwrap_err();
+            assert!(err.to_string().contains("must be true or false"), "{err}");
+        }
     }
 
     #[test]

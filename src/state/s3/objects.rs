@@ -123,6 +123,13 @@ impl S3Backend {
                 .key(key)
                 .content_type("application/json")
                 .body(ByteStream::from(body.to_vec()));
+            if self.settings.encrypt {
+                use aws_sdk_s3::types::ServerSideEncryption as Sse;
+                req = match &self.settings.kms_key_id {
+                    Some(k) => req.server_side_encryption(Sse::AwsKms).ssekms_key_id(k),
+                    None => req.server_side_encryption(Sse::Aes256),
+                };
+            }
             req = match cond {
                 Cond::IfNoneMatch => req.if_none_match("*"),
                 Cond::IfMatch(etag) => req.if_match(etag),

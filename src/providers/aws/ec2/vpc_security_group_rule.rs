@@ -33,8 +33,8 @@ pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new(vec![
         Attribute::arg("security_group_id").required().force_new(),
         Attribute::arg("ip_protocol").required(),
-        Attribute::arg("from_port"),
-        Attribute::arg("to_port"),
+        Attribute::arg("from_port").number(),
+        Attribute::arg("to_port").number(),
         Attribute::arg("cidr_ipv4"),
         Attribute::arg("cidr_ipv6"),
         Attribute::arg("referenced_security_group_id"),

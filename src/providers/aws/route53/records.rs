@@ -47,7 +47,7 @@ pub(super) static RECORD: LazyLock<Schema> = LazyLock::new(|| {
         Attribute::arg("zone_id").required().force_new(),
         Attribute::arg("name").required().force_new(),
         Attribute::arg("type").required().force_new(),
-        Attribute::arg("ttl"),
+        Attribute::arg("ttl").number(),
         Attribute::arg("records").required(),
         Attribute::arg("allow_overwrite"),
     ])

@@ -1,0 +1,6 @@
+terraform {
+  backend "remote" {
+    organization = "acme"
+  }
+}
+resource "terraform_data" "a" {}

@@ -1,0 +1,4 @@
+resource "berth_data" "a" {
+  for_each = ["web", "db"]
+  input    = each.key
+}
