@@ -202,7 +202,7 @@ fn arith(op: B, a: &Value, b: &Value) -> Result<Value, &'static str> {
                 B::Plus => Some(x + y),
                 B::Minus => Some(x - y),
                 B::Mul => Some(x * y),
-                B::Div if y != 0.0 && x % y == 0.0 => Some(x / y),
+                B::Div if y != 0.0 => short_quotient(x, y),
                 B::Mod if y != 0.0 => Some(x % y),
                 _ => None,
             };
@@ -229,6 +229,46 @@ fn arith(op: B, a: &Value, b: &Value) -> Result<Value, &'static str> {
         return Err("the result is infinite");
     }
     Ok(r.into_value())
+}
+
+/// `x / y` of two whole numbers within 2^53, as an f64, when the exact
+/// quotient is a decimal of at most 15 significant digits (`5 / 250` is
+/// 0.02): such a decimal survives the round trip through an f64, so the
+/// f64 stands for it exactly. `None` for a quotient that needs the big
+/// numbers (`1 / 3`, or more digits). The fast path for ordinary numbers:
+/// `count.index / 250` in every instance of a large count made the big
+/// number conversion the hottest code of a plan.
+fn short_quotient(x: f64, y: f64) -> Option<f64> {
+    if x % y == 0.0 {
+        return Some(x / y);
+    }
+    let (mut p, mut q) = (x.abs() as u64, y.abs() as u64);
+    let g = gcd(p, q);
+    (p, q) = (p / g, q / g);
+    // The quotient is a finite decimal when q = 2^a 5^b; it then has
+    // max(a, b) digits after the point.
+    let (mut a, mut b) = (0u32, 0u32);
+    while q % 2 == 0 {
+        q /= 2;
+        a += 1;
+    }
+    while q % 5 == 0 {
+        q /= 5;
+        b += 1;
+    }
+    if q != 1 {
+        return None;
+    }
+    let k = a.max(b);
+    let digits = (p as u128).checked_mul(2u128.checked_pow(k - a)?)?.checked_mul(5u128.checked_pow(k - b)?)?;
+    (digits < 1_000_000_000_000_000).then_some(x / y)
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 fn num_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
@@ -935,6 +975,20 @@ mod tests {
         let e = Expr::new(expr, file);
         let path = ModulePath::new();
         eval(&e, &Ctx::new(&vars, &path, Path::new(".")))
+    }
+
+    #[test]
+    fn short_quotients_take_the_fast_path_and_agree_with_the_big_numbers() {
+        for (x, y) in [(5.0, 250.0), (1.0, 8.0), (-7.0, 4.0), (3.0, 1024.0), (1.0, 3.0), (2.0, 7.0), (1.0, 1_048_576.0), (1.0, 1_125_899_906_842_624.0), (10.0, 5.0)] {
+            let fast = arith(B::Div, &Value::Number(x), &Value::Number(y)).unwrap();
+            let big = BigNum::from_f64(x).div(&BigNum::from_f64(y)).into_value();
+            assert_eq!(fast, big, "{x} / {y}");
+        }
+        assert_eq!(short_quotient(5.0, 250.0), Some(0.02));
+        assert_eq!(short_quotient(1.0, 3.0), None);
+        // 2^-20 is 9.5367431640625e-7, 14 significant digits; 2^-50 has 35.
+        assert_eq!(short_quotient(1.0, 1_048_576.0), Some(9.5367431640625e-7));
+        assert_eq!(short_quotient(1.0, 1_125_899_906_842_624.0), None);
     }
 
     #[test]
