@@ -1,0 +1,249 @@
+//! `count` and `for_each` on module calls: instances addressed
+//! `module.svc["a"]`, outputs as maps and lists, keys added and removed,
+//! nested calls, and the errors of keys berth cannot use.
+
+use crate::support;
+
+use support::cli::Work;
+
+const SVC: &str = r#"
+variable "name" { type = string }
+variable "index" { type = number }
+resource "berth_data" "host" { input = "${var.name}-${var.index}" }
+output "host" { value = berth_data.host.output }
+"#;
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn for_each_instances_have_keyed_addresses_and_outputs() {
+    let w = Work::new();
+    w.write("svc/main.hcl", SVC);
+    let main = |keys: &str| {
+        format!(
+            r#"
+variable "keys" {{ default = {keys} }}
+module "svc" {{
+  source   = "./svc"
+  for_each = var.keys
+  name     = each.key
+  index    = each.value
+}}
+output "all" {{ value = {{ for k, m in module.svc : k => m.host }} }}
+output "a"   {{ value = try(module.svc["a"].host, "none") }}
+output "n"   {{ value = length(module.svc) }}
+"#
+        )
+    };
+    w.write("main.hcl", &main("{ a = 1, b = 2 }"));
+    let r = w.run(&["plan"]);
+    r.assert_ok();
+    assert!(r.stdout.contains(r#"module.svc["a"].berth_data.host will be created"#), "{}", r.stdout);
+    assert!(r.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "{}", r.stdout);
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    assert_eq!(
+        w.state_addresses(),
+        sorted(vec![r#"module.svc["a"].berth_data.host"#.into(), r#"module.svc["b"].berth_data.host"#.into()])
+    );
+    let outputs = &w.state()["outputs"];
+    assert_eq!(outputs["all"]["value"], serde_json::json!({"a": "a-1", "b": "b-2"}));
+    assert_eq!(outputs["a"]["value"], "a-1");
+    assert_eq!(outputs["n"]["value"], 2);
+    let r = w.run(&["plan", "--detailed-exitcode"]);
+    r.assert_code(0);
+
+    // Dropping `a` destroys its instance; adding `c` creates one.
+    w.write("main.hcl", &main("{ b = 2, c = 3 }"));
+    let r = w.run(&["apply", "--auto-approve"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("Apply complete! Resources: 1 added, 0 changed, 1 destroyed."), "{}", r.stdout);
+    assert_eq!(
+        w.state_addresses(),
+        sorted(vec![r#"module.svc["b"].berth_data.host"#.into(), r#"module.svc["c"].berth_data.host"#.into()])
+    );
+    assert_eq!(w.state()["outputs"]["a"]["value"], "none");
+    assert_eq!(w.state()["outputs"]["all"]["value"], serde_json::json!({"b": "b-2", "c": "c-3"}));
+}
+
+#[test]
+fn count_instances_grow_and_shrink() {
+    let w = Work::new();
+    w.write("svc/main.hcl", SVC);
+    let main = |n: usize| {
+        format!(
+            r#"
+module "svc" {{
+  source = "./svc"
+  count  = {n}
+  name   = "h"
+  index  = count.index
+}}
+output "hosts" {{ value = module.svc[*].host }}
+output "first" {{ value = module.svc[0].host }}
+resource "berth_data" "reader" {{
+  count = {n}
+  input = module.svc[count.index].host
+}}
+"#
+        )
+    };
+    w.write("main.hcl", &main(3));
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    assert_eq!(w.state()["outputs"]["hosts"]["value"], serde_json::json!(["h-0", "h-1", "h-2"]));
+    assert_eq!(w.state()["outputs"]["first"]["value"], "h-0");
+    assert!(w.state_addresses().contains(&"module.svc[2].berth_data.host".to_string()));
+    w.write("main.hcl", &main(1));
+    let r = w.run(&["apply", "--auto-approve"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("0 added, 0 changed, 4 destroyed."), "{}", r.stdout);
+    assert_eq!(w.state()["outputs"]["hosts"]["value"], serde_json::json!(["h-0"]));
+    assert_eq!(w.state_addresses(), sorted(vec!["berth_data.reader[0]".into(), "module.svc[0].berth_data.host".into()]));
+}
+
+#[test]
+fn nested_for_each_inside_for_each() {
+    let w = Work::new();
+    w.write("svc/main.hcl", SVC);
+    w.write(
+        "region/main.hcl",
+        r#"
+variable "region" { type = string }
+variable "hosts" { type = map(number) }
+module "svc" {
+  source   = "../svc"
+  for_each = var.hosts
+  name     = "${var.region}-${each.key}"
+  index    = each.value
+}
+output "hosts" { value = { for k, m in module.svc : k => m.host } }
+"#,
+    );
+    w.write(
+        "main.hcl",
+        r#"
+module "region" {
+  source   = "./region"
+  for_each = toset(["eu", "us"])
+  region   = each.value
+  hosts    = { web = 1, db = 2 }
+}
+output "us_db" { value = module.region["us"].hosts["db"] }
+output "all" { value = { for r, m in module.region : r => m.hosts } }
+"#,
+    );
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    assert_eq!(w.state_addresses().len(), 4);
+    assert!(w.state_addresses().contains(&r#"module.region["eu"].module.svc["web"].berth_data.host"#.to_string()));
+    assert_eq!(w.state()["outputs"]["us_db"]["value"], "us-db-2");
+    assert_eq!(w.state()["outputs"]["all"]["value"]["eu"]["web"], "eu-web-1");
+    let r = w.run(&["state", "show", r#"module.region["us"].module.svc["web"].berth_data.host"#]);
+    r.assert_ok();
+    assert!(r.stdout.contains("us-web-1"), "{}", r.stdout);
+}
+
+#[test]
+fn keys_must_be_a_known_map_or_set() {
+    let w = Work::new();
+    w.write("svc/main.hcl", SVC);
+    w.write(
+        "main.hcl",
+        r#"
+module "svc" {
+  source   = "./svc"
+  for_each = ["a", "b"]
+  name     = each.key
+  index    = 1
+}
+"#,
+    );
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("the `for_each` of `module.svc` is a list or tuple"), "{}", r.stderr);
+    assert!(r.stderr.contains("main.hcl:4:14"), "{}", r.stderr);
+    assert!(r.stderr.contains("toset"), "{}", r.stderr);
+
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "k" { input = "x" }
+module "svc" {
+  source   = "./svc"
+  for_each = toset([berth_data.k.id])
+  name     = each.key
+  index    = 1
+}
+"#,
+    );
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("depends on values known only after apply"), "{}", r.stderr);
+    assert!(r.stderr.contains("main.hcl:5:"), "{}", r.stderr);
+    assert!(!w.path().join("state/default.json").exists());
+
+    w.write(
+        "main.hcl",
+        r#"
+module "svc" {
+  source   = "./svc"
+  count    = 1
+  for_each = {}
+  name     = "x"
+  index    = 1
+}
+"#,
+    );
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("`count` or `for_each`, not both"), "{}", r.stderr);
+}
+
+#[test]
+fn each_is_not_visible_inside_the_module() {
+    let w = Work::new();
+    w.write(
+        "svc/main.hcl",
+        r#"
+variable "name" { type = string }
+resource "berth_data" "host" { input = each.key }
+"#,
+    );
+    w.write("main.hcl", "module \"svc\" {\n  source   = \"./svc\"\n  for_each = toset([\"a\"])\n  name     = each.key\n}\n");
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("`each` can only be used in a resource that sets `for_each`"), "{}", r.stderr);
+    assert!(r.stderr.contains("svc/main.hcl:3:"), "{}", r.stderr);
+}
+
+#[test]
+fn addresses_in_plan_state_list_and_target() {
+    let w = Work::new();
+    w.write("svc/main.hcl", SVC);
+    w.write(
+        "main.hcl",
+        r#"
+module "svc" {
+  source   = "./svc"
+  for_each = { a = 1, b = 2 }
+  name     = each.key
+  index    = each.value
+}
+"#,
+    );
+    let r = w.run(&["apply", "--auto-approve", "--target", r#"module.svc["a"].berth_data.host"#]);
+    r.assert_ok();
+    assert_eq!(w.state_addresses(), vec![r#"module.svc["a"].berth_data.host"#.to_string()]);
+    let r = w.run(&["plan", "--target", r#"module.svc["b"]"#]);
+    r.assert_ok();
+    assert!(r.stdout.contains(r#"module.svc["b"].berth_data.host will be created"#), "{}", r.stdout);
+    assert!(r.stdout.contains("Plan: 1 to add"), "{}", r.stdout);
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["state", "list"]);
+    r.assert_ok();
+    assert_eq!(r.stdout, "module.svc[\"a\"].berth_data.host\nmodule.svc[\"b\"].berth_data.host\n");
+    let r = w.run(&["plan", "--replace", r#"module.svc["b"].berth_data.host"#]);
+    r.assert_ok();
+    assert!(r.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "{}", r.stdout);
+}
