@@ -4,6 +4,7 @@
 
 use crate::support;
 
+use std::process::Command;
 use support::cli::Work;
 
 const SVC: &str = r#"
@@ -246,4 +247,120 @@ module "svc" {
     let r = w.run(&["plan", "--replace", r#"module.svc["b"].berth_data.host"#]);
     r.assert_ok();
     assert!(r.stdout.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "{}", r.stdout);
+}
+
+/// The same configuration through Terraform 1.11 (when `terraform` is on
+/// PATH): the outputs agree. Only `terraform_data`, locals and outputs, so
+/// Terraform's `init` downloads nothing.
+#[test]
+fn outputs_match_terraform() {
+    let files: &[(&str, &str)] = &[
+        (
+            "svc/main.tf",
+            r#"
+variable "name" { type = string }
+variable "index" { type = number }
+resource "terraform_data" "host" { input = "${var.name}-${var.index}" }
+output "host" { value = terraform_data.host.output }
+output "index" { value = var.index }
+"#,
+        ),
+        (
+            "region/main.tf",
+            r#"
+variable "region" { type = string }
+variable "sizes" { type = map(number) }
+module "svc" {
+  source   = "../svc"
+  for_each = var.sizes
+  name     = "${var.region}-${each.key}"
+  index    = each.value
+}
+output "hosts" { value = { for k, m in module.svc : k => m.host } }
+"#,
+        ),
+        (
+            "main.tf",
+            r#"
+locals {
+  sizes = { web = 2, db = 1 }
+}
+module "keyed" {
+  source   = "./svc"
+  for_each = local.sizes
+  name     = each.key
+  index    = each.value * 10
+}
+module "counted" {
+  source = "./svc"
+  count  = 3
+  name   = "n"
+  index  = count.index
+}
+module "region" {
+  source   = "./region"
+  for_each = toset(["eu", "us"])
+  region   = each.value
+  sizes    = local.sizes
+}
+module "none" {
+  source = "./svc"
+  count  = 0
+  name   = "x"
+  index  = 0
+}
+output "v" {
+  value = {
+    keyed      = module.keyed
+    one        = module.keyed["db"].host
+    counted    = module.counted[*].host
+    second     = module.counted[1].index
+    count_len  = length(module.counted)
+    keys       = keys(module.keyed)
+    nested     = module.region["us"].hosts["web"]
+    regions    = { for r, m in module.region : r => m.hosts }
+    none       = length(module.none)
+  }
+}
+"#,
+        ),
+    ];
+    let w = Work::new();
+    for (name, text) in files {
+        w.write(name, text);
+    }
+    let berth = {
+        w.run(&["apply", "--auto-approve"]).assert_ok();
+        let r = w.run(&["output", "--json", "v"]);
+        r.assert_ok();
+        serde_json::from_str::<serde_json::Value>(&r.stdout).expect("berth output json")
+    };
+    assert_eq!(berth["one"], "db-10");
+    assert_eq!(berth["counted"], serde_json::json!(["n-0", "n-1", "n-2"]));
+    assert_eq!(berth["nested"], "us-web-2");
+    if Command::new("terraform").arg("version").output().is_err() {
+        eprintln!("skipping the comparison with Terraform: `terraform` is not on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new("terraform")
+            .args(args)
+            .current_dir(dir.path())
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .expect("run terraform");
+        assert!(out.status.success(), "terraform {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    run(&["init", "-input=false", "-no-color"]);
+    run(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let tf: serde_json::Value = serde_json::from_slice(&run(&["output", "-json", "v"])).expect("terraform output json");
+    assert_eq!(berth, tf);
 }
