@@ -30,7 +30,12 @@ pub fn expand<'c>(config: &'c Config, vars: &BTreeMap<String, Value>, workspace:
     while keyed(&out) {
         let mut found = Vec::new();
         {
-            let world = World::new(&out, vars.clone(), workspace);
+            // Resources are not read yet: lenient, every one is unknown
+            // (not an empty list), so keys that read one are an error
+            // rather than no instances. The graph has reported bad
+            // references already.
+            let mut world = World::new(&out, vars.clone(), workspace);
+            world.lenient = true;
             let mut diags = Diagnostics::new();
             for m in out.modules.values() {
                 for call in m.calls.values() {

@@ -40,6 +40,7 @@ output "n"   {{ value = length(module.svc) }}
         )
     };
     w.write("main.hcl", &main("{ a = 1, b = 2 }"));
+    w.run(&["validate"]).assert_ok();
     let r = w.run(&["plan"]);
     r.assert_ok();
     assert!(r.stdout.contains(r#"module.svc["a"].berth_data.host will be created"#), "{}", r.stdout);
@@ -67,6 +68,13 @@ output "n"   {{ value = length(module.svc) }}
     );
     assert_eq!(w.state()["outputs"]["a"]["value"], "none");
     assert_eq!(w.state()["outputs"]["all"]["value"], serde_json::json!({"b": "b-2", "c": "c-3"}));
+
+    // An instance that does not exist is an error where it is named.
+    w.write("extra.hcl", "output \"zz\" { value = module.svc[\"zz\"].host }\n");
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("module `svc` has no instance `zz`"), "{}", r.stderr);
+    assert!(r.stderr.contains("extra.hcl:1:"), "{}", r.stderr);
 }
 
 #[test]
@@ -183,6 +191,26 @@ module "svc" {
     assert!(r.stderr.contains("depends on values known only after apply"), "{}", r.stderr);
     assert!(r.stderr.contains("main.hcl:5:"), "{}", r.stderr);
     assert!(!w.path().join("state/default.json").exists());
+
+    // A counted resource is not an empty list before it is read.
+    w.write(
+        "main.hcl",
+        r#"
+resource "berth_data" "k" {
+  count = 2
+  input = "x"
+}
+module "svc" {
+  source = "./svc"
+  count  = length(berth_data.k)
+  name   = "x"
+  index  = 1
+}
+"#,
+    );
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("the `count` of `module.svc` depends on values known only after apply"), "{}", r.stderr);
 
     w.write(
         "main.hcl",
