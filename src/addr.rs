@@ -215,6 +215,16 @@ fn take_module_path(input: &str) -> Result<(ModulePath, &str), &'static str> {
     Ok((module, rest))
 }
 
+/// `module.a["k"].module.b` → `["a[\"k\"]", "b"]`, as Terraform's state
+/// writes a module instance's address.
+pub fn parse_module_path(input: &str) -> Result<ModulePath, AddrParseError> {
+    let err = |reason: &str| AddrParseError { input: input.to_string(), reason: reason.to_string() };
+    match take_module_path(input).map_err(err)? {
+        (module, "") => Ok(module),
+        _ => Err(err("expected `module.NAME`, optionally with `[KEY]`, repeated")),
+    }
+}
+
 /// A `--target`: a resource instance, a resource, or a module instance
 /// (`module.svc["a"]`, every resource in it) or module call (`module.svc`,
 /// every instance).
@@ -359,6 +369,8 @@ mod tests {
         assert!(t.selects(&a) && !t.selects(&b));
         let all: TargetAddr = "module.svc".parse().unwrap();
         assert!(all.selects(&a) && all.selects(&b));
+        assert_eq!(parse_module_path("module.a[\"k.x\"].module.b").unwrap(), vec!["a[\"k.x\"]".to_string(), "b".into()]);
+        assert!(parse_module_path("module.a.x").is_err());
         assert_eq!(split_step("svc[\"a\"]"), ("svc", InstanceKey::Str("a".into())));
         assert_eq!(static_path(&vec!["svc[0]".into(), "in".into()]), vec!["svc".to_string(), "in".into()]);
     }
