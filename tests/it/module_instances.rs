@@ -100,6 +100,12 @@ resource "berth_data" "reader" {{
         )
     };
     w.write("main.hcl", &main(3));
+    // Through a saved plan with a module target: the apply expands the
+    // calls again and applies exactly what was planned.
+    w.run(&["plan", "--out", "p.plan", "--target", "module.svc[1]"]).assert_ok();
+    let r = w.run(&["apply", "p.plan"]);
+    r.assert_ok();
+    assert_eq!(w.state_addresses(), vec!["module.svc[1].berth_data.host".to_string()]);
     w.run(&["apply", "--auto-approve"]).assert_ok();
     assert_eq!(w.state()["outputs"]["hosts"]["value"], serde_json::json!(["h-0", "h-1", "h-2"]));
     assert_eq!(w.state()["outputs"]["first"]["value"], "h-0");
