@@ -9,7 +9,7 @@ Two parts, one table:
   `a[count.index]`; foreach: `for_each` over the same keys, `each.value` and
   an instance read by key; splat_one: one resource reads `a[*].output`;
   splat_each: N resources each read one element of `a[*].output`; modules:
-  a module called N times, 3 resources each;
+  one module call with `for_each` over N keys, 3 resources each;
   inventory: one inventory over N hosts) at N = 1000, 5000, 10000. Each operation (plan, apply, no-op plan, destroy) runs under
   `/usr/bin/time -v` for wall time and peak memory; the state file is
   measured after apply. The same graphs with Terraform's `terraform_data` run
@@ -159,9 +159,16 @@ resource "{rtype}" "b" {{
 }}
 """}
     if shape == "modules":
-        # One module call per instance until berth's module calls take
-        # `for_each` (issue 16); Terraform gets the same calls.
-        calls = "".join(f'module "svc_{i}" {{\n  source = "./svc"\n  index  = {i}\n}}\n' for i in range(n))
+        # One call with `for_each` over N keys (module.svc["svc-0"], ...).
+        calls = f"""locals {{
+  keys = {{ for i in range({n}) : "svc-${{i}}" => i }}
+}}
+module "svc" {{
+  source   = "./svc"
+  for_each = local.keys
+  index    = each.value
+}}
+"""
         return {
             "main": calls,
             "svc/main": f"""variable "index" {{}}

@@ -110,7 +110,7 @@ impl Graph {
                 other.extend(side.flat_map(references).filter_map(|x| resource_in(path, &x)));
                 for i in 0..path.len() {
                     let parent = path[..i].to_vec();
-                    let Some(call) = config.modules.get(&parent).and_then(|pm| pm.calls.get(&path[i])) else { continue };
+                    let Some(call) = config.modules.get(&parent).and_then(|pm| pm.calls.get(crate::addr::split_step(&path[i]).0)) else { continue };
                     other.extend(call.depends_on.iter().flat_map(references).filter_map(|x| resource_in(&parent, &x)));
                 }
                 let mut exprs: Vec<&Expr> = r.body.exprs();
@@ -340,6 +340,27 @@ impl Builder<'_> {
                 let what = if *mode == Mode::Data { "data source" } else { "resource" };
                 self.diags.push(err(format!("reference to undeclared {what} `{}`", r.describe()), c, what));
             }
+            Target::Module(name, _) if let Some(call) = m.calls.get(name).filter(|c| c.instances.is_some()) => {
+                // A call with instances: what reads it waits for every
+                // instance's outputs.
+                let mut nodes = Vec::new();
+                for child in call.instance_paths(module) {
+                    if let Some(cm) = self.config.modules.get(&child) {
+                        nodes.extend(cm.outputs.keys().map(|o| Node::Output(child.clone(), o.clone())));
+                    }
+                }
+                return nodes;
+            }
+            Target::Module(name, out) if m.calls.get(name).is_some_and(|c| c.count.is_some() || c.for_each.is_some()) => {
+                // Not expanded (`berth validate`): `out` may be a key.
+                let mut child = module.clone();
+                child.push(name.clone());
+                let Some(cm) = self.config.modules.get(&child) else { return vec![] };
+                match out {
+                    Some(o) if cm.outputs.contains_key(o) => return vec![Node::Output(child, o.clone())],
+                    _ => return cm.outputs.keys().map(|o| Node::Output(child.clone(), o.clone())).collect(),
+                }
+            }
             Target::Module(name, out) => {
                 let mut child = module.clone();
                 child.push(name.clone());
@@ -414,10 +435,18 @@ impl Builder<'_> {
                 exprs.extend(o.depends_on.iter());
                 self.depend(&Node::Output(path.clone(), o.name.clone()), path, &exprs);
             }
-            for call in m.calls.values() {
-                let mut child = path.clone();
-                child.push(call.name.clone());
+            for (call, child) in m.calls.values().flat_map(|c| c.instance_paths(path).into_iter().map(move |p| (c, p))) {
                 let Some(cm) = config.modules.get(&child) else { continue };
+                if call.instances.is_none() {
+                    let side: Vec<&Expr> = call.count.iter().chain(call.for_each.iter()).collect();
+                    for e in side {
+                        // The keys are read before the walk: what they read
+                        // is checked here like any reference.
+                        for r in references(e) {
+                            self.targets(path, &r);
+                        }
+                    }
+                }
                 for (arg, a) in &call.args {
                     if !cm.variables.contains_key(arg) {
                         let mut d = Diagnostic::error(format!("module `{}` has no variable `{arg}`", call.name)).at(a.key_span.clone());

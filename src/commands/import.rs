@@ -38,7 +38,7 @@ pub async fn run(env: &Env, args: &ImportArgs) -> CmdResult {
         let sources = VarSources::from_env(args.vars.vars.clone(), args.vars.var_files.clone()).with_auto_files(&env.dir);
         let opts = PlanOptions {
             refresh: true,
-            targets: vec![addr.clone()],
+            targets: vec![crate::addr::TargetAddr::Instance(addr.clone())],
             workspace: env.workspace.clone(),
             imports: vec![Request { to: addr.clone(), id: args.id.clone(), provider: None, span: None }],
             ..PlanOptions::default()

@@ -1,18 +1,17 @@
 //! `berth plan`, and the planning every command that changes things shares.
 
 use super::*;
-use crate::addr::InstanceAddr;
 use crate::cli::{PlanArgs, PlanFlags, PlanFormat};
 use crate::plan::Plan;
 use crate::config::vars::VarSources;
 use crate::engine::{PlanOptions, Planned};
 use crate::plan::render;
 
-fn parse_addrs(list: &[String], flag: &str) -> Result<Vec<InstanceAddr>, Diagnostics> {
+fn parse_addrs<A: std::str::FromStr<Err = crate::addr::AddrParseError>>(list: &[String], flag: &str) -> Result<Vec<A>, Diagnostics> {
     let mut diags = Diagnostics::new();
     let mut out = Vec::new();
     for s in list {
-        match s.parse::<InstanceAddr>() {
+        match s.parse::<A>() {
             Ok(a) => out.push(a),
             Err(e) => diags.push(Diagnostic::error(format!("`--{flag}`: {e}"))),
         }

@@ -423,7 +423,7 @@ impl Evaluator<'_, '_> {
         // `local.ips[count.index]` one element: the cost of an expression
         // follows what it reads, never the size of what it names.
         let root_steps = match &target {
-            Target::Var(_) | Target::Local(_) | Target::Resource(crate::addr::Mode::Managed, ..) => Some(1),
+            Target::Var(_) | Target::Local(_) | Target::Module(_, None) | Target::Resource(crate::addr::Mode::Managed, ..) => Some(1),
             Target::Module(_, Some(_)) | Target::Resource(crate::addr::Mode::Data, ..) => Some(2),
             _ => None,
         };

@@ -545,7 +545,12 @@ impl Loader {
                 for blk in &body.blocks {
                     self.err(format!("unexpected block `{}` in a `module` block", blk.kind), blk.span.clone());
                 }
-                for meta in ["count", "for_each", "providers", "version"] {
+                if let (Some(_), Some(f)) = (body.attrs.get("count"), body.attrs.get("for_each")) {
+                    self.err("a module call takes `count` or `for_each`, not both", f.key_span.clone());
+                }
+                let count = body.attrs.shift_remove("count").map(|a| a.expr);
+                let for_each = body.attrs.shift_remove("for_each").map(|a| a.expr);
+                for meta in ["providers", "version"] {
                     if let Some(a) = body.attrs.get(meta) {
                         self.err(format!("`{meta}` on a module call is not supported by berth yet"), a.key_span.clone());
                     }
@@ -569,7 +574,7 @@ impl Loader {
                     return;
                 }
                 body.attrs.shift_remove("source");
-                module.calls.insert(name.clone(), ModuleCall { name, span, source, dir, args: body.attrs, depends_on });
+                module.calls.insert(name.clone(), ModuleCall { name, span, source, dir, args: body.attrs, depends_on, count, for_each, instances: None });
             }
             "provider" => {
                 let Some(labels) = self.labels(file, b, &["NAME"]) else { return };

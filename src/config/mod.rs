@@ -192,6 +192,28 @@ pub struct ModuleCall {
     pub dir: PathBuf,
     pub args: IndexMap<String, AttrDecl>,
     pub depends_on: Vec<Expr>,
+    pub count: Option<Expr>,
+    pub for_each: Option<Expr>,
+    /// For a call with `count` or `for_each`, once the engine has expanded
+    /// the configuration: each instance's key with its `each.value` (null
+    /// for `count`). The modules of the instances are then keyed by
+    /// [`crate::addr::module_step`].
+    pub instances: Option<std::collections::BTreeMap<crate::addr::InstanceKey, crate::value::Value>>,
+}
+
+impl ModuleCall {
+    /// The module paths of this call's instances, called from `parent`.
+    pub fn instance_paths(&self, parent: &ModulePath) -> Vec<ModulePath> {
+        let one = |step: String| {
+            let mut p = parent.clone();
+            p.push(step);
+            p
+        };
+        match &self.instances {
+            Some(keys) => keys.keys().map(|k| one(crate::addr::module_step(&self.name, k))).collect(),
+            None => vec![one(self.name.clone())],
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -233,7 +255,7 @@ pub struct ImportDecl {
 }
 
 /// One module: the root directory, or a called one.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Module {
     pub path: ModulePath,
     pub dir: PathBuf,
@@ -255,7 +277,7 @@ impl Module {
 }
 
 /// A loaded configuration: every module by path.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub dir: PathBuf,
     pub modules: IndexMap<ModulePath, Module>,
@@ -271,6 +293,13 @@ impl Config {
 
     pub fn module(&self, path: &ModulePath) -> Option<&Module> {
         self.modules.get(path)
+    }
+
+    /// The call that made the module instance `path`, with the instance's key.
+    pub fn call_of(&self, path: &ModulePath) -> Option<(&ModuleCall, crate::addr::InstanceKey)> {
+        let (last, parent) = path.split_last()?;
+        let (name, key) = crate::addr::split_step(last);
+        self.modules.get(parent)?.calls.get(name).map(|c| (c, key))
     }
 
     pub fn resource(&self, addr: &ResourceAddr) -> Option<&ResourceDecl> {

@@ -292,6 +292,11 @@ pub fn build_all(world: &World, config: &Config) -> Vec<Result<Built, Diagnostic
 /// Every inventory of the configuration, from what `state` records (for
 /// `berth inventory`: no provider is called).
 pub fn from_state(config: &Config, vars: BTreeMap<String, Value>, workspace: &str, state: &crate::state::State) -> Vec<Result<Built, Diagnostics>> {
+    let expanded = match super::modules::expand(config, &vars, workspace) {
+        Ok(c) => c,
+        Err(d) => return vec![Err(d)],
+    };
+    let config = &*expanded;
     let world = World::new(config, vars, workspace);
     for r in state.resources.values().filter(|r| r.deposed.is_none()) {
         world.set_instance(&r.addr.resource, r.addr.key.clone(), r.value());

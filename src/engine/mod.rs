@@ -28,6 +28,7 @@ pub mod apply;
 pub mod checks;
 pub mod import;
 pub mod inventory;
+pub mod modules;
 pub mod order;
 pub mod plan;
 pub mod progress;
@@ -83,6 +84,9 @@ pub async fn plan(
 ) -> Result<Planned, Diagnostics> {
     let graph = Graph::build(config)?;
     let vars = vars::resolve(config.root(), vars)?;
+    let expanded = modules::expand(config, &vars, &opts.workspace)?;
+    let config = &*expanded;
+    let graph = if matches!(expanded, std::borrow::Cow::Owned(_)) { Graph::build(config)? } else { graph };
     let stored = backend.load().await.map_err(Diagnostics::from)?;
     let state_exists = stored.is_some();
     let state = stored.unwrap_or_default();
@@ -122,6 +126,8 @@ pub async fn apply(
     cancel: &CancellationToken,
 ) -> Result<(ApplyReport, State), Diagnostics> {
     let Planned { plan, providers, state, state_exists, .. } = planned;
+    let expanded = modules::expand(config, &plan.variables, &plan.workspace)?;
+    let config = &*expanded;
     let applied =
         apply::apply(&plan, config, state, state_exists, &providers, backend, opts, progress, cancel).await?;
     Ok(applied)

@@ -44,6 +44,12 @@ struct Joins<'p> {
     before_destroys: HashMap<&'p ResourceAddr, NodeIndex>,
     /// After every change of a resource's dependents (before its destroys).
     after_dependents: HashMap<&'p ResourceAddr, NodeIndex>,
+    /// After every change of every dependency of a resource that has many
+    /// (N readers of N module instances, `module.svc[each.key].host`, each
+    /// instance with a resource of its own); `None` for few.
+    all_deps: HashMap<&'p ResourceAddr, Option<NodeIndex>>,
+    /// Before every destroy of every dependency of a resource that has many.
+    all_dep_destroys: HashMap<&'p ResourceAddr, Option<NodeIndex>>,
 }
 
 /// The resources `r` depends on, by the plan.
@@ -112,7 +118,30 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             // The instances of a dependency this instance names by key, when
             // the plan narrowed it to them; otherwise all of them.
             let narrowed = plan.instance_dependencies.get(&c.addr);
+            let joined = if narrowed.is_none_or(|n| n.is_empty()) {
+                *joins.all_deps.entry(res).or_insert_with(|| {
+                    let deps: Vec<&ResourceAddr> = deps_of(plan, res).filter(|d| *d != res).collect();
+                    if deps.len() < JOIN_MIN {
+                        return None;
+                    }
+                    let j = g.add_node(Step::Join);
+                    for d in deps {
+                        for &m in changes_of.get(d).map(Vec::as_slice).unwrap_or_default() {
+                            link(&mut g, &mut seen, m, j);
+                        }
+                    }
+                    Some(j)
+                })
+            } else {
+                None
+            };
+            if let Some(j) = joined {
+                link(&mut g, &mut seen, j, n);
+            }
             for d in deps_of(plan, res) {
+                if joined.is_some() && d != res {
+                    continue;
+                }
                 let keys: Vec<&InstanceKey> =
                     narrowed.into_iter().flatten().filter(|a| &a.resource == d).map(|a| &a.key).collect();
                 if keys.is_empty() {
@@ -149,7 +178,26 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
         }
         if let Some(&n) = idx.get(&Step::Destroy(i)) {
             // Dependents are destroyed first.
+            let joined = *joins.all_dep_destroys.entry(res).or_insert_with(|| {
+                let deps: Vec<&ResourceAddr> = destroy_deps(res).into_iter().filter(|d| *d != res).collect();
+                if deps.len() < JOIN_MIN {
+                    return None;
+                }
+                let j = g.add_node(Step::Join);
+                for d in deps {
+                    for &m in destroys_of.get(d).map(Vec::as_slice).unwrap_or_default() {
+                        link(&mut g, &mut seen, j, m);
+                    }
+                }
+                Some(j)
+            });
+            if let Some(j) = joined {
+                link(&mut g, &mut seen, n, j);
+            }
             for d in destroy_deps(res) {
+                if joined.is_some() && d != res {
+                    continue;
+                }
                 let all = destroys_of.get(d).map(Vec::as_slice).unwrap_or_default();
                 if all.len() >= JOIN_MIN && d != res {
                     let j = match joins.before_destroys.get(d) {

@@ -3,7 +3,7 @@
 //! would change — then runs the plan-wide [checks](crate::engine::checks)
 //! and makes sure the apply can [order](crate::engine::order) the changes.
 
-use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr};
+use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr, TargetAddr};
 use crate::config::Config;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::engine::refresh::Refreshed;
@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 pub struct PlanOptions {
     pub destroy: bool,
     pub refresh: bool,
-    pub targets: Vec<InstanceAddr>,
+    pub targets: Vec<TargetAddr>,
     pub replace: Vec<InstanceAddr>,
     pub workspace: String,
     /// Providers the caller made, by key (`aws`, `aws.west`), used instead
@@ -57,11 +57,29 @@ impl Planner<'_> {
         let targets: Option<BTreeSet<ResourceAddr>> = if self.opts.targets.is_empty() {
             None
         } else {
-            let res: BTreeSet<ResourceAddr> = self.opts.targets.iter().map(|t| t.resource.clone()).collect();
-            for t in &res {
-                if self.config.resource(t).is_none() && state.instances_of(t).next().is_none() {
+            let mut res: BTreeSet<ResourceAddr> = BTreeSet::new();
+            for t in &self.opts.targets {
+                let found: Vec<ResourceAddr> = match t {
+                    TargetAddr::Instance(i) => {
+                        let r = &i.resource;
+                        let known = self.config.resource(r).is_some() || state.instances_of(r).next().is_some();
+                        known.then(|| r.clone()).into_iter().collect()
+                    }
+                    // Every resource of the module instance (or of every
+                    // instance of the call), configured or in the state.
+                    TargetAddr::Module(m) => self
+                        .config
+                        .all_resources()
+                        .map(|d| &d.addr)
+                        .chain(state.resources.values().map(|r| &r.addr.resource))
+                        .filter(|a| crate::addr::module_matches(&a.module, m))
+                        .cloned()
+                        .collect(),
+                };
+                if found.is_empty() {
                     diags.push(Diagnostic::error(format!("`--target {t}` matches nothing in the configuration or the state")));
                 }
+                res.extend(found);
             }
             Some(self.graph.with_dependencies(&res))
         };
@@ -70,8 +88,8 @@ impl Planner<'_> {
                 None => true,
                 Some(set) => {
                     set.contains(&a.resource)
-                        && (self.opts.targets.iter().any(|t| a.matches(t))
-                            || !self.opts.targets.iter().any(|t| t.resource == a.resource))
+                        && (self.opts.targets.iter().any(|t| t.selects(a))
+                            || !self.opts.targets.iter().any(|t| matches!(t, TargetAddr::Instance(i) if i.resource == a.resource)))
                 }
             }
         };

@@ -167,13 +167,27 @@ impl<'a> World<'a> {
     /// Evaluates `count` / `for_each`: the instance keys, with `each.value`
     /// for `for_each`. Both must be known when planning.
     pub fn expand(&self, decl: &ResourceDecl) -> Result<Vec<(InstanceKey, Option<Value>)>, Diagnostic> {
-        let ctx = self.ctx(&decl.addr.module);
-        if let Some(c) = &decl.count {
+        self.expand_meta(&decl.addr.module, decl.count.as_ref(), decl.for_each.as_ref(), &decl.addr)
+    }
+
+    /// [`World::expand`] for the `count` or `for_each` of anything
+    /// (a resource, a module call) declared in `module`; `what` names it in
+    /// messages.
+    pub fn expand_meta(
+        &self,
+        module: &ModulePath,
+        count: Option<&crate::config::Expr>,
+        for_each: Option<&crate::config::Expr>,
+        what: &dyn std::fmt::Display,
+    ) -> Result<Vec<(InstanceKey, Option<Value>)>, Diagnostic> {
+        let ctx = self.ctx(module);
+        let decl_addr = what;
+        if let Some(c) = count {
             let v = eval::eval(c, &ctx)?;
             if !v.is_known() {
                 return Err(Diagnostic::error(format!(
                     "the `count` of `{}` depends on values known only after apply",
-                    decl.addr
+                    decl_addr
                 ))
                 .at(c.span())
                 .hint("count must be known when planning: use values from variables or existing resources, or `--target` the dependencies first"));
@@ -195,7 +209,7 @@ impl<'a> World<'a> {
             };
             return Ok((0..n).map(|i| (InstanceKey::Int(i), None)).collect());
         }
-        if let Some(f) = &decl.for_each {
+        if let Some(f) = for_each {
             let v = eval::eval(f, &ctx)?;
             // Only the keys must be known, as in Terraform: a map's values
             // (`for_each = aws_instance.web`, each host's id still to come)
@@ -208,7 +222,7 @@ impl<'a> World<'a> {
             if !keys_known {
                 return Err(Diagnostic::error(format!(
                     "the `for_each` of `{}` depends on values known only after apply",
-                    decl.addr
+                    decl_addr
                 ))
                 .at(f.span())
                 .hint("the keys of for_each must be known when planning"));
@@ -222,7 +236,7 @@ impl<'a> World<'a> {
                 // order, so they make no keys.
                 Value::List(_) => Err(Diagnostic::error(format!(
                     "the `for_each` of `{}` is a list or tuple; it needs a map or a set of strings",
-                    decl.addr
+                    decl_addr
                 ))
                 .at(f.span())
                 .hint("convert it with `toset(...)`, or build a map with a `for` expression")),
@@ -553,18 +567,27 @@ impl<'a> World<'a> {
                         None => Err(Diagnostic::error(format!("no value for variable `{n}`")).at(span.cloned())),
                     };
                 }
-                let (parent, call) = module.split_at(module.len() - 1);
-                let parent = parent.to_vec();
-                let call = self.config.modules.get(&parent).and_then(|pm| pm.calls.get(&call[0]));
+                let parent = module[..module.len() - 1].to_vec();
+                let call = self.config.call_of(module);
                 let decl = self.config.modules.get(module).and_then(|child| child.variables.get(n));
-                let (Some(call), Some(decl)) = (call, decl) else {
+                let (Some((call, key)), Some(decl)) = (call, decl) else {
                     if self.lenient {
                         return Ok(Value::Unknown);
                     }
                     return Err(Diagnostic::error(format!("no variable `{n}` in module")).at(span.cloned()));
                 };
+                // `each` and `count.index` of the instance, in the call's
+                // arguments; unknown before the call is expanded (`validate`).
+                let mut ctx = self.instance_ctx(&parent, &key, call.instances.as_ref().and_then(|i| i.get(&key).cloned()));
+                if call.instances.is_none() {
+                    if call.count.is_some() {
+                        ctx.count_index = Some(Value::Unknown);
+                    } else if call.for_each.is_some() {
+                        ctx.each = Some((Value::Unknown, Value::Unknown));
+                    }
+                }
                 let (v, at) = match call.args.get(n) {
-                    Some(a) => (eval::eval(&a.expr, &self.ctx(&parent))?, a.expr.span()),
+                    Some(a) => (eval::eval(&a.expr, &ctx)?, a.expr.span()),
                     None => match &decl.default {
                         Some(d) => (eval::constant(d)?, d.span()),
                         None => return Err(Diagnostic::error(format!("module `{}` needs `{n}`", call.name)).at(call.span.clone())),
@@ -611,16 +634,66 @@ impl<'a> World<'a> {
     }
 }
 
+impl World<'_> {
+    /// One module instance's outputs as an object.
+    fn module_object(&self, child: &ModulePath) -> Result<Value, Diagnostic> {
+        let names: Vec<String> =
+            self.config.modules.get(child).map(|cm| cm.outputs.keys().cloned().collect()).unwrap_or_default();
+        let mut out = Map::new();
+        for name in names {
+            out.insert(name.clone(), self.output(child, &name)?);
+        }
+        Ok(Value::Map(out))
+    }
+
+    /// `module.NAME[KEY]` followed by `path`: reads only the output the
+    /// path names, so `module.svc[each.key].host` costs one output.
+    /// `skipped` path steps were taken to pick the instance.
+    fn module_instance_path(&self, module: &ModulePath, name: &str, key: InstanceKey, path: &[PathStep<'_>], skipped: usize) -> Option<(Value, usize)> {
+        let mut child = module.clone();
+        child.push(crate::addr::module_step(name, &key));
+        self.config.modules.get(&child)?;
+        let PathStep::Attr(o) = path.first()? else { return None };
+        let memo = self.output_rc(&child, o).ok()?;
+        let (v, used) = walk_path(&memo, &path[1..]);
+        Some((copied(v), skipped + 1 + used))
+    }
+}
+
 impl Scope for World<'_> {
     fn lookup_path(&self, module: &ModulePath, target: &Target, path: &[PathStep<'_>]) -> Option<(Value, usize)> {
         let memo = match target {
             Target::Resource(mode, t, n) => return self.resource_path(&ResourceAddr::new(module.clone(), *mode, t, n), path),
             Target::Var(n) => self.var_rc(module, n, None),
             Target::Local(n) => self.local_rc(module, n, None),
-            Target::Module(m, Some(o)) => {
-                let mut child = module.clone();
-                child.push(m.clone());
-                self.output_rc(&child, o)
+            Target::Module(m, o) => {
+                let call = self.config.modules.get(module)?.calls.get(m)?;
+                return match (&call.instances, o) {
+                    (None, Some(o)) => {
+                        let mut child = module.clone();
+                        child.push(m.clone());
+                        let memo = self.output_rc(&child, o).ok()?;
+                        let (v, used) = walk_path(&memo, path);
+                        Some((copied(v), used))
+                    }
+                    (None, None) => None,
+                    // `module.svc["a"].host`: `o` is the key (a for_each).
+                    (Some(_), Some(k)) if call.for_each.is_some() => {
+                        self.module_instance_path(module, m, InstanceKey::Str(k.clone()), path, 0)
+                    }
+                    // `module.svc[0].host` (a count).
+                    (Some(_), None) => match path.first()? {
+                        PathStep::Index(Value::Number(n)) if call.count.is_some() && n.fract() == 0.0 && *n >= 0.0 => {
+                            self.module_instance_path(module, m, InstanceKey::Int(*n as usize), &path[1..], 1)
+                        }
+                        // `module.svc[each.key].host`.
+                        PathStep::Index(Value::String(k)) if call.for_each.is_some() => {
+                            self.module_instance_path(module, m, InstanceKey::Str(k.clone()), &path[1..], 1)
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
             }
             _ => return None,
         };
@@ -643,6 +716,36 @@ impl Scope for World<'_> {
                     let what = if *mode == Mode::Data { "data source" } else { "resource" };
                     Diagnostic::error(format!("reference to undeclared {what} `{addr}`")).at(span.cloned())
                 })
+            }
+            Target::Module(m, o)
+                if let Some(keys) = self.config.modules.get(module).and_then(|pm| pm.calls.get(m)).and_then(|c| c.instances.as_ref()) =>
+            {
+                let call = &self.config.modules[module].calls[m];
+                let mut all = Map::new();
+                let mut list = Vec::new();
+                for key in keys.keys() {
+                    let mut child = module.clone();
+                    child.push(crate::addr::module_step(m, key));
+                    let v = self.module_object(&child).map_err(|d| d.at(span.cloned()))?;
+                    match key {
+                        InstanceKey::Str(k) => {
+                            all.insert(k.clone(), v);
+                        }
+                        _ => list.push(v),
+                    }
+                }
+                let whole = if call.count.is_some() { Value::List(list) } else { Value::Map(all) };
+                match o {
+                    // `module.svc.a`, `module.svc["a"]`: one instance of a for_each.
+                    Some(k) => match whole {
+                        Value::Map(mut all) => all.remove(k).ok_or_else(|| {
+                            Diagnostic::error(format!("module `{m}` has no instance `{k}`")).at(span.cloned())
+                        }),
+                        _ => Err(Diagnostic::error(format!("module `{m}` uses `count`: pick an instance by number, `module.{m}[0]`"))
+                            .at(span.cloned())),
+                    },
+                    None => Ok(whole),
+                }
             }
             Target::Module(m, Some(o)) => {
                 let mut child = module.clone();

@@ -152,7 +152,7 @@ pub struct Plan {
     pub workspace: String,
     pub destroy: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub targets: Vec<InstanceAddr>,
+    pub targets: Vec<crate::addr::TargetAddr>,
     /// Root variable values the plan was made with; apply uses the same.
     #[serde(default, with = "marked_map")]
     pub variables: BTreeMap<String, Value>,

@@ -13,8 +13,7 @@
 //! afterwards refreshes every object from its id.
 //!
 //! What cannot come across is listed, never dropped silently: a resource
-//! type berth does not have, a module called with `count` or `for_each`
-//! (berth's module paths have no keys), an object written by a Terraform
+//! type berth does not have, an object written by a Terraform
 //! older than 0.12 (flat attributes). Data sources are not migrated: the
 //! next plan reads them again.
 //!
@@ -293,27 +292,13 @@ impl TerraformState {
     }
 }
 
-/// `module.a.module.b` → `["a", "b"]`. A module instance with a key
-/// (`module.a[0]`) has no berth address.
+/// `module.a.module.b` → `["a", "b"]`; `module.a["k"]` (a call with
+/// `for_each`) keeps its key.
 fn module_path(s: &str) -> Result<ModulePath, String> {
     if s.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    let mut parts = s.split('.');
-    while let Some(p) = parts.next() {
-        let name = parts.next();
-        match (p, name) {
-            ("module", Some(n)) if n.contains('[') => {
-                return Err(format!(
-                    "`{s}` is a module called with `count` or `for_each`, which berth's modules do not have"
-                ));
-            }
-            ("module", Some(n)) if !n.is_empty() => out.push(n.to_string()),
-            _ => return Err(format!("`{s}` is not a module address")),
-        }
-    }
-    Ok(out)
+    crate::addr::parse_module_path(s).map_err(|_| format!("`{s}` is not a module address"))
 }
 
 /// The provider family (`aws`) and berth's provider key (`aws`, `aws.west`)
@@ -516,6 +501,7 @@ mod tests {
             [
                 "aws_security_group.web[0]=sg-1",
                 "aws_vpc.main=vpc-1",
+                "module.app[0].aws_vpc.x=vpc-2",
                 "module.dns.aws_route53_record.host[\"search\"]=Z1_search.internal_A",
             ]
         );
@@ -532,7 +518,7 @@ mod tests {
         let rule = &sg.attributes.get("ingress").unwrap().as_list().unwrap()[0];
         assert!(rule.get("prefix_list_ids").is_none() && rule.get("from_port").is_some());
         let skipped: Vec<&str> = m.skipped.iter().map(|s| s.address.as_str()).collect();
-        assert_eq!(skipped, ["aws_iam_role.deploy", "module.app[0].aws_vpc.x"]);
+        assert_eq!(skipped, ["aws_iam_role.deploy"]);
         assert!(m.skipped[0].reason.contains("no resource type `aws_iam_role`"));
         assert_eq!(m.data_sources, ["data.aws_ami.debian"]);
         assert!(m.hints.iter().any(|h| h.contains("aws_security_group.web[0]")), "{:?}", m.hints);
@@ -546,6 +532,12 @@ mod tests {
         assert!(TerraformState::read("s", "not json").is_err());
         assert!(TerraformState::read("s", r#"{"serial": 1}"#).is_err());
         assert!(TerraformState::read("s", r#"{"version": 4, "resources": [{"mode": 1}]}"#).is_err());
+    }
+
+    #[test]
+    fn module_instance_paths_keep_their_keys() {
+        assert_eq!(module_path("module.svc[\"a\"].module.x[0]").unwrap(), vec!["svc[\"a\"]".to_string(), "x[0]".into()]);
+        assert!(module_path("module.").is_err());
     }
 
     #[test]

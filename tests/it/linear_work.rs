@@ -78,17 +78,30 @@ resource "berth_data" "record" {{
     )
 }
 
-/// A module instantiated n times, three resources each. (One call per
-/// instance until module calls take `for_each`.)
+/// One module call with `for_each` over n keys, three resources each; an
+/// output reads every instance, and a resource per key reads its own
+/// instance's output (`module.svc[each.key].host`), which must cost one
+/// output, not the map of all of them.
 fn modules(n: usize) -> String {
-    let mut out: String = (0..n)
-        .map(|i| format!("module \"svc_{i}\" {{\n  source = \"./svc\"\n  index  = {i}\n}}\n"))
-        .collect();
-    out.push_str(&format!(
-        "output \"hosts\" {{\n  value = [{}]\n}}\n",
-        (0..n).map(|i| format!("module.svc_{i}.host")).collect::<Vec<_>>().join(", ")
-    ));
-    out
+    format!(
+        r#"
+locals {{
+  keys = {{ for i in range({n}) : "svc-${{i}}" => i }}
+}}
+module "svc" {{
+  source   = "./svc"
+  for_each = local.keys
+  index    = each.value
+}}
+resource "berth_data" "probe" {{
+  for_each = local.keys
+  input    = module.svc[each.key].host.private_ip
+}}
+output "hosts" {{
+  value = [for k, m in module.svc : m.host]
+}}
+"#
+    )
 }
 
 const SVC_MODULE: &str = r#"

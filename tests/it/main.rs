@@ -41,6 +41,7 @@ mod kamal_example;
 mod lang_differential;
 mod lang_files;
 mod linear_work;
+mod module_instances;
 mod provider_contract;
 mod state_local;
 mod state_s3;

@@ -1,0 +1,5 @@
+module "svc" {
+  source   = "./svc"
+  for_each = ["a", "b"]
+  name     = each.key
+}

@@ -1,0 +1,2 @@
+variable "name" { type = string }
+resource "berth_data" "host" { input = var.name }
