@@ -484,7 +484,7 @@ def engine_cycle(tool, shape, n, scratch, timeout, rep):
 
 
 def merge_reps(reps):
-    """Best wall time and worst peak memory over the repetitions."""
+    """Best wall time (and CPU time) and worst peak memory over the repetitions."""
     out = {"ops": {}, "repeats": len(reps)}
     for op in ENGINE_OPS:
         runs = [r["ops"][op] for r in reps if op in r["ops"]]
@@ -497,6 +497,7 @@ def merge_reps(reps):
             "wall_s": min(x["wall_s"] for x in runs),
             "wall_s_all": [x["wall_s"] for x in runs],
             "rss_bytes": max(x["rss_bytes"] or 0 for x in runs),
+            "cpu_s": min((x["cpu_s"] for x in runs if x.get("cpu_s") is not None), default=None),
         }
     sizes = [r["state_bytes"] for r in reps if "state_bytes" in r]
     if sizes:
@@ -862,9 +863,10 @@ def markdown(doc):
         if not tf_on:
             lines += [f"terraform: not available ({doc.get('terraform_note')}).", "",
                       "Reference (not measured here): " + TERRAFORM_REFERENCE[0], ""]
-        lines += ["Wall time in seconds, peak memory (RSS) in MB. berth/TF < 1 means berth is faster.", ""]
-        lines += ["| shape | N | operation | berth s | berth MB | TF s | TF MB | berth/TF time |",
-                  "|---|---:|---|---:|---:|---:|---:|---:|"]
+        lines += ["Wall time in seconds, berth's CPU time (user + system) in seconds, peak memory (RSS) in MB. "
+                  "berth/TF < 1 means berth is faster.", ""]
+        lines += ["| shape | N | operation | berth s | berth CPU s | berth MB | TF s | TF MB | berth/TF time |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         for r in doc["engine"]:
             b = r["berth"]["ops"]
             t = r.get("terraform", {})
@@ -879,8 +881,9 @@ def markdown(doc):
                     ts, tm, rt = "not run", "—", "—"
                 else:
                     ts, tm, rt = fmt_s(tx), fmt_mb(tx), ratio(b.get(op), tx)
+                cpu = (b.get(op) or {}).get("cpu_s")
                 lines.append(f"| {r['shape']} | {r['n']} | {op.replace('_', '-')} | {fmt_s(b.get(op))} | "
-                             f"{fmt_mb(b.get(op))} | {ts} | {tm} | {rt} |")
+                             f"{'—' if cpu is None else f'{cpu:.2f}'} | {fmt_mb(b.get(op))} | {ts} | {tm} | {rt} |")
         lines += ["", "State file after apply:", "",
                   "| shape | N | berth state | TF state | berth/TF size |", "|---|---:|---:|---:|---:|"]
         for r in doc["engine"]:
