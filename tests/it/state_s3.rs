@@ -554,9 +554,11 @@ fn backend_settings_errors_name_the_setting() {
     let r = w.run(&["plan", "--backend-config", "buckett=x"]);
     r.assert_code(1);
     assert!(r.stderr.contains("unknown setting `buckett`"), "{}", r.stderr);
+    // Without `=`, as in Terraform, the value names a file of settings.
     let r = w.run(&["plan", "--backend-config", "novalue"]);
     r.assert_code(1);
-    assert!(r.stderr.contains("expected KEY=VALUE"), "{}", r.stderr);
+    assert!(r.stderr.contains("`--backend-config novalue`: no such file"), "{}", r.stderr);
+    assert!(r.stderr.contains("KEY=VALUE"), "{}", r.stderr);
 }
 
 // The backend's own calls, without the binary.
