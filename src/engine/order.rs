@@ -147,16 +147,7 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
                 if keys.is_empty() {
                     let all = changes_of.get(d).map(Vec::as_slice).unwrap_or_default();
                     if all.len() >= JOIN_MIN && d != res {
-                        let j = match joins.changes.get(d) {
-                            Some(&j) => j,
-                            None => {
-                                let j = g.add_node(Step::Join);
-                                for &m in all {
-                                    link(&mut g, &mut seen, m, j);
-                                }
-                                *joins.changes.entry(d).or_insert(j)
-                            }
-                        };
+                        let j = join(&mut g, &mut seen, &mut joins.changes, d, all, Side::After);
                         link(&mut g, &mut seen, j, n);
                         continue;
                     }
@@ -200,16 +191,7 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
                 }
                 let all = destroys_of.get(d).map(Vec::as_slice).unwrap_or_default();
                 if all.len() >= JOIN_MIN && d != res {
-                    let j = match joins.before_destroys.get(d) {
-                        Some(&j) => j,
-                        None => {
-                            let j = g.add_node(Step::Join);
-                            for &m in all {
-                                link(&mut g, &mut seen, j, m);
-                            }
-                            *joins.before_destroys.entry(d).or_insert(j)
-                        }
-                    };
+                    let j = join(&mut g, &mut seen, &mut joins.before_destroys, d, all, Side::Before);
                     link(&mut g, &mut seen, n, j);
                     continue;
                 }
@@ -230,16 +212,7 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
                     // The old object goes only once every dependent has moved on.
                     let all = dependent_changes.get(res).map(Vec::as_slice).unwrap_or_default();
                     if all.len() >= JOIN_MIN {
-                        let j = match joins.after_dependents.get(res) {
-                            Some(&j) => j,
-                            None => {
-                                let j = g.add_node(Step::Join);
-                                for &m in all {
-                                    link(&mut g, &mut seen, m, j);
-                                }
-                                *joins.after_dependents.entry(res).or_insert(j)
-                            }
-                        };
+                        let j = join(&mut g, &mut seen, &mut joins.after_dependents, res, all, Side::After);
                         link(&mut g, &mut seen, j, n);
                     } else {
                         for &m in all {
@@ -266,6 +239,39 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             .hint("mixing create_before_destroy and destroy-then-create replacements of dependent resources can do this; set create_before_destroy on both"));
     }
     Ok(g)
+}
+
+/// Which side of its group a join stands on.
+#[derive(Clone, Copy)]
+enum Side {
+    /// Done once every member is.
+    After,
+    /// Every member waits for it.
+    Before,
+}
+
+/// The join of one group (`members`, known by `key` in `joins`), made and
+/// linked to every member the first time it is asked for.
+fn join<'p>(
+    g: &mut DiGraph<Step, ()>,
+    seen: &mut HashSet<(NodeIndex, NodeIndex)>,
+    joins: &mut HashMap<&'p ResourceAddr, NodeIndex>,
+    key: &'p ResourceAddr,
+    members: &[NodeIndex],
+    side: Side,
+) -> NodeIndex {
+    if let Some(&j) = joins.get(key) {
+        return j;
+    }
+    let j = g.add_node(Step::Join);
+    for &m in members {
+        match side {
+            Side::After => link(g, seen, m, j),
+            Side::Before => link(g, seen, j, m),
+        }
+    }
+    joins.insert(key, j);
+    j
 }
 
 /// Adds the edge `a → b` once. petgraph's `update_edge` scans `a`'s edges,
