@@ -21,7 +21,7 @@ pub struct Null;
 
 /// Terraform's id for a `null_resource`: a random decimal number.
 fn new_id() -> Value {
-    Value::str(rand::rng().random_range(1_000_000_000_000_000u64..10_000_000_000_000_000_000).to_string())
+    Value::str(rand::rng().random_range(1_000_000_000_000_000_000u64..10_000_000_000_000_000_000).to_string())
 }
 
 #[async_trait]
