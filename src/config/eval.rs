@@ -422,12 +422,15 @@ impl Evaluator<'_, '_> {
         // `aws_instance.host[count.index].private_ip` reads one instance and
         // `local.ips[count.index]` one element: the cost of an expression
         // follows what it reads, never the size of what it names.
+        // The steps that name a scope lookup's root (`local.ips`: one;
+        // `module.m.out`, `data.t.n`: two; `terraform.workspace`: none).
         let root_steps = match &target {
             Target::Var(_) | Target::Local(_) | Target::Module(_, None) | Target::Resource(crate::addr::Mode::Managed, ..) => Some(1),
             Target::Module(_, Some(_)) | Target::Resource(crate::addr::Mode::Data, ..) => Some(2),
+            Target::Workspace => Some(0),
             _ => None,
         };
-        if let Some(consumed) = root_steps.filter(|c| *c < ops.len()) {
+        if let Some(consumed) = root_steps.filter(|c| *c > 0 && *c < ops.len()) {
             let path = self.known_steps(&ops[consumed..]);
             if !path.is_empty()
                 && let Some((v, used)) = self.ctx.scope.lookup_path(self.ctx.module, &target, &path)
@@ -453,13 +456,9 @@ impl Evaluator<'_, '_> {
                 let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
                 (crate::value::obj([("module", module.into()), ("root", ".".into()), ("cwd", cwd.into())]), 0)
             }
-            Target::Var(_) | Target::Local(_) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 1),
-            Target::Module(_, Some(_)) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 2),
-            Target::Module(_, None) => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 1),
-            Target::Resource(mode, ..) => {
-                (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, if *mode == crate::addr::Mode::Data { 2 } else { 1 })
+            Target::Var(_) | Target::Local(_) | Target::Module(..) | Target::Resource(..) | Target::Workspace => {
+                (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, root_steps.unwrap_or(0))
             }
-            Target::Workspace => (self.ctx.scope.lookup(self.ctx.module, &target, self.span(x).as_ref())?, 0),
             Target::Unknown(n) => {
                 let mut d = Diagnostic::error(format!("unknown name `{n}`")).at(self.span(x));
                 let known = ["var", "local", "module", "data", "count", "each", "self", "path"];
