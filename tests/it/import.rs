@@ -336,14 +336,7 @@ async fn create_extras(aws: &Aws) -> Extras {
     })
     .await;
     let sg = sg.group_id().unwrap().to_string();
-    let images = ec2
-        .describe_images()
-        .owners("amazon")
-        .filters(Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build())
-        .send()
-        .await
-        .expect("DescribeImages");
-    let ami = images.images()[0].image_id().unwrap().to_string();
+    let ami = crate::terraform_migration::amazon_linux_ami(&ec2).await;
     let run = crate::terraform_migration::eventually("RunInstances", || {
         ec2.run_instances()
             .image_id(&ami)

@@ -175,6 +175,18 @@ pub(crate) struct Fleet {
     pub zone: String,
 }
 
+/// The Amazon Linux 2 image moto lists, as "another tool" would find it.
+pub(crate) async fn amazon_linux_ami(ec2: &aws_sdk_ec2::Client) -> String {
+    let images = ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(aws_sdk_ec2::types::Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build())
+        .send()
+        .await
+        .expect("DescribeImages");
+    images.images()[0].image_id().unwrap().to_string()
+}
+
 pub(crate) async fn create_fleet(aws: &Aws) -> Fleet {
     use aws_sdk_ec2::types::*;
     let conf = aws.sdk_config().await;
@@ -184,14 +196,7 @@ pub(crate) async fn create_fleet(aws: &Aws) -> Fleet {
     let tags =
         |t: ResourceType, name: &str| TagSpecification::builder().resource_type(t).tags(tag("Name", name)).build();
 
-    let images = ec2
-        .describe_images()
-        .owners("amazon")
-        .filters(Filter::builder().name("name").values("amzn2-ami-hvm-*-x86_64-gp2").build())
-        .send()
-        .await
-        .expect("DescribeImages");
-    let ami = images.images()[0].image_id().unwrap().to_string();
+    let ami = amazon_linux_ami(&ec2).await;
 
     let vpc =
         ec2.create_vpc().cidr_block("10.60.0.0/16").tag_specifications(tags(ResourceType::Vpc, "fleet")).send().await;

@@ -179,7 +179,6 @@ impl<'a> Kit<'a> {
     /// no-op, for every object (refreshed in one batch per type).
     pub async fn check_steady(&self, made: &[Made]) {
         let mut types: Vec<&str> = made.iter().map(|m| m.type_.as_str()).collect();
-        types.dedup();
         types.sort_unstable();
         types.dedup();
         for type_ in types {
