@@ -43,3 +43,4 @@ pub mod schema;
 pub mod state;
 pub mod telemetry;
 pub mod value;
+pub mod watch;

@@ -1,6 +1,6 @@
 //! The four inventory formats, rendered from one sample model: snapshots,
 //! determinism, and each file read back by what consumes it — Ansible's own
-//! `ansible-inventory`, serde_yaml for Kamal's YAML, serde_json for scripts.
+//! `ansible-inventory`, yaml-rust2 for Kamal's YAML, serde_json for scripts.
 
 use crate::support;
 
@@ -8,7 +8,6 @@ use berth::inventory::{
     Accessory, Format, Host, Inventory, Record, Role, render, unified_diff, validate, write_if_changed,
 };
 use serde_json::{Value as Json, json};
-use serde_yaml::Value as Yaml;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
@@ -125,12 +124,8 @@ fn shuffled_input_renders_the_same() {
     }
 }
 
-fn yaml(text: &str) -> Yaml {
-    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"))
-}
-
-fn yaml_to_json(v: Yaml) -> Json {
-    serde_json::to_value(v).unwrap()
+fn yaml(text: &str) -> Json {
+    crate::support::yaml::parse(text)
 }
 
 #[test]
@@ -142,7 +137,7 @@ fn kamal_file_parses_back_to_the_destination_structure() {
         ),
         "{text}"
     );
-    let doc = yaml_to_json(yaml(&text));
+    let doc = yaml(&text);
     assert_eq!(
         doc,
         json!({
@@ -166,11 +161,11 @@ fn kamal_file_without_ssh_or_accessories_holds_only_servers() {
     inv.bastion = None;
     inv.ssh_user = None;
     inv.accessories.clear();
-    let doc = yaml_to_json(yaml(&render(&inv)));
+    let doc = yaml(&render(&inv));
     assert_eq!(doc.as_object().unwrap().keys().collect::<Vec<_>>(), ["servers"]);
 
     inv.roles.clear();
-    assert_eq!(yaml_to_json(yaml(&render(&inv))), json!({ "servers": {} }));
+    assert_eq!(yaml(&render(&inv)), json!({ "servers": {} }));
 }
 
 /// Names and values that a careless YAML writer would turn into booleans,
@@ -209,7 +204,7 @@ fn kamal_quotes_what_yaml_or_erb_would_misread() {
     assert!(text.match_indices("<%").all(|(i, _)| text[i + 2..].starts_with('%')), "an ERB tag would run:\n{text}");
     insta::assert_snapshot!("kamal_awkward", text);
     assert_eq!(text.lines().next().unwrap().matches('#').count(), 1, "the name stays inside the comment");
-    let doc = yaml_to_json(yaml(&text));
+    let doc = yaml(&text);
     assert_eq!(
         doc,
         json!({

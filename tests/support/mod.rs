@@ -12,3 +12,4 @@ pub mod stats;
 pub mod strict;
 pub mod venv;
 pub mod xml;
+pub mod yaml;
