@@ -242,7 +242,7 @@ impl Loader {
                         self.err(format!("argument `{name}` is set twice"), key_span);
                         continue;
                     }
-                    let expr = Expr { expr: a.value.clone(), file: file.clone(), bound: bound.to_vec() };
+                    let expr = Expr { expr: Arc::new(a.value.clone()), file: file.clone(), bound: bound.to_vec() };
                     decl.attrs.insert(name.clone(), AttrDecl { name, expr, key_span });
                 }
                 Structure::Block(b) if b.ident.as_str() == "dynamic" => {
@@ -282,7 +282,7 @@ impl Loader {
                 Structure::Attribute(a) => {
                     let at = a.key.span().map(|r| Span::new(file, r));
                     match a.key.as_str() {
-                        "for_each" => for_each = Some(Expr { expr: a.value.clone(), file: file.clone(), bound: bound.to_vec() }),
+                        "for_each" => for_each = Some(Expr { expr: Arc::new(a.value.clone()), file: file.clone(), bound: bound.to_vec() }),
                         "iterator" => match &a.value {
                             hcl_edit::expr::Expression::Variable(v) => iterator = Some(v.as_str().to_string()),
                             other => {
@@ -682,7 +682,7 @@ impl Loader {
         use hcl_edit::expr::{Expression as E, ObjectKey};
         for a in blk.body.attrs.values() {
             // Looked at as written: `configuration_aliases` holds references.
-            let ok = match &a.expr.expr {
+            let ok = match &*a.expr.expr {
                 E::String(_) => true,
                 E::Object(o) => o.iter().all(|(k, v)| {
                     let key = match k {
@@ -713,7 +713,7 @@ impl Loader {
     fn depends_on(&mut self, body: &mut BodyDecl) -> Vec<Expr> {
         let Some(a) = body.attrs.shift_remove("depends_on") else { return Vec::new() };
         use hcl_edit::expr::Expression as E;
-        match &a.expr.expr {
+        match &*a.expr.expr {
             E::Array(arr) => {
                 let mut out = Vec::new();
                 for e in arr.iter() {
@@ -740,7 +740,7 @@ impl Loader {
 
     fn ignore_changes(&mut self, a: &AttrDecl) -> Vec<String> {
         use hcl_edit::expr::Expression as E;
-        match &a.expr.expr {
+        match &*a.expr.expr {
             E::Variable(v) if v.as_str() == "all" => vec!["*".into()],
             E::Array(arr) => {
                 let mut out = Vec::new();
@@ -777,7 +777,7 @@ pub(crate) fn is_name(s: &str) -> bool {
 /// `aws` or `aws.west` from a `provider = aws.west` expression.
 fn provider_ref(e: &Expr) -> Option<String> {
     use hcl_edit::expr::{Expression as E, TraversalOperator as Op};
-    match &e.expr {
+    match &*e.expr {
         E::Variable(v) => Some(v.as_str().to_string()),
         E::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
             (E::Variable(v), [op]) => match op.value() {

@@ -27,10 +27,12 @@ use std::sync::Arc;
 pub use load::{load, load_str};
 pub(crate) use load::is_name;
 
-/// An unevaluated expression and the file it came from.
+/// An unevaluated expression and the file it came from. The syntax tree is
+/// shared: copies of a declaration (a module called N times has N) cost a
+/// reference count, not a tree.
 #[derive(Clone, Debug)]
 pub struct Expr {
-    pub expr: hcl_edit::expr::Expression,
+    pub expr: Arc<hcl_edit::expr::Expression>,
     pub file: Arc<SourceFile>,
     /// Names the enclosing `dynamic` blocks bind (their iterators), which
     /// are no references to resources: `ingress.value.port` in `content`.
@@ -39,7 +41,7 @@ pub struct Expr {
 
 impl Expr {
     pub fn new(expr: hcl_edit::expr::Expression, file: Arc<SourceFile>) -> Expr {
-        Expr { expr, file, bound: Vec::new() }
+        Expr { expr: Arc::new(expr), file, bound: Vec::new() }
     }
 
     pub fn span(&self) -> Option<Span> {

@@ -73,7 +73,7 @@ pub fn resource_references(e: &Expr) -> Vec<(Reference, Option<Expr>)> {
         .into_iter()
         .zip(w.keys)
         .filter(|(r, _)| matches!(r.target, Target::Resource(..)))
-        .map(|(r, k)| (r, k.map(|k| Expr { expr: k, file: e.file.clone(), bound: e.bound.clone() })))
+        .map(|(r, k)| (r, k.map(|k| Expr { expr: std::sync::Arc::new(k), file: e.file.clone(), bound: e.bound.clone() })))
         .collect()
 }
 

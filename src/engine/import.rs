@@ -277,7 +277,7 @@ fn address(to: &Expr, ctx: &Ctx<'_>) -> Result<InstanceAddr, Diagnostic> {
         Diagnostic::error("`to` must be a resource address: `aws_instance.web`, `aws_instance.web[\"key\"]`, `module.app.aws_vpc.main`")
             .at(to.span())
     };
-    let E::Traversal(t) = &to.expr else { return Err(bad()) };
+    let E::Traversal(t) = &*to.expr else { return Err(bad()) };
     let E::Variable(root) = &t.expr else { return Err(bad()) };
     let mut names = vec![root.as_str().to_string()];
     let mut key = InstanceKey::None;

@@ -82,11 +82,9 @@ pub async fn plan(
     opts: &PlanOptions,
     progress: &dyn Progress,
 ) -> Result<Planned, Diagnostics> {
-    let graph = Graph::build(config)?;
-    let vars = vars::resolve(config.root(), vars)?;
-    let expanded = modules::expand(config, &vars, &opts.workspace)?;
+    let graph = graph_of_expanded(config, vars, &opts.workspace)?;
+    let (graph, vars, expanded) = graph;
     let config = &*expanded;
-    let graph = if matches!(expanded, std::borrow::Cow::Owned(_)) { Graph::build(config)? } else { graph };
     let stored = backend.load().await.map_err(Diagnostics::from)?;
     let state_exists = stored.is_some();
     let state = stored.unwrap_or_default();
@@ -112,6 +110,29 @@ pub async fn plan(
     let prior_serial = state_exists.then_some(state.serial);
     let plan = planner.plan(&refreshed, prior_serial).await?;
     Ok(Planned { plan, providers, state: refreshed.state, state_exists, settle })
+}
+
+/// The variables, `config` with its keyed module calls expanded, and the
+/// graph of that. The graph is built once: of the expanded configuration
+/// when there is one (a module called N times has N copies of every node).
+/// Its errors are reported from the configuration as written, so a mistake
+/// inside a module called N times is reported once, not N times.
+fn graph_of_expanded<'c>(
+    config: &'c Config,
+    vars: &VarSources,
+    workspace: &str,
+) -> Result<(Graph, std::collections::BTreeMap<String, crate::value::Value>, std::borrow::Cow<'c, Config>), Diagnostics> {
+    let unexpanded_errors = |d: Diagnostics| Graph::build(config).err().unwrap_or(d);
+    let expandable = config.modules.values().any(|m| m.calls.values().any(|c| c.count.is_some() || c.for_each.is_some()));
+    if !expandable {
+        let graph = Graph::build(config)?;
+        let vars = vars::resolve(config.root(), vars)?;
+        return Ok((graph, vars, std::borrow::Cow::Borrowed(config)));
+    }
+    let vars = vars::resolve(config.root(), vars).map_err(unexpanded_errors)?;
+    let expanded = modules::expand(config, &vars, workspace).map_err(unexpanded_errors)?;
+    let graph = Graph::build(&expanded).map_err(unexpanded_errors)?;
+    Ok((graph, vars, expanded))
 }
 
 /// Applies a plan made by [`plan()`] from the same `config` and backend.

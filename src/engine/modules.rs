@@ -89,20 +89,34 @@ pub fn expand<'c>(config: &'c Config, vars: &BTreeMap<String, Value>, workspace:
 /// A copy of `m` whose path starts with `to` instead of `from`.
 fn moved(m: &Module, from: &ModulePath, to: &ModulePath) -> Module {
     let rebase = |p: &ModulePath| -> ModulePath { to.iter().chain(p[from.len()..].iter()).cloned().collect() };
-    let mut copy = m.clone();
-    copy.path = rebase(&m.path);
-    copy.resources = m
+    let path = rebase(&m.path);
+    // Every field but the resources is copied as is; the resources once,
+    // re-addressed (cloning `m` whole would copy them twice).
+    let resources = m
         .resources
         .iter()
         .map(|(a, d)| {
             let mut a = a.clone();
-            a.module = copy.path.clone();
+            a.module = path.clone();
             let mut d = d.clone();
-            d.addr.module = copy.path.clone();
+            d.addr.module = path.clone();
             (a, d)
         })
         .collect();
-    copy
+    let Module { path: _, resources: _, dir, variables, locals, outputs, calls, providers, inventories, backend, imports } = m;
+    Module {
+        path,
+        resources,
+        dir: dir.clone(),
+        variables: variables.clone(),
+        locals: locals.clone(),
+        outputs: outputs.clone(),
+        calls: calls.clone(),
+        providers: providers.clone(),
+        inventories: inventories.clone(),
+        backend: backend.clone(),
+        imports: imports.clone(),
+    }
 }
 
 /// `module.a.module.b` for messages.

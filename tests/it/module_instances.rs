@@ -398,3 +398,29 @@ output "v" {
     let tf: serde_json::Value = serde_json::from_slice(&run(&["output", "-json", "v"])).expect("terraform output json");
     assert_eq!(berth, tf);
 }
+
+#[test]
+fn a_mistake_inside_a_module_called_n_times_is_reported_once() {
+    let w = Work::new();
+    w.write(
+        "svc/main.hcl",
+        r#"
+variable "index" { type = number }
+resource "berth_data" "host" { input = berth_data.missing.output }
+"#,
+    );
+    w.write(
+        "main.hcl",
+        r#"
+module "svc" {
+  source   = "./svc"
+  for_each = { a = 1, b = 2, c = 3 }
+  index    = each.value
+}
+"#,
+    );
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert_eq!(r.stderr.matches("reference to undeclared resource `berth_data.missing`").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("svc/main.hcl:3"), "{}", r.stderr);
+}
