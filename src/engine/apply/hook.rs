@@ -427,6 +427,54 @@ mod tests {
         assert_eq!(forget_hosts(&dir.path().join("missing"), &["10.0.0.1".into()]).unwrap(), 0);
     }
 
+    fn hook(command: HookCommand, timeout: std::time::Duration) -> HookDecl {
+        HookDecl { event: "on_replace".into(), span: None, command, timeout, known_hosts: None }
+    }
+
+    #[tokio::test]
+    async fn the_command_sees_the_host_and_its_status_counts() {
+        let env = HookEnv { new_host: "10.0.0.2".into(), kamal_destination: "production".into(), ..HookEnv::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let never = CancellationToken::new();
+        let minute = std::time::Duration::from_secs(60);
+        let check = r#"test "$BERTH_NEW_HOST" = 10.0.0.2 && test "$BERTH_KAMAL_DESTINATION" = production && test -z "$BERTH_OLD_ID" && pwd > where"#;
+        run(&hook(HookCommand::Shell(check.into()), minute), &env, dir.path(), &never).await.unwrap();
+        let ran_in = std::fs::read_to_string(dir.path().join("where")).unwrap();
+        assert_eq!(std::fs::canonicalize(ran_in.trim()).unwrap(), std::fs::canonicalize(dir.path()).unwrap());
+        let argv = HookCommand::Argv(vec!["sh".into(), "-c".into(), "exit 7".into()]);
+        let e = run(&hook(argv, minute), &env, dir.path(), &never).await.unwrap_err();
+        assert_eq!(e, "the `sh` failed with exit status 7");
+        let missing = HookCommand::Argv(vec!["./no-such-program".into()]);
+        let e = run(&hook(missing, minute), &env, dir.path(), &never).await.unwrap_err();
+        assert!(e.starts_with("cannot start the `./no-such-program`"), "{e}");
+    }
+
+    /// Past its time limit the whole process group goes: the background
+    /// `sleep` too, which would otherwise keep the pipe it writes open.
+    #[tokio::test]
+    async fn a_hook_past_its_time_limit_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let cmd = HookCommand::Shell("sleep 600 & echo $! > child; wait".into());
+        // Long enough for a loaded machine to start `sh` and note the child.
+        let e = run(&hook(cmd, std::time::Duration::from_secs(5)), &HookEnv::default(), dir.path(), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(e.contains("did not finish within 5s: killed"), "{e}");
+        let child: i32 = std::fs::read_to_string(dir.path().join("child")).unwrap().trim().parse().unwrap();
+        // SIGKILL lands asynchronously: wait for the child to be gone or a
+        // zombie (the guard only turns a survivor into a failure).
+        let started = std::time::Instant::now();
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let running = state.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).is_some_and(|s| s != "Z" && s != "X");
+            if !running {
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "the background child lives on: {state}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     #[test]
     fn a_destination_comes_from_the_file_name() {
         assert_eq!(kamal_destination(Path::new("config/deploy.production.yml")).as_deref(), Some("production"));
