@@ -191,6 +191,24 @@ impl NotifierConfig {
     }
 }
 
+/// Starts a notifier for each of the configuration's `notify` blocks
+/// (`config.root().notifiers`), with the root variables' values. Every
+/// problem is reported, none of the notifiers starts if there is one.
+pub fn start_all(decls: &[NotifyDecl], vars: &BTreeMap<String, Value>, dir: &Path) -> Result<Vec<Arc<Notifier>>, crate::diag::Diagnostics> {
+    let mut diags = crate::diag::Diagnostics::new();
+    let mut configs = Vec::new();
+    for d in decls {
+        match NotifierConfig::from_decl(d, vars, dir) {
+            Ok(c) => configs.push(c),
+            Err(e) => diags.push(e),
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    configs.into_iter().map(|c| Notifier::start(c).map_err(|e| Diagnostic::error(e.to_string()).into())).collect()
+}
+
 /// Only variables: what a `notify` block's `url` and `secret` may name.
 struct Vars<'a>(&'a BTreeMap<String, Value>);
 
@@ -582,6 +600,25 @@ mod tests {
         }
         let err = NotifierConfig::new("webhook", "ftp://h.example/TOKEN123", None, vec![], NotifyFormat::Json).unwrap_err();
         assert!(!err.to_string().contains("TOKEN123"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn blocks_start_with_their_variables() {
+        let cfg = crate::config::load_str(
+            "main.hcl",
+            "variable \"u\" {\n  type = string\n}\nnotify \"slack\" {\n  url    = var.u\n  events = [\"heal_failed\"]\n}\nnotify \"webhook\" {\n  url = \"https://h.example/x\"\n  secret = var.u\n}\n",
+        )
+        .unwrap();
+        let decls = &cfg.root().notifiers;
+        let vars = BTreeMap::from([("u".to_string(), Value::String("https://hooks.example/T/SECRET".into()).mark_paths(&[String::new()]))]);
+        let started = start_all(decls, &vars, Path::new(".")).unwrap();
+        assert_eq!(started.iter().map(|n| n.label()).collect::<Vec<_>>(), ["slack https://hooks.example/…", "webhook https://h.example/…"]);
+        assert_eq!(started[0].inner.cfg.events, [EventKind::HealFailed]);
+        assert_eq!(started[0].inner.cfg.format, NotifyFormat::Slack);
+        assert!(started[1].inner.cfg.secret.is_some());
+        let bad = BTreeMap::from([("u".to_string(), Value::String("ftp://h.example/T/SECRET".into()))]);
+        let e = start_all(decls, &bad, Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("must be an `https://` or `http://` URL") && !e.contains("SECRET"), "{e}");
     }
 
     #[test]
