@@ -58,8 +58,9 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// About six minutes of retries: a receiver restarting is waited for, a
-    /// dead one is given up on before the queue fills.
+    /// About four minutes of retries (2 s, 4 s, ... capped at 2 min): a
+    /// receiver restarting is waited for, a dead one is given up on before
+    /// the queue fills.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 8,
@@ -443,12 +444,17 @@ impl Sink for Notifier {
             dropped
         };
         if dropped > 0 {
-            let total = self.inner.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
-            tracing::warn!(
-                "notifier `{}`: queue full ({} waiting): dropped the oldest event ({total} dropped so far)",
-                cfg.label,
-                cfg.capacity
-            );
+            let before = self.inner.dropped.fetch_add(dropped, Ordering::Relaxed);
+            let total = before + dropped;
+            // The first drop, then one line per hundred: a dead receiver
+            // must not flood the log.
+            if before == 0 || before / 100 != total / 100 {
+                tracing::warn!(
+                    "notifier `{}`: queue full ({} waiting): dropped the oldest event ({total} dropped so far)",
+                    cfg.label,
+                    cfg.capacity
+                );
+            }
         }
         self.inner.wake.notify_one();
     }

@@ -220,10 +220,8 @@ pub async fn run_after_apply(
                 match forget_hosts(&path, &host.ssh_names()) {
                     Ok(0) => {}
                     Ok(removed) => progress.event(Event::KnownHostsUpdated { path: &path.display().to_string(), removed }),
-                    Err(e) => {
-                        report.fail(subject, format!("cannot update `{}`: {e}", path.display()));
-                        continue;
-                    }
+                    // The hook still runs: bringing the app back matters more.
+                    Err(e) => report.fail(subject.clone(), format!("cannot update `{}`: {e}", path.display())),
                 }
             }
             progress.event(Event::HookStarted { event: &hook.event, addr: &host.address });
