@@ -359,10 +359,13 @@ impl Notifier {
     /// Starts the delivery task on the current Tokio runtime.
     pub fn start(cfg: NotifierConfig) -> Result<Arc<Notifier>, NotifyError> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| NotifyError::NoRuntime)?;
+        // The AWS clients' stack (hyper, rustls with aws-lc, proxies from
+        // `HTTPS_PROXY`/`NO_PROXY`): HTTPS without a second TLS library.
         let connector = Connector::builder()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
             ))
+            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
             .build();
         let inner = Arc::new(Inner {
             cfg,

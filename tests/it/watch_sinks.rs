@@ -134,10 +134,25 @@ async fn heal_succeeded_reaches_the_receiver_signed() {
         .unwrap()
         .with_retry(fast());
     let n = Notifier::start(cfg).unwrap();
-    // Not in `events`: never sent.
-    n.event(&WatchEvent::new(EventKind::DriftDetected, Severity::Warning, "drift"));
-    n.event(&heal_succeeded());
+    let metrics = Arc::new(Metrics::new());
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), metrics.clone(), Duration::from_secs(3600)).await.unwrap();
+    let metrics_url = format!("http://{}/metrics", server.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(server.serve(stop.clone()));
+    // As the loop reports: every event to every sink.
+    let sinks: Vec<Arc<dyn Sink>> = vec![n.clone(), metrics.clone()];
+    // Not in the notifier's `events`: never sent.
+    for ev in [WatchEvent::new(EventKind::DriftDetected, Severity::Warning, "drift"), heal_succeeded()] {
+        for s in &sinks {
+            s.event(&ev);
+        }
+    }
     let got = r.next().await;
+    let (status, text) = get(&metrics_url).await;
+    assert_eq!(status, 200);
+    let line = r#"berth_watch_heals_total{class="instance_missing",action="replace",result="succeeded"} 1"#;
+    assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    stop.cancel();
     n.flush().await;
     assert_eq!(n.delivered(), 1);
     assert!(r.got.try_recv().is_err(), "only the heal was sent");
