@@ -249,6 +249,11 @@ impl crate::engine::Progress for Display {
             }
             Event::Healthy(step) => format!("{step}: healthy"),
             Event::InventoryWritten { name, path } => format!("inventory `{name}`: wrote `{path}`"),
+            Event::KnownHostsUpdated { path, removed } => format!("`{path}`: removed {removed} line(s) of the replaced host"),
+            Event::HookStarted { event, addr } => format!("hook `{event}` for `{addr}`: running..."),
+            Event::HookFinished { event, addr, elapsed } => {
+                format!("hook `{event}` for `{addr}`: finished after {}", elapsed_text(elapsed))
+            }
             Event::Interrupted { in_flight: 0 } => "Interrupt received: nothing new will start.".to_string(),
             Event::Interrupted { in_flight } => format!(
                 "Interrupt received: waiting for {in_flight} operation(s) in flight to finish; nothing new will start."

@@ -9,7 +9,7 @@ use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use sha2::{Digest, Sha256};
 
 const BLOCK_KINDS: &[&str] =
-    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory", "import"];
+    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory", "import", "notify", "hook"];
 const MAX_MODULE_DEPTH: usize = 16;
 
 /// Loads the configuration in `dir` and every module it calls. All problems
@@ -661,6 +661,28 @@ impl Loader {
                     provider,
                 });
             }
+            "notify" => {
+                let Some(labels) = self.labels(file, b, &["KIND"]) else { return };
+                let body = self.body(file, &b.body);
+                if !module.path.is_empty() {
+                    self.err("`notify` blocks belong in the root module", span);
+                    return;
+                }
+                if let Some(decl) = self.notify(&labels[0], body, span) {
+                    module.notifiers.push(decl);
+                }
+            }
+            "hook" => {
+                let Some(labels) = self.labels(file, b, &["EVENT"]) else { return };
+                let body = self.body(file, &b.body);
+                if !module.path.is_empty() {
+                    self.err("`hook` blocks belong in the root module", span);
+                    return;
+                }
+                if let Some(decl) = self.hook(&labels[0], body, span) {
+                    module.hooks.push(decl);
+                }
+            }
             other => {
                 let mut d = Diagnostic::error(format!("unknown block type `{other}`")).at(span);
                 if let Some(s) = suggest(other, BLOCK_KINDS.iter().copied()) {
@@ -669,6 +691,141 @@ impl Loader {
                 self.diags.push(d);
             }
         }
+    }
+
+    /// `notify "webhook" { url, secret, events, format }` and `notify
+    /// "slack" { ... }`. Names and formats are checked here; so is a
+    /// constant `url`. No message quotes the URL: it may hold a token.
+    fn notify(&mut self, kind: &str, body: BodyDecl, span: Option<Span>) -> Option<NotifyDecl> {
+        const KINDS: [&str; 2] = ["webhook", "slack"];
+        self.only(&body, "notify", &["url", "secret", "events", "format"], &[]);
+        if !KINDS.contains(&kind) {
+            let mut d = Diagnostic::error(format!("unknown notifier `{kind}` (expected `webhook` or `slack`)")).at(span);
+            if let Some(s) = suggest(kind, KINDS) {
+                d = d.hint(format!("did you mean `{s}`?"));
+            }
+            self.diags.push(d);
+            return None;
+        }
+        let mut format = if kind == "slack" { NotifyFormat::Slack } else { NotifyFormat::Json };
+        if let Some(a) = body.attrs.get("format")
+            && let Some(f) = self.string_attr(&body, "format")
+        {
+            format = match f.as_str() {
+                "json" => NotifyFormat::Json,
+                "slack" => NotifyFormat::Slack,
+                other => {
+                    let mut d = Diagnostic::error(format!("unknown notification format `{other}` (expected `json` or `slack`)"))
+                        .at(a.expr.span());
+                    if let Some(s) = suggest(other, ["json", "slack"]) {
+                        d = d.hint(format!("did you mean `{s}`?"));
+                    }
+                    self.diags.push(d);
+                    return None;
+                }
+            };
+        }
+        let mut events = Vec::new();
+        if let Some(a) = body.attrs.get("events") {
+            match self.constant(a) {
+                Some(Value::List(items) | Value::Set(items)) => {
+                    for item in items {
+                        match item.as_str() {
+                            Some(name) if crate::watch::event::EventKind::parse(name).is_some() => events.push(name.to_string()),
+                            Some(name) => {
+                                let all = crate::watch::event::EventKind::ALL.map(|k| k.as_str());
+                                let mut d = Diagnostic::error(format!(
+                                    "unknown event `{name}` (expected one of {})",
+                                    all.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                                ))
+                                .at(a.expr.span());
+                                if let Some(s) = suggest(name, all) {
+                                    d = d.hint(format!("did you mean `{s}`?"));
+                                }
+                                self.diags.push(d);
+                            }
+                            None => self.err(format!("`events` lists event names, not {}", item.type_name()), a.expr.span()),
+                        }
+                    }
+                }
+                Some(v) => self.err(format!("`events` must be a list of event names, not {}", v.type_name()), a.expr.span()),
+                None => {}
+            }
+        }
+        let Some(url) = body.attrs.get("url") else {
+            self.err(format!("a `notify \"{kind}\"` block needs `url`"), span);
+            return None;
+        };
+        // A reference (`var.hook_url`) is evaluated by the watcher; a constant is checked now.
+        if let Ok(v) = eval::constant(&url.expr) {
+            match v.unmarked() {
+                Value::String(s) => {
+                    if let Err(why) = check_url(s) {
+                        self.err(format!("`url` {why}"), url.expr.span());
+                    }
+                }
+                other => self.err(format!("`url` must be a string, not {}", other.type_name()), url.expr.span()),
+            }
+        }
+        if let Some(a) = body.attrs.get("secret")
+            && let Ok(v) = eval::constant(&a.expr)
+            && !matches!(v.unmarked(), Value::String(_))
+        {
+            self.err(format!("`secret` must be a string, not {}", v.type_name()), a.expr.span());
+        }
+        Some(NotifyDecl {
+            kind: kind.to_string(),
+            span,
+            url: url.expr.clone(),
+            secret: body.attrs.get("secret").map(|a| a.expr.clone()),
+            events,
+            format,
+        })
+    }
+
+    /// `hook "on_replace" { command, timeout, known_hosts }`: constants only.
+    fn hook(&mut self, event: &str, body: BodyDecl, span: Option<Span>) -> Option<HookDecl> {
+        const EVENTS: [&str; 1] = ["on_replace"];
+        self.only(&body, "hook", &["command", "timeout", "known_hosts"], &[]);
+        if !EVENTS.contains(&event) {
+            let mut d = Diagnostic::error(format!("unknown hook `{event}` (expected `on_replace`)")).at(span);
+            if let Some(s) = suggest(event, EVENTS) {
+                d = d.hint(format!("did you mean `{s}`?"));
+            }
+            self.diags.push(d);
+            return None;
+        }
+        let Some(a) = body.attrs.get("command") else {
+            self.err(format!("a `hook \"{event}\"` block needs `command`"), span);
+            return None;
+        };
+        let shape = "`command` is a list of strings (`[\"kamal\", \"setup\"]`, run without a shell) or one string (run by `sh -c`)";
+        let command = match self.constant(a)? {
+            Value::String(s) if !s.trim().is_empty() => HookCommand::Shell(s),
+            Value::List(items) if !items.is_empty() && items.iter().all(|i| i.as_str().is_some()) => {
+                HookCommand::Argv(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+            }
+            _ => {
+                self.err(shape, a.expr.span());
+                return None;
+            }
+        };
+        let mut timeout = std::time::Duration::from_secs(600);
+        if let Some(t) = body.attrs.get("timeout")
+            && let Some(text) = self.string_attr(&body, "timeout")
+        {
+            match humantime::parse_duration(&text) {
+                Ok(d) if !d.is_zero() => timeout = d,
+                _ => self.err(format!("`timeout` must be a duration such as \"10m\", not `{text}`"), t.expr.span()),
+            }
+        }
+        let known_hosts = self.string_attr(&body, "known_hosts");
+        if let (Some(k), Some(a)) = (&known_hosts, body.attrs.get("known_hosts"))
+            && k.trim().is_empty()
+        {
+            self.err("`known_hosts` must be a file path", a.expr.span());
+        }
+        Some(HookDecl { event: event.to_string(), span, command, timeout, known_hosts })
     }
 
     /// `required_providers { aws = { source = "hashicorp/aws", version =
@@ -759,6 +916,18 @@ impl Loader {
             }
         }
     }
+}
+
+/// Why a notifier's URL cannot be used; the message never repeats the URL.
+fn check_url(s: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("must start with `https://` or `http://`, not `{}:`", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    Ok(())
 }
 
 /// A configuration file: `*.hcl` or `*.tf`, but not a `*.vars.hcl`

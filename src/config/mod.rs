@@ -256,6 +256,67 @@ pub struct ImportDecl {
     pub provider: Option<String>,
 }
 
+/// A `notify "webhook"` or `notify "slack"` block (root module only): where
+/// `berth watch` sends its events. `url` and `secret` stay expressions (a
+/// `var.*` holding a secret, typically): the watcher evaluates them against
+/// the variables; a constant `url` is checked when loading.
+#[derive(Clone)]
+pub struct NotifyDecl {
+    /// `webhook` or `slack`, the block's label.
+    pub kind: String,
+    pub span: Option<Span>,
+    pub url: Expr,
+    /// The HMAC-SHA256 key of `X-Berth-Signature`.
+    pub secret: Option<Expr>,
+    /// Event names (`heal_succeeded`, ...); empty for every event.
+    pub events: Vec<String>,
+    /// The payload: `json` (the versioned event) or `slack` (a text message).
+    pub format: NotifyFormat,
+}
+
+/// What a notifier sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyFormat {
+    Json,
+    Slack,
+}
+
+// By hand: the URL and the secret are sensitive, and a derived `Debug`
+// would print them.
+impl std::fmt::Debug for NotifyDecl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyDecl")
+            .field("kind", &self.kind)
+            .field("span", &self.span)
+            .field("events", &self.events)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `hook "on_replace"` block (root module only): a command run after an
+/// apply replaced a host (see `engine::apply::hook`).
+#[derive(Clone, Debug)]
+pub struct HookDecl {
+    /// `on_replace`, the block's label.
+    pub event: String,
+    pub span: Option<Span>,
+    pub command: HookCommand,
+    /// How long the command may run before it is killed (default 10 minutes).
+    pub timeout: std::time::Duration,
+    /// The SSH `known_hosts` file whose entries for the replaced host's
+    /// names and addresses are removed, as written (`~/` allowed).
+    pub known_hosts: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookCommand {
+    /// `command = ["kamal", "setup", ...]`: run as is, without a shell.
+    Argv(Vec<String>),
+    /// `command = "kamal setup -h $BERTH_NEW_HOST"`: run by `sh -c`.
+    Shell(String),
+}
+
 /// One module: the root directory, or a called one.
 #[derive(Clone, Debug, Default)]
 pub struct Module {
@@ -270,6 +331,8 @@ pub struct Module {
     pub inventories: IndexMap<String, InventoryDecl>,
     pub backend: Option<BackendDecl>,
     pub imports: Vec<ImportDecl>,
+    pub notifiers: Vec<NotifyDecl>,
+    pub hooks: Vec<HookDecl>,
 }
 
 impl Module {

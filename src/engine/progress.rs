@@ -73,6 +73,8 @@ impl fmt::Display for StepRef {
 pub enum Subject {
     Step(StepRef),
     Inventory(Option<String>),
+    /// A `hook "EVENT"` run for the object at `addr`.
+    Hook { event: String, addr: String },
 }
 
 impl fmt::Display for Subject {
@@ -81,6 +83,7 @@ impl fmt::Display for Subject {
             Subject::Step(s) => s.fmt(f),
             Subject::Inventory(Some(name)) => write!(f, "inventory `{name}`"),
             Subject::Inventory(None) => f.write_str("inventory"),
+            Subject::Hook { event, addr } => write!(f, "hook `{event}` for `{addr}`"),
         }
     }
 }
@@ -104,6 +107,12 @@ pub enum Event<'a> {
     InventoryWritten { name: &'a str, path: &'a str },
     /// The run was cancelled; `in_flight` operations are still awaited.
     Interrupted { in_flight: usize },
+    /// A `known_hosts` file lost its `removed` lines for a replaced host.
+    KnownHostsUpdated { path: &'a str, removed: usize },
+    /// A `hook "EVENT"` started for the replaced object at `addr`.
+    HookStarted { event: &'a str, addr: &'a str },
+    /// It succeeded (a failure is in the report).
+    HookFinished { event: &'a str, addr: &'a str, elapsed: Duration },
 }
 
 /// Where a run reports its [`Event`]s.

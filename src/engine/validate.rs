@@ -24,6 +24,7 @@ pub async fn validate(config: &Config, settings: Diagnostics) -> Diagnostics {
     };
     diags.extend(settings);
     diags.extend(check_settings(config));
+    diags.extend(check_notifiers(config));
     diags.extend(check_resources(config).await);
     dedup(&mut diags);
     diags
@@ -60,6 +61,35 @@ fn check_settings(config: &Config) -> Diagnostics {
                 ))
                 .at(r.provider_span.clone().or(r.span.clone())),
             );
+        }
+    }
+    diags
+}
+
+/// `notify` blocks: `url` and `secret` may refer to declared root
+/// variables and nothing else (the watcher evaluates them with only the
+/// variables at hand).
+fn check_notifiers(config: &Config) -> Diagnostics {
+    use crate::config::refs::{Target, references};
+    let mut diags = Diagnostics::new();
+    let root = config.root();
+    for n in &root.notifiers {
+        for e in std::iter::once(&n.url).chain(n.secret.as_ref()) {
+            for r in references(e) {
+                match &r.target {
+                    Target::Var(name) if root.variables.contains_key(name) => {}
+                    Target::Var(name) => {
+                        diags.push(Diagnostic::error(format!("no variable `{name}` is declared")).at(r.span.clone()))
+                    }
+                    _ => diags.push(
+                        Diagnostic::error(format!(
+                            "`{}` cannot be used in a `notify` block: only variables (`var.NAME`) can",
+                            r.describe()
+                        ))
+                        .at(r.span.clone()),
+                    ),
+                }
+            }
         }
     }
     diags

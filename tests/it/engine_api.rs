@@ -33,6 +33,9 @@ impl Progress for Events {
             Event::Warning { step, .. } => ("warning", Some(step.clone())),
             Event::Refreshing { .. } => ("refreshing", None),
             Event::InventoryWritten { .. } => ("inventory", None),
+            Event::KnownHostsUpdated { .. } => ("known-hosts", None),
+            Event::HookStarted { .. } => ("hook-started", None),
+            Event::HookFinished { .. } => ("hook-finished", None),
         };
         self.0.lock().unwrap().push(kept);
     }

@@ -21,9 +21,10 @@
 //!
 //! The jobs, in the order an apply does them: order the steps, seed the
 //! evaluation scope, record the data sources, walk, then outputs, inventory
-//! files, and the final state write.
+//! files, the final state write, and the `on_replace` [`hook`]s.
 
 pub mod health;
+pub mod hook;
 mod record;
 
 use crate::addr::{InstanceKey, ResourceAddr};
@@ -134,6 +135,8 @@ pub async fn apply(
         write_inventories(config, &world, progress, &mut report);
     }
     let state = rec.finish(outputs).await?;
+    // Last, with the state written: a failing hook loses nothing that was built.
+    hook::run_after_apply(config, &world, plan, &state, &mut report, progress, cancel).await;
     Ok((report, state))
 }
 

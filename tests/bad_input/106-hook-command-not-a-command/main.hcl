@@ -1,0 +1,7 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+hook "on_replace" {
+  command = ["kamal", 3]
+}

@@ -1,0 +1,8 @@
+resource "berth_data" "a" {
+  input = "x"
+}
+
+notify "webhook" {
+  url    = "https://hooks.example/berth"
+  format = "slak"
+}
