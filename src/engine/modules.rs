@@ -103,7 +103,7 @@ fn moved(m: &Module, from: &ModulePath, to: &ModulePath) -> Module {
             (a, d)
         })
         .collect();
-    let Module { path: _, resources: _, dir, variables, locals, outputs, calls, providers, inventories, backend, imports } = m;
+    let Module { path: _, resources: _, dir, variables, locals, outputs, calls, providers, inventories, backend, imports, notifiers, hooks } = m;
     Module {
         path,
         resources,
@@ -116,6 +116,8 @@ fn moved(m: &Module, from: &ModulePath, to: &ModulePath) -> Module {
         inventories: inventories.clone(),
         backend: backend.clone(),
         imports: imports.clone(),
+        notifiers: notifiers.clone(),
+        hooks: hooks.clone(),
     }
 }
 

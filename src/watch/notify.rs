@@ -22,10 +22,6 @@ use crate::config::refs::Target;
 use crate::config::{Expr, NotifyDecl, NotifyFormat};
 use crate::diag::{Diagnostic, Span};
 use crate::value::Value;
-use aws_smithy_http_client::Connector;
-use aws_smithy_runtime_api::client::http::HttpConnector;
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use aws_smithy_types::body::SdkBody;
 use hmac::{KeyInit, Mac};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -119,6 +115,8 @@ pub enum NotifyError {
     BadUrl { label: String, why: String },
     #[error("notifiers need a Tokio runtime to deliver from")]
     NoRuntime,
+    #[error("notifiers: cannot make an HTTP client: {0}")]
+    Client(String),
 }
 
 impl NotifierConfig {
@@ -359,14 +357,14 @@ impl Notifier {
     /// Starts the delivery task on the current Tokio runtime.
     pub fn start(cfg: NotifierConfig) -> Result<Arc<Notifier>, NotifyError> {
         let handle = tokio::runtime::Handle::try_current().map_err(|_| NotifyError::NoRuntime)?;
-        // The AWS clients' stack (hyper, rustls with aws-lc, proxies from
-        // `HTTPS_PROXY`/`NO_PROXY`): HTTPS without a second TLS library.
-        let connector = Connector::builder()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .proxy_config(aws_smithy_http_client::proxy::ProxyConfig::from_env())
-            .build();
+        // rustls with aws-lc (the AWS clients' TLS stack), proxies from
+        // `HTTPS_PROXY`/`NO_PROXY`; no redirects: a webhook that moved
+        // is a configuration to fix, not a place to send signed events.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| NotifyError::Client(e.to_string()))?;
         let inner = Arc::new(Inner {
             cfg,
             queue: Mutex::new(VecDeque::new()),
@@ -380,7 +378,7 @@ impl Notifier {
             waiting: AtomicUsize::new(0),
         });
         let stop = CancellationToken::new();
-        let task = deliver_loop(inner.clone(), connector, stop.clone());
+        let task = deliver_loop(inner.clone(), client, stop.clone());
         handle.spawn(task);
         Ok(Arc::new(Notifier { inner, _stop: stop.drop_guard() }))
     }
@@ -467,7 +465,7 @@ impl Sink for Notifier {
 
 /// The notifier's task: takes deliveries in order and sends each until it
 /// lands or its retries run out.
-async fn deliver_loop(inner: Arc<Inner>, connector: Connector, stop: CancellationToken) {
+async fn deliver_loop(inner: Arc<Inner>, client: reqwest::Client, stop: CancellationToken) {
     loop {
         let next = {
             let mut q = inner.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -488,7 +486,7 @@ async fn deliver_loop(inner: Arc<Inner>, connector: Connector, stop: Cancellatio
         };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = deliver(&inner, &connector, &d) => {}
+            _ = deliver(&inner, &client, &d) => {}
         }
         inner.busy.store(false, Ordering::SeqCst);
     }
@@ -503,14 +501,15 @@ enum Attempt {
     Final(String),
 }
 
-async fn deliver(inner: &Inner, connector: &Connector, d: &Delivery) {
+async fn deliver(inner: &Inner, client: &reqwest::Client, d: &Delivery) {
     let cfg = &inner.cfg;
     let mut attempt = 1;
     loop {
         inner.attempts.fetch_add(1, Ordering::Relaxed);
-        let outcome = match tokio::time::timeout(cfg.retry.request_timeout, connector.call(request(cfg, d))).await {
+        let outcome = match tokio::time::timeout(cfg.retry.request_timeout, request(client, cfg, d).send()).await {
             Err(_) => Attempt::Retry(format!("no answer within {}", humantime::format_duration(cfg.retry.request_timeout))),
-            Ok(Err(e)) => Attempt::Retry(cfg.scrub(&error_chain(&e))),
+            // reqwest names the URL in its errors: never shown.
+            Ok(Err(e)) => Attempt::Retry(cfg.scrub(&error_chain(&e.without_url()))),
             Ok(Ok(resp)) => {
                 let status = resp.status().as_u16();
                 match status {
@@ -551,19 +550,15 @@ async fn deliver(inner: &Inner, connector: &Connector, d: &Delivery) {
     }
 }
 
-fn request(cfg: &NotifierConfig, d: &Delivery) -> HttpRequest {
-    let mut req = HttpRequest::new(SdkBody::from(d.body.clone()));
-    // Both were checked when the notifier was made: a method and a valid URL.
-    let _ = req.set_method("POST");
-    let _ = req.set_uri(cfg.url.as_str());
-    let h = req.headers_mut();
-    // Every name and value is plain ASCII made here: none can be refused.
-    let _ = h.try_insert("content-type", "application/json");
-    let _ = h.try_insert("user-agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
-    let _ = h.try_insert(EVENT_HEADER, d.event.as_str());
-    let _ = h.try_insert(DELIVERY_HEADER, d.id.clone());
+fn request(client: &reqwest::Client, cfg: &NotifierConfig, d: &Delivery) -> reqwest::RequestBuilder {
+    let mut req = client
+        .post(cfg.url.as_str())
+        .header("content-type", "application/json")
+        .header(EVENT_HEADER, d.event.as_str())
+        .header(DELIVERY_HEADER, d.id.as_str())
+        .body(d.body.clone());
     if let Some(key) = &cfg.secret {
-        let _ = h.try_insert(SIGNATURE_HEADER, signature(key, &d.body));
+        req = req.header(SIGNATURE_HEADER, signature(key, &d.body));
     }
     req
 }
