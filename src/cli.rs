@@ -85,7 +85,9 @@ pub struct PlanFlags {
     /// Plan only these resources (and what they depend on). Repeatable.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
-    /// Replace this resource even if nothing changed. Repeatable.
+    /// Replace this resource even if nothing changed: one instance
+    /// (`aws_instance.web[0]`) or all of them (`aws_instance.web`,
+    /// `aws_instance.web[*]`). Repeatable.
     #[arg(long = "replace", value_name = "ADDRESS")]
     pub replace: Vec<String>,
     /// Read the real objects before planning (`--refresh=false` skips it).

@@ -28,6 +28,7 @@ mod bad_input;
 mod ci_examples;
 mod cli_snapshots;
 mod crash_kill9;
+mod drain_roll;
 mod dns_rfc2136;
 mod engine;
 mod engine_api;

@@ -40,6 +40,7 @@ fn record_schema(values: Attribute) -> Schema {
         Attribute::arg("ttl").number(),
     ])
     .with_exported(&["id"])
+    .with_cache_ttl("ttl", DEFAULT_TTL as u64)
 }
 
 static A_SCHEMA: LazyLock<Schema> = LazyLock::new(|| record_schema(Attribute::arg("addresses").required()));

@@ -52,6 +52,7 @@ pub(super) static RECORD: LazyLock<Schema> = LazyLock::new(|| {
         Attribute::arg("allow_overwrite"),
     ])
     .with_exported(&["id", "fqdn", "owner"])
+    .with_cache_ttl("ttl", DEFAULT_TTL as u64)
 });
 
 /// How a planned create writes the record and its owner: CREATE where the
