@@ -20,6 +20,7 @@ mod aws_instance_args;
 mod aws_lifecycle;
 mod aws_network_types;
 mod aws_provider_block;
+mod aws_rolling;
 mod aws_route53;
 mod aws_route53_plan;
 mod aws_route53_strict;
