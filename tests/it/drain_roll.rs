@@ -274,6 +274,27 @@ async fn a_destroy_then_create_roll_unlists_each_host_before_it_goes() {
 }
 
 #[tokio::test]
+async fn replacing_one_host_of_many_unlists_it_first() {
+    // No rolling: the one host replaced destroy-then-create still leaves
+    // the record that lists every host before it goes.
+    let run = Run::new();
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("web.json");
+    let hcl = fleet_with("v1", inv.to_str().unwrap(), false).replace("rolling { max_unavailable = 1 }", "");
+    let (report, _) = run.apply(&hcl, &CancellationToken::new(), &Events::default()).await;
+    assert!(report.ok(), "{report:?}");
+    let before = changes(&run).len();
+    let replace = vec!["rec_thing.web[1]".parse().unwrap()];
+    let planned = run.plan_with(&hcl, PlanOptions { replace, ..Default::default() }).await;
+    let (report, state) = run.apply_planned(planned, &CancellationToken::new(), &Events::default()).await;
+    assert!(report.ok(), "{report:?}");
+    let calls = changes(&run)[before..].to_vec();
+    assert_eq!(calls, ["update rec_thing.lb", "delete rec_thing.web[1]", "create rec_thing.web[1]", "update rec_thing.lb"]);
+    let lb = state.get(&"rec_thing.lb".parse().unwrap()).unwrap().attributes.get_str("output").unwrap().to_string();
+    assert_eq!(lb, web_ids(&state).join(","));
+}
+
+#[tokio::test]
 async fn replace_with_a_splat_rolls_every_instance() {
     let run = Run::new();
     let dir = tempfile::tempdir().unwrap();
