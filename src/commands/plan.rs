@@ -27,7 +27,8 @@ pub fn options(env: &Env, flags: &PlanFlags, destroy: bool) -> Result<(PlanOptio
     let replace: Vec<String> = flags.replace.iter().map(|s| s.strip_suffix("[*]").unwrap_or(s).to_string()).collect();
     let replace = parse_addrs(&replace, "replace")?;
     let sources = VarSources::from_env(flags.vars.vars.clone(), flags.vars.var_files.clone()).with_auto_files(&env.dir);
-    let opts = PlanOptions { destroy, refresh: flags.refresh, targets, replace, workspace: env.workspace.clone(), ..PlanOptions::default() };
+    let rolling = flags.rolling.map(|n| crate::config::Rolling { max_unavailable: n as usize });
+    let opts = PlanOptions { destroy, refresh: flags.refresh, targets, replace, rolling, workspace: env.workspace.clone(), ..PlanOptions::default() };
     Ok((opts, sources))
 }
 

@@ -30,6 +30,9 @@ pub struct PlanOptions {
     /// Write resource blocks for imports that have none (into
     /// [`Plan::generated_config`]) instead of failing on them.
     pub generate_config: bool,
+    /// `--rolling N`: the rolling replacement of every counted or
+    /// `for_each`'d resource without a `lifecycle { rolling }` of its own.
+    pub rolling: Option<crate::config::Rolling>,
 }
 
 pub struct Planner<'a> {
@@ -294,7 +297,10 @@ impl Planner<'_> {
     /// into waves of `max_unavailable` instances, in key order.
     fn waves(&self, changes: &mut [ResourceChange]) {
         let mut by_resource: BTreeMap<&ResourceAddr, Vec<(InstanceAddr, usize)>> = BTreeMap::new();
-        let rolling = |r: &ResourceAddr| self.config.resource(r).and_then(|d| d.lifecycle.rolling);
+        let rolling = |r: &ResourceAddr| {
+            let d = self.config.resource(r)?;
+            d.lifecycle.rolling.or(self.opts.rolling.filter(|_| d.count.is_some() || d.for_each.is_some()))
+        };
         for (i, c) in changes.iter().enumerate() {
             if c.deposed.is_none() && c.action.is_replace() && rolling(&c.addr.resource).is_some() {
                 by_resource.entry(&c.addr.resource).or_default().push((c.addr.clone(), i));

@@ -398,6 +398,15 @@ resource "berth_data" "web" {
     assert!(r.stdout.contains("Plan: 4 to add, 0 to change, 4 to destroy."), "{}", r.stdout);
     assert!(r.stdout.contains("  wave 1 of 2: berth_data.web[0], berth_data.web[1] (old hosts destroyed after a 1 s drain)"), "{}", r.stdout);
     assert!(r.stdout.contains("  wave 2 of 2: berth_data.web[2], berth_data.web[3]"), "{}", r.stdout);
+    // `--rolling N` rolls a resource without a `rolling` block of its own.
+    w.write("other.hcl", "resource \"berth_data\" \"db\" {\n  count = 2\n  input = count.index\n}\n");
+    w.run(&["apply", "--auto-approve"]).assert_ok();
+    let r = w.run(&["plan", "--replace", "berth_data.db", "--rolling", "1"]);
+    assert!(r.stdout.contains("  wave 2 of 2: berth_data.db[1]"), "{}", r.stdout);
+    let r = w.run(&["plan", "--replace", "berth_data.db"]);
+    assert!(r.stdout.contains("berth_data.db[1] must be replaced") && !r.stdout.contains("wave 1 of 2: berth_data.db"), "{}", r.stdout);
+    let r = w.run(&["plan", "--rolling", "0"]);
+    r.assert_code(2);
     let r = w.run(&["apply", "--auto-approve", "--replace", "berth_data.web[*]"]);
     r.assert_ok();
     // Wave 2 starts after wave 1's old objects are gone.
