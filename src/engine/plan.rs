@@ -339,6 +339,11 @@ impl Planner<'_> {
         let Some(block) = &decl.health_check else { return };
         let mut ctx = world.instance_ctx(&inst.resource.module, &inst.key, None);
         ctx.self_value = Some(after.clone());
+        let enabled = block.body.attrs.get("enabled").map(|a| crate::config::eval::eval(&a.expr, &ctx));
+        if matches!(enabled, Some(Ok(Value::Bool(false)))) {
+            // A check turned off is never run, so never checked.
+            return;
+        }
         for (name, a) in &block.body.attrs {
             let Ok(v) = crate::config::eval::eval(&a.expr, &ctx) else { continue };
             if let Err(e) = crate::config::health::check_attr(name, &v)

@@ -414,3 +414,20 @@ resource "berth_data" "web" {
     let next = r.stderr.find("berth_data.web[2]: Creating").expect("wave 2 created");
     assert!(gone < next, "{}", r.stderr);
 }
+
+#[test]
+fn a_health_check_turned_off_is_not_checked() {
+    let w = Work::new();
+    let hcl = |enabled: &str| {
+        format!(
+            "resource \"berth_data\" \"web\" {{\n  input = \"web\"\n  health_check {{\n    enabled = {enabled}\n    url     = \"ftp://${{self.input}}/up\"\n  }}\n}}\n"
+        )
+    };
+    w.write("main.hcl", &hcl("false"));
+    w.run(&["plan"]).assert_ok();
+    // The same check turned on is refused at plan time, at its line.
+    w.write("main.hcl", &hcl("true"));
+    let r = w.run(&["plan"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("main.hcl:5:15") && r.stderr.contains("must start with http:// or https://, got `ftp://web/up`"), "{}", r.stderr);
+}
