@@ -1127,6 +1127,15 @@ mod tests {
     }
 
     #[test]
+    fn a_record_names_its_ttl_for_the_drain_of_the_hosts_it_leaves() {
+        let r = obj([("ttl", Value::Number(30.0))]);
+        assert_eq!(RECORD.cache_ttl_of(&r), Some(30));
+        // Route53's default when `ttl` is left out.
+        assert_eq!(RECORD.cache_ttl_of(&obj([("ttl", Value::Null)])), Some(300));
+        assert_eq!(RECORD.cache_ttl_of(&obj([("ttl", Value::Unknown)])), None);
+    }
+
+    #[test]
     fn validation_reports_every_problem_with_its_attribute() {
         let c = obj([
             ("zone_id", Value::str("Z1")),
