@@ -256,9 +256,26 @@ async fn a_destroy_then_create_roll_unlists_each_host_before_it_goes() {
     let (report, _) = run.apply(&fleet_with("v1", inv, false), &CancellationToken::new(), &Events::default()).await;
     assert!(report.ok(), "{report:?}");
     let before = changes(&run).len();
-    let (report, state) = run.apply(&fleet_with("v2", inv, false), &CancellationToken::new(), &Events::default()).await;
+    let progress = Inventories { path: inv.into(), seen: Mutex::new(Vec::new()), events: Events::default() };
+    let (report, state) = run.apply(&fleet_with("v2", inv, false), &CancellationToken::new(), &progress).await;
     assert!(report.ok(), "{report:?}");
     assert_eq!((report.added, report.changed, report.destroyed), (3, 1, 3));
+    // Before each wave's host goes, the inventory lists the others; at the
+    // end, every new host.
+    let seen = progress.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:#?}");
+    for (wave, file) in seen.iter().enumerate() {
+        for i in 0..3 {
+            let (new, old) = (file.contains(&ip(2, i)), file.contains(&ip(1, i)));
+            let want = match i.cmp(&wave) {
+                std::cmp::Ordering::Less => (true, false),
+                std::cmp::Ordering::Equal if wave < 3 => (false, false),
+                _ if wave == 3 => (true, false),
+                _ => (false, true),
+            };
+            assert_eq!((new, old), want, "write {}: host {i}: {file}", wave + 1);
+        }
+    }
     let calls = changes(&run)[before..].to_vec();
     let mut expected = Vec::new();
     for i in 0..3 {

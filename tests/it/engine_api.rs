@@ -75,7 +75,7 @@ impl Run {
     }
 
     /// Plans and applies `hcl`, bounded in time: an engine that hangs fails the test.
-    pub(crate) async fn apply(&self, hcl: &str, cancel: &CancellationToken, events: &Events) -> (ApplyReport, State) {
+    pub(crate) async fn apply(&self, hcl: &str, cancel: &CancellationToken, events: &dyn Progress) -> (ApplyReport, State) {
         let planned = self.plan(hcl).await;
         self.apply_planned(planned, cancel, events).await
     }
@@ -85,7 +85,7 @@ impl Run {
         &self,
         (config, planned): (berth::config::Config, engine::Planned),
         cancel: &CancellationToken,
-        events: &Events,
+        events: &dyn Progress,
     ) -> (ApplyReport, State) {
         let opts = ApplyOptions { parallelism: 4, ..Default::default() };
         let run = engine::apply(&config, planned, &self.backend, &opts, events, cancel);

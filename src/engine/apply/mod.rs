@@ -291,9 +291,10 @@ impl Applier<'_> {
     /// drain left, starts the drain (the destroy follows it).
     async fn launch(&mut self, ready: Vec<NodeIndex>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
         let plan = self.plan;
-        // Old objects of replacements go only after the inventories point at their successors.
+        // Old objects of replacements go only after the inventories point
+        // at their successors (or, destroyed first, no longer list them).
         let replacing = ready.iter().any(|n| match self.g[*n] {
-            Step::Destroy(i) => plan.changes[i].action == Action::CreateThenDelete || plan.changes[i].deposed.is_some(),
+            Step::Destroy(i) => plan.changes[i].action.is_replace() || plan.changes[i].deposed.is_some(),
             Step::Change(_) | Step::Rewave { .. } | Step::Unlist { .. } | Step::Join => false,
         });
         if replacing && !plan.destroy {
