@@ -448,3 +448,22 @@ fn a_health_check_turned_off_is_not_checked() {
     r.assert_code(1);
     assert!(r.stderr.contains("main.hcl:5:15") && r.stderr.contains("must start with http:// or https://, got `ftp://web/up`"), "{}", r.stderr);
 }
+
+#[tokio::test]
+async fn a_record_that_cannot_drop_a_host_keeps_it_and_the_inventory_too() {
+    let run = Run::new();
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("web.json");
+    let inv = inv.to_str().unwrap();
+    let (report, _) = run.apply(&fleet_with("v1", inv, false), &CancellationToken::new(), &Events::default()).await;
+    assert!(report.ok(), "{report:?}");
+    run.rec.script("rec_thing.lb", [Answer::Fail("throttled")]);
+    let before = changes(&run).len();
+    let (report, _) = run.apply(&fleet_with("v2", inv, false), &CancellationToken::new(), &Events::default()).await;
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(changes(&run)[before..], ["update rec_thing.lb"], "no host went");
+    let file = std::fs::read_to_string(inv).unwrap();
+    for i in 0..3 {
+        assert!(file.contains(&ip(1, i)), "host {i} still exists and is listed: {file}");
+    }
+}

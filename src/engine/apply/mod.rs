@@ -355,6 +355,7 @@ impl Applier<'_> {
             }
         }
         for (n, e) in failed_now {
+            self.relist(self.g[n]);
             let step = work_ref(plan, self.g[n]);
             let error = e.to_string();
             self.progress.event(Event::Failed { step: &step, error: &error });
@@ -509,6 +510,7 @@ impl Applier<'_> {
                         settled.push((node, Outcome::Done));
                     }
                     (Some(e), _) => {
+                        self.relist(step);
                         let tainted = if self.rec.state.get(&c.addr).is_some_and(|r| r.tainted) {
                             " (the object exists and is marked tainted)"
                         } else {
@@ -566,6 +568,17 @@ impl Applier<'_> {
         !local_only(self.providers, &c.provider)
     }
 
+    /// The hosts of a group a failed [`Step::Unlist`] dropped: they are not
+    /// destroyed after all, so what lists them (inventories) lists them again.
+    fn relist(&self, step: Step) {
+        let Step::Unlist { of, wave, .. } = step else { return };
+        for m in unlisted(self.plan, of, wave) {
+            if let Some(r) = self.rec.state.get(&m.addr) {
+                self.world.set_instance(&m.addr.resource, m.addr.key.clone(), r.value());
+            }
+        }
+    }
+
     /// Turns a step into a provider operation, re-evaluating the configuration
     /// now that everything it depends on exists.
     async fn prepare(&mut self, step: Step) -> Result<Prepared, StepError> {
@@ -606,13 +619,7 @@ impl Applier<'_> {
         let ectx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, each_value);
         if let Step::Unlist { of, wave, .. } = step {
             // The hosts about to be destroyed are no longer listed.
-            let group = &plan.changes[of];
-            for m in plan.changes.iter().filter(|m| {
-                m.addr.resource == group.addr.resource
-                    && m.deposed.is_none()
-                    && m.action == Action::DeleteThenCreate
-                    && m.wave.map_or(0, |w| w.index) == wave
-            }) {
+            for m in unlisted(plan, of, wave) {
                 world.remove_instance(&m.addr.resource, &m.addr.key);
             }
         }
@@ -677,6 +684,16 @@ enum StepError {
 /// one.
 fn work_ref(plan: &Plan, step: Step) -> StepRef {
     step_ref(plan, step).unwrap_or_else(|| unreachable!("a join has no work"))
+}
+
+/// The changes whose old objects a [`Step::Unlist`] drops: the
+/// destroy-then-create replacements of change `of`'s resource in `wave`
+/// (0: those of no wave).
+fn unlisted(plan: &Plan, of: usize, wave: usize) -> impl Iterator<Item = &ResourceChange> {
+    let group = &plan.changes[of].addr.resource;
+    plan.changes.iter().filter(move |m| {
+        &m.addr.resource == group && m.deposed.is_none() && m.action == Action::DeleteThenCreate && m.wave.map_or(0, |w| w.index) == wave
+    })
 }
 
 /// The change a step belongs to (see [`work_ref`]).
