@@ -5,8 +5,12 @@
 //! state recorded when each object was created); a destroy-then-create
 //! replacement destroys first; a create-before-destroy replacement creates
 //! the new object, lets every dependent switch to it, then destroys the old
-//! one. The planner builds the graph too ([`order_check`]), so a plan whose
-//! changes cannot be ordered is refused before anything is applied.
+//! one. A rolling replacement goes wave by wave: wave k+1 waits for every
+//! step of wave k, and a dependent that lists every instance is updated
+//! after each wave ([`Step::Rewave`]) and, for destroy-then-create waves,
+//! before each wave's old objects go ([`Step::Unlist`]). The planner builds
+//! the graph too ([`order_check`]), so a plan whose changes cannot be
+//! ordered is refused before anything is applied.
 
 use crate::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use crate::diag::Diagnostic;

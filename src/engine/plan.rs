@@ -1,6 +1,7 @@
 //! The planner: builds a [`Plan`] from a refreshed state — walks the
 //! configuration in dependency order and asks each resource's provider what
-//! would change — then runs the plan-wide [checks](crate::engine::checks)
+//! would change — then runs the plan-wide [checks](crate::engine::checks),
+//! gives old objects their drains and rolling replacements their waves,
 //! and makes sure the apply can [order](crate::engine::order) the changes.
 
 use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr, TargetAddr};

@@ -17,7 +17,11 @@
 //! once; what concerns the built-in, state-only resources only reaches the
 //! kernel (which keeps it if berth is killed) and goes to disk with the next
 //! synced write. A failure skips only what depends on it; a created object
-//! with a [`health`] check holds its dependents until it answers.
+//! with a [`health`] check holds its dependents until it answers, and is
+//! seen by them (and by inventories) only once it has. The destroy of an old
+//! object with a drain (see [`ResourceChange::drain_ms`]) first journals
+//! when the drain ends, waits for it, then destroys: a killed run leaves the
+//! object and the rest of its drain to the next.
 //!
 //! The jobs, in the order an apply does them: order the steps, seed the
 //! evaluation scope, record the data sources, walk, then outputs, inventory
