@@ -268,13 +268,29 @@ impl Planner<'_> {
             let schema = self.providers.get(&d.provider)?.schema(d.addr.resource.mode, &d.addr.resource.type_)?;
             [&d.before, &d.after].into_iter().flatten().filter_map(|v| schema.cache_ttl_of(v)).max()
         };
-        let switches_away = |d: &ResourceChange, old: &ResourceChange| -> bool {
-            d.deposed.is_none()
-                && d.addr.resource != old.addr.resource
-                && matches!(d.action, Action::Update | Action::CreateThenDelete | Action::DeleteThenCreate)
-                && self.graph.resource_deps.get(&d.addr.resource).is_some_and(|s| s.contains(&old.addr.resource))
-                && narrowed.get(&d.addr).is_none_or(|n| !n.iter().any(|a| a.resource == old.addr.resource) || n.contains(&old.addr))
-        };
+        // The longest TTL switching away from each resource, or from one
+        // instance of it for a record that names that instance alone: one
+        // pass over the changes, not one per old object.
+        let mut by_resource: BTreeMap<&ResourceAddr, u64> = BTreeMap::new();
+        let mut by_instance: BTreeMap<&InstanceAddr, u64> = BTreeMap::new();
+        for d in changes.iter() {
+            if d.deposed.is_some() || !matches!(d.action, Action::Update | Action::CreateThenDelete | Action::DeleteThenCreate) {
+                continue;
+            }
+            let Some(ttl) = ttl_of(d) else { continue };
+            let named = narrowed.get(&d.addr).map(Vec::as_slice).unwrap_or_default();
+            for r in self.graph.resource_deps.get(&d.addr.resource).into_iter().flatten().filter(|r| **r != d.addr.resource) {
+                let mut instances = named.iter().filter(|a| &a.resource == r).peekable();
+                if instances.peek().is_none() {
+                    let t = by_resource.entry(r).or_default();
+                    *t = (*t).max(ttl);
+                }
+                for a in instances {
+                    let t = by_instance.entry(a).or_default();
+                    *t = (*t).max(ttl);
+                }
+            }
+        }
         let mut drains = Vec::new();
         for (i, c) in changes.iter().enumerate() {
             let recorded = c.deposed.is_some() && state.resources.get(&(c.addr.clone(), c.deposed.clone())).is_some_and(|r| r.drain.is_some());
@@ -283,7 +299,12 @@ impl Planner<'_> {
                 continue;
             }
             let margin = self.config.resource(&c.addr.resource).and_then(|d| d.lifecycle.drain).map_or(0, |d| d.as_millis() as u64);
-            let ttl = changes.iter().filter(|d| switches_away(d, c)).filter_map(ttl_of).max().unwrap_or(0);
+            let ttl = if c.deposed.is_some() {
+                // Its dependents switched in the run that deposed it.
+                0
+            } else {
+                by_resource.get(&c.addr.resource).copied().max(by_instance.get(&c.addr).copied()).unwrap_or(0)
+            };
             let ms = ttl.saturating_mul(1000).saturating_add(margin);
             if ms > 0 {
                 drains.push((i, ms));

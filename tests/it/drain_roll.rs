@@ -467,3 +467,39 @@ async fn a_record_that_cannot_drop_a_host_keeps_it_and_the_inventory_too() {
         assert!(file.contains(&ip(1, i)), "host {i} still exists and is listed: {file}");
     }
 }
+
+#[tokio::test]
+async fn a_host_drains_for_the_records_that_name_it_not_for_its_siblings() {
+    let run = Run::new();
+    // Every record changes in the second plan (`v`), so the sibling's
+    // record (7 s) switches too, but not away from `host[0]`.
+    let hcl = |v: &str| {
+        format!(
+            r#"
+resource "rec_thing" "host" {{
+  count = 2
+  input = "host-${{count.index}}"
+  lifecycle {{ create_before_destroy = true }}
+}}
+resource "rec_thing" "record" {{
+  count = 2
+  input = "${{rec_thing.host[count.index].id}}-{v}"
+  ttl   = count.index == 0 ? 5 : 7
+}}
+resource "rec_thing" "all" {{
+  input = join(",", rec_thing.host[*].id)
+  ttl   = 3
+}}
+"#
+        )
+    };
+    let (report, _) = run.apply(&hcl("v1"), &CancellationToken::new(), &Events::default()).await;
+    assert!(report.ok(), "{report:?}");
+    let replace = vec!["rec_thing.host[0]".parse().unwrap()];
+    let (_, planned) = run.plan_with(&hcl("v2"), PlanOptions { replace, ..Default::default() }).await;
+    let change = |addr: &str| planned.plan.changes.iter().find(|c| c.addr.to_string() == addr).unwrap().clone();
+    assert_eq!(change("rec_thing.record[1]").action, Action::Update);
+    // Its own record (5 s) and the one listing every host (3 s), not its sibling's (7 s).
+    assert_eq!(change("rec_thing.host[0]").drain_ms, Some(5000));
+    assert_eq!(change("rec_thing.host[1]").drain_ms, None, "not replaced");
+}
