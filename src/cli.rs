@@ -85,9 +85,16 @@ pub struct PlanFlags {
     /// Plan only these resources (and what they depend on). Repeatable.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
-    /// Replace this resource even if nothing changed. Repeatable.
+    /// Replace this resource even if nothing changed: one instance
+    /// (`aws_instance.web[0]`) or all of them (`aws_instance.web`,
+    /// `aws_instance.web[*]`). Repeatable.
     #[arg(long = "replace", value_name = "ADDRESS")]
     pub replace: Vec<String>,
+    /// Replace the instances of every counted or `for_each`'d resource in
+    /// waves of N, as `lifecycle { rolling { max_unavailable = N } }` does
+    /// (a resource's own `rolling` block wins).
+    #[arg(long = "rolling", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rolling: Option<u32>,
     /// Read the real objects before planning (`--refresh=false` skips it).
     #[arg(long = "refresh", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub refresh: bool,

@@ -68,11 +68,32 @@ pub struct Schema {
     pub attributes: Vec<Attribute>,
     /// Names of exported attributes only (computed and not an argument).
     pub exported_only: Vec<&'static str>,
+    /// The attribute saying how many seconds resolvers may cache the
+    /// object (a DNS record's `ttl`), and what it is when null: when a
+    /// record switches away from an old host, the host is kept that long
+    /// before it is destroyed.
+    pub cache_ttl: Option<(&'static str, u64)>,
 }
 
 impl Schema {
     pub fn new(attributes: Vec<Attribute>) -> Self {
-        Schema { attributes, exported_only: Vec::new() }
+        Schema { attributes, exported_only: Vec::new(), cache_ttl: None }
+    }
+    /// Names the attribute holding the object's cache TTL in seconds (see [`Schema::cache_ttl`]).
+    pub fn with_cache_ttl(mut self, name: &'static str, default: u64) -> Self {
+        self.cache_ttl = Some((name, default));
+        self
+    }
+    /// The cache TTL of an object of this type, in seconds, when the type
+    /// has one and `v` knows it.
+    pub fn cache_ttl_of(&self, v: &Value) -> Option<u64> {
+        let (name, default) = self.cache_ttl?;
+        match v.get(name).map(Value::unmarked) {
+            None | Some(Value::Null) => Some(default),
+            Some(Value::Number(n)) if *n >= 0.0 && n.is_finite() => Some(*n as u64),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
     }
     /// Declares attributes that cannot be set in configuration.
     pub fn with_exported(mut self, names: &[&'static str]) -> Self {

@@ -61,6 +61,7 @@ pub async fn run(env: &Env, args: &ImportArgs) -> CmdResult {
             create_before_destroy: change.create_before_destroy,
             generation: change.generation,
             imported: true,
+            drain: None,
         });
         state.serial += 1;
         backend.write(&state).await?;

@@ -22,9 +22,13 @@ fn parse_addrs<A: std::str::FromStr<Err = crate::addr::AddrParseError>>(list: &[
 /// The planning options and variable sources the flags give.
 pub fn options(env: &Env, flags: &PlanFlags, destroy: bool) -> Result<(PlanOptions, VarSources), Diagnostics> {
     let targets = parse_addrs(&flags.targets, "target")?;
-    let replace = parse_addrs(&flags.replace, "replace")?;
+    // `aws_instance.web[*]`: every instance of the resource, as the bare
+    // resource address already says.
+    let replace: Vec<String> = flags.replace.iter().map(|s| s.strip_suffix("[*]").unwrap_or(s).to_string()).collect();
+    let replace = parse_addrs(&replace, "replace")?;
     let sources = VarSources::from_env(flags.vars.vars.clone(), flags.vars.var_files.clone()).with_auto_files(&env.dir);
-    let opts = PlanOptions { destroy, refresh: flags.refresh, targets, replace, workspace: env.workspace.clone(), ..PlanOptions::default() };
+    let rolling = flags.rolling.map(|n| crate::config::Rolling { max_unavailable: n as usize });
+    let opts = PlanOptions { destroy, refresh: flags.refresh, targets, replace, rolling, workspace: env.workspace.clone(), ..PlanOptions::default() };
     Ok((opts, sources))
 }
 

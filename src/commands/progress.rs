@@ -248,6 +248,9 @@ impl crate::engine::Progress for Display {
                 format!("{step}: waiting for GET {url} to answer {expect_status}")
             }
             Event::Healthy(step) => format!("{step}: healthy"),
+            Event::Draining { step, ms } => {
+                format!("{step}: draining for {} before it is destroyed", crate::plan::drain_text(ms))
+            }
             Event::InventoryWritten { name, path } => format!("inventory `{name}`: wrote `{path}`"),
             Event::KnownHostsUpdated { path, removed } => format!("`{path}`: removed {removed} line(s) of the replaced host"),
             Event::HookStarted { event, addr } => format!("hook `{event}` for `{addr}`: running..."),

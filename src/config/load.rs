@@ -431,17 +431,27 @@ impl Loader {
                     if blk.dynamic.is_some() && matches!(blk.kind.as_str(), "lifecycle" | "health_check") {
                         self.err(format!("a `{}` block cannot be `dynamic`", blk.kind), blk.span.clone());
                     } else if blk.kind == "lifecycle" {
-                        self.only(&blk.body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes"], &[]);
+                        self.only(&blk.body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes", "drain"], &["rolling"]);
                         lifecycle.create_before_destroy = self.bool_attr(&blk.body, "create_before_destroy");
                         lifecycle.prevent_destroy = self.bool_attr(&blk.body, "prevent_destroy");
                         if let Some(a) = blk.body.attrs.get("ignore_changes") {
                             lifecycle.ignore_changes = self.ignore_changes(a);
+                        }
+                        if let Some(a) = blk.body.attrs.get("drain") {
+                            lifecycle.drain = self.duration_attr(a);
+                        }
+                        for r in blk.body.blocks.iter().filter(|r| r.kind == "rolling") {
+                            if lifecycle.rolling.is_some() {
+                                self.err("only one `rolling` block is allowed", r.span.clone());
+                            }
+                            lifecycle.rolling = self.rolling(r);
                         }
                     } else if blk.kind == "health_check" && mode == Mode::Managed {
                         self.only(&blk.body, "health_check", &["url", "expect_status", "timeout", "interval", "enabled"], &[]);
                         if !blk.body.attrs.contains_key("url") {
                             self.err("a `health_check` block needs `url`", blk.span.clone());
                         }
+                        self.health_constants(&blk.body);
                         if health_check.is_some() {
                             self.err("only one `health_check` block is allowed", blk.span.clone());
                         }
@@ -891,6 +901,60 @@ impl Loader {
             _ => {
                 self.err("`depends_on` must be a list of references: `depends_on = [aws_vpc.main]`", a.expr.span());
                 Vec::new()
+            }
+        }
+    }
+
+    /// A duration argument written as a constant: `"30s"`, `"1m30s"`, or a
+    /// number of seconds.
+    fn duration_attr(&mut self, a: &AttrDecl) -> Option<std::time::Duration> {
+        match self.constant(a)? {
+            Value::String(s) => match humantime::parse_duration(&s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.err(format!("`{}`: `{s}` is not a duration such as \"30s\" or \"2m\": {e}", a.name), a.expr.span());
+                    None
+                }
+            },
+            Value::Number(n) if n >= 0.0 && n.is_finite() => Some(std::time::Duration::from_secs_f64(n)),
+            v => {
+                self.err(format!("`{}` must be a duration such as \"30s\", not {}", a.name, v.type_name()), a.expr.span());
+                None
+            }
+        }
+    }
+
+    /// `rolling { max_unavailable = N }`.
+    fn rolling(&mut self, b: &BlockDecl) -> Option<Rolling> {
+        self.only(&b.body, "rolling", &["max_unavailable"], &[]);
+        let Some(a) = b.body.attrs.get("max_unavailable") else {
+            self.err("a `rolling` block needs `max_unavailable` (how many instances one wave replaces)", b.span.clone());
+            return None;
+        };
+        match self.constant(a)? {
+            Value::Number(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Some(Rolling { max_unavailable: n as usize }),
+            v => {
+                self.err(format!("`max_unavailable` must be a whole number of at least 1, not {v}"), a.expr.span());
+                None
+            }
+        }
+    }
+
+    /// The `health_check` arguments written as constants, checked now
+    /// rather than after a host was created. Those that refer to anything
+    /// (`self.private_ip`) are checked at plan time, once known.
+    fn health_constants(&mut self, body: &BodyDecl) {
+        if body.attrs.get("enabled").is_some_and(|a| refs::references(&a.expr).is_empty() && eval::constant(&a.expr).ok() == Some(Value::Bool(false))) {
+            // A check turned off is never run, so never checked.
+            return;
+        }
+        for a in body.attrs.values() {
+            if !refs::references(&a.expr).is_empty() {
+                continue;
+            }
+            let Some(v) = self.constant(a) else { continue };
+            if let Err(e) = health::check_attr(&a.name, &v) {
+                self.err(e, a.expr.span());
             }
         }
     }

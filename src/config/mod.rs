@@ -9,6 +9,7 @@
 pub mod eval;
 pub mod fmt;
 pub mod functions;
+pub mod health;
 mod load;
 pub mod refs;
 
@@ -115,6 +116,21 @@ pub struct Lifecycle {
     pub prevent_destroy: bool,
     /// Attribute names; `["*"]` for `ignore_changes = all`.
     pub ignore_changes: Vec<String>,
+    /// `drain = "30s"`: how long, beyond the longest TTL of the DNS records
+    /// that switched away from it, the old object of a create-before-destroy
+    /// replacement is kept before it is destroyed (clients cache addresses
+    /// longer than resolvers should).
+    pub drain: Option<std::time::Duration>,
+    /// `rolling { max_unavailable = N }`: the instances of a counted or
+    /// `for_each`'d resource are replaced in waves of N, one after another.
+    pub rolling: Option<Rolling>,
+}
+
+/// `lifecycle { rolling { max_unavailable = N } }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rolling {
+    /// How many instances one wave replaces (at least one).
+    pub max_unavailable: usize,
 }
 
 impl Lifecycle {

@@ -257,6 +257,7 @@ pub async fn read_objects(
                     // As if berth had created it once.
                     generation: 1,
                     imported: true,
+                    drain: None,
                 };
                 out.insert(addr, rs);
             }

@@ -113,15 +113,22 @@ impl Ctx2<'_> {
             .collect();
         found.sort_unstable();
         found.dedup();
+        // A record that lists several hosts (a role's round-robin name,
+        // `records = aws_instance.web[*].private_ip`) resolves to this host
+        // but names none of them: the host's own names come first, and only
+        // they name it.
+        found.sort_by_key(|i| self.records[*i].addresses.len() != 1);
+        let own = found.iter().take_while(|i| self.records[**i].addresses.len() == 1).count();
         let dns_names: Vec<String> = found.into_iter().map(|i| self.records[i].fqdn.clone()).collect();
+        let own_name = dns_names[..own].first();
         let address = match kind {
             AddressKind::PrivateIp => private_ip.clone().ok_or_else(|| format!("{what}: the host has no `private_ip`"))?,
             AddressKind::PublicIp => public_ip.clone().ok_or_else(|| format!("{what}: the host has no `public_ip`"))?,
-            AddressKind::Dns => dns_names.first().cloned().ok_or_else(|| {
-                format!("{what}: `address = \"dns\"` but no DNS record managed by berth points at this host")
+            AddressKind::Dns => own_name.cloned().ok_or_else(|| {
+                format!("{what}: `address = \"dns\"` but no DNS record managed by berth names this host alone")
             })?,
         };
-        let name = match (dns_names.first(), resource) {
+        let name = match (own_name, resource) {
             (Some(n), _) => n.clone(),
             (None, Some(a)) => derived_name(a),
             (None, None) => address.clone(),

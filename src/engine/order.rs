@@ -5,15 +5,19 @@
 //! state recorded when each object was created); a destroy-then-create
 //! replacement destroys first; a create-before-destroy replacement creates
 //! the new object, lets every dependent switch to it, then destroys the old
-//! one. The planner builds the graph too ([`order_check`]), so a plan whose
-//! changes cannot be ordered is refused before anything is applied.
+//! one. A rolling replacement goes wave by wave: wave k+1 waits for every
+//! step of wave k, and a dependent that lists every instance is updated
+//! after each wave ([`Step::Rewave`]) and, for destroy-then-create waves,
+//! before each wave's old objects go ([`Step::Unlist`]). The planner builds
+//! the graph too ([`order_check`]), so a plan whose changes cannot be
+//! ordered is refused before anything is applied.
 
-use crate::addr::{InstanceKey, ResourceAddr};
+use crate::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use crate::diag::Diagnostic;
 use crate::plan::{Action, Plan};
 use crate::state::State;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One step of the apply: a change of the plan is one step, or two for a
 /// replacement (its create half and its destroy half).
@@ -23,6 +27,19 @@ pub enum Step {
     Change(usize),
     /// Delete, or the destroy half of a replacement.
     Destroy(usize),
+    /// A dependent's in-place update (the change's index) applied again
+    /// after a wave of a rolling replacement (`wave`, from 1) of what it
+    /// depends on, before that wave's old objects go: a record listing the
+    /// hosts of a role follows the roll wave by wave. The last wave's
+    /// update is the change's own [`Step::Change`].
+    Rewave { change: usize, wave: usize },
+    /// A dependent's in-place update (the change's index) applied before
+    /// the destroy-then-create replacements of one group of what it
+    /// depends on go (the wave `wave` of the resource of change `of`, or
+    /// with `wave` 0 the resource's replacements when they are not all of
+    /// its instances): a record listing the hosts of a role drops the
+    /// hosts about to be destroyed first.
+    Unlist { change: usize, of: usize, wave: usize },
     /// A join: no work of its own, done once every step it waits for is.
     /// Where every step of one group waits for every step of another (N
     /// records reading `local.ips` of N hosts; N hosts destroyed after N
@@ -209,6 +226,10 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
                     if c.action == Action::CreateThenDelete {
                         link(&mut g, &mut seen, idx[&Step::Change(i)], n);
                     }
+                    if c.wave.is_some() && c.deposed.is_none() {
+                        // Ordered wave by wave below.
+                        continue;
+                    }
                     // The old object goes only once every dependent has moved on.
                     let all = dependent_changes.get(res).map(Vec::as_slice).unwrap_or_default();
                     if all.len() >= JOIN_MIN {
@@ -223,6 +244,8 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             }
         }
     }
+    waves(plan, &mut g, &mut seen, &idx, &changes_of, &dependent_changes);
+    unlist_subsets(plan, &mut g, &mut seen, &idx, &changes_of, &dependent_changes);
     if petgraph::algo::is_cyclic_directed(&g) {
         let cyc: Vec<String> = petgraph::algo::tarjan_scc(&g)
             .into_iter()
@@ -232,6 +255,8 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             .filter_map(|n| match g[n] {
                 Step::Change(i) => Some(format!("create/update `{}`", plan.changes[i].addr)),
                 Step::Destroy(i) => Some(format!("destroy `{}`", plan.changes[i].addr)),
+                Step::Rewave { change, wave } => Some(format!("update `{}` after wave {wave}", plan.changes[change].addr)),
+                Step::Unlist { change, .. } => Some(format!("update `{}` before a replacement", plan.changes[change].addr)),
                 Step::Join => None,
             })
             .collect();
@@ -239,6 +264,197 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
             .hint("mixing create_before_destroy and destroy-then-create replacements of dependent resources can do this; set create_before_destroy on both"));
     }
     Ok(g)
+}
+
+/// Orders the rolling replacements (changes with a [`Wave`](crate::plan::Wave)):
+/// every step of wave k+1 waits for every step of wave k — its creates, the
+/// dependents' updates that follow them ([`Step::Rewave`]), its destroys with
+/// their drains — so a roll has at most one wave of old objects going at a
+/// time, and a failed wave skips the rest. A dependent that names one
+/// instance (`aws_instance.web[count.index]`) switches with that instance's
+/// wave; one that reads them all (`aws_instance.web[*].private_ip`) is
+/// updated after every wave; one created or replaced by the plan waits for
+/// the whole roll.
+fn waves(
+    plan: &Plan,
+    g: &mut DiGraph<Step, ()>,
+    seen: &mut HashSet<(NodeIndex, NodeIndex)>,
+    idx: &HashMap<Step, NodeIndex>,
+    changes_of: &HashMap<&ResourceAddr, Vec<NodeIndex>>,
+    dependent_changes: &HashMap<&ResourceAddr, Vec<NodeIndex>>,
+) {
+    let mut rolls: BTreeMap<&ResourceAddr, BTreeMap<usize, Vec<usize>>> = BTreeMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if let (Some(w), None) = (c.wave, &c.deposed) {
+            rolls.entry(&c.addr.resource).or_default().entry(w.index).or_default().push(i);
+        }
+    }
+    for (r, waves) in rolls {
+        let last = waves.keys().copied().max().unwrap_or(0);
+        let mut dependents: Vec<usize> = dependent_changes
+            .get(r)
+            .into_iter()
+            .flatten()
+            .filter_map(|&m| match g[m] {
+                Step::Change(j) => Some(j),
+                _ => None,
+            })
+            .collect();
+        dependents.sort_unstable();
+        dependents.dedup();
+        let mut prev_end: Option<NodeIndex> = None;
+        for (k, members) in waves {
+            let creates: Vec<NodeIndex> = members.iter().filter_map(|i| idx.get(&Step::Change(*i)).copied()).collect();
+            let destroys: Vec<(usize, NodeIndex)> = members
+                .iter()
+                .filter(|i| plan.changes[**i].action == Action::CreateThenDelete)
+                .filter_map(|i| idx.get(&Step::Destroy(*i)).map(|n| (*i, *n)))
+                .collect();
+            let all: Vec<NodeIndex> =
+                members.iter().flat_map(|i| [Step::Change(*i), Step::Destroy(*i)]).filter_map(|s| idx.get(&s).copied()).collect();
+            if let Some(p) = prev_end {
+                for &s in &all {
+                    link(g, seen, p, s);
+                }
+            }
+            let end = g.add_node(Step::Join);
+            for &s in &all {
+                link(g, seen, s, end);
+            }
+            for &j in &dependents {
+                let d = &plan.changes[j];
+                let Some(&dn) = idx.get(&Step::Change(j)) else { continue };
+                let named: Vec<&InstanceAddr> =
+                    plan.instance_dependencies.get(&d.addr).into_iter().flatten().filter(|a| &a.resource == r).collect();
+                if !named.is_empty() {
+                    if members.iter().any(|i| named.contains(&&plan.changes[*i].addr)) {
+                        for &(i, n) in &destroys {
+                            if named.contains(&&plan.changes[i].addr) {
+                                link(g, seen, dn, n);
+                            }
+                        }
+                        link(g, seen, dn, end);
+                    }
+                    continue;
+                }
+                if d.action == Action::Update {
+                    unlist(plan, g, seen, idx, changes_of, j, r, &members, k, prev_end, Some(end));
+                }
+                if k == last {
+                    for &(_, n) in &destroys {
+                        link(g, seen, dn, n);
+                    }
+                    continue;
+                }
+                if d.action != Action::Update {
+                    continue;
+                }
+                let n = g.add_node(Step::Rewave { change: j, wave: k });
+                for &m in &creates {
+                    link(g, seen, m, n);
+                }
+                for dep in deps_of(plan, &d.addr.resource).filter(|dep| *dep != r && *dep != &d.addr.resource) {
+                    for &m in changes_of.get(dep).map(Vec::as_slice).unwrap_or_default() {
+                        link(g, seen, m, n);
+                    }
+                }
+                if let Some(p) = prev_end {
+                    link(g, seen, p, n);
+                }
+                for &(_, m) in &destroys {
+                    link(g, seen, n, m);
+                }
+                link(g, seen, n, end);
+            }
+            prev_end = Some(end);
+        }
+    }
+}
+
+/// For the destroy-then-create replacements among `members` (changes of
+/// `r`): the [`Step::Unlist`] of dependent change `j`, which they wait for.
+#[allow(clippy::too_many_arguments)]
+fn unlist(
+    plan: &Plan,
+    g: &mut DiGraph<Step, ()>,
+    seen: &mut HashSet<(NodeIndex, NodeIndex)>,
+    idx: &HashMap<Step, NodeIndex>,
+    changes_of: &HashMap<&ResourceAddr, Vec<NodeIndex>>,
+    j: usize,
+    r: &ResourceAddr,
+    members: &[usize],
+    wave: usize,
+    after: Option<NodeIndex>,
+    before: Option<NodeIndex>,
+) {
+    let destroys: Vec<NodeIndex> = members
+        .iter()
+        .filter(|i| plan.changes[**i].action == Action::DeleteThenCreate)
+        .filter_map(|i| idx.get(&Step::Destroy(*i)).copied())
+        .collect();
+    let Some(&of) = members.iter().find(|i| plan.changes[**i].action == Action::DeleteThenCreate) else { return };
+    let d = &plan.changes[j];
+    let n = g.add_node(Step::Unlist { change: j, of, wave });
+    for dep in deps_of(plan, &d.addr.resource).filter(|dep| *dep != r && *dep != &d.addr.resource) {
+        for &m in changes_of.get(dep).map(Vec::as_slice).unwrap_or_default() {
+            link(g, seen, m, n);
+        }
+    }
+    if let Some(p) = after {
+        link(g, seen, p, n);
+    }
+    for m in destroys {
+        link(g, seen, n, m);
+    }
+    if let Some(e) = before {
+        link(g, seen, n, e);
+    }
+}
+
+/// The destroy-then-create replacements of a resource that are not all of
+/// its instances and roll in no waves: the dependents that list every
+/// instance drop them before they go (see [`Step::Unlist`]).
+fn unlist_subsets(
+    plan: &Plan,
+    g: &mut DiGraph<Step, ()>,
+    seen: &mut HashSet<(NodeIndex, NodeIndex)>,
+    idx: &HashMap<Step, NodeIndex>,
+    changes_of: &HashMap<&ResourceAddr, Vec<NodeIndex>>,
+    dependent_changes: &HashMap<&ResourceAddr, Vec<NodeIndex>>,
+) {
+    let mut replaced: BTreeMap<&ResourceAddr, Vec<usize>> = BTreeMap::new();
+    let mut instances: HashMap<&ResourceAddr, usize> = HashMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.deposed.is_some() || c.action == Action::Delete {
+            continue;
+        }
+        *instances.entry(&c.addr.resource).or_default() += 1;
+        if c.action == Action::DeleteThenCreate && c.wave.is_none() {
+            replaced.entry(&c.addr.resource).or_default().push(i);
+        }
+    }
+    for (r, members) in replaced {
+        if members.len() >= instances.get(r).copied().unwrap_or(0) {
+            // All of them go at once: there is nothing to keep listing.
+            continue;
+        }
+        let mut dependents: Vec<usize> = dependent_changes
+            .get(r)
+            .into_iter()
+            .flatten()
+            .filter_map(|&m| match g[m] {
+                Step::Change(j) => Some(j),
+                _ => None,
+            })
+            .filter(|&j| plan.changes[j].action == Action::Update && plan.changes[j].addr.resource != *r)
+            .filter(|&j| !plan.instance_dependencies.get(&plan.changes[j].addr).into_iter().flatten().any(|a| &a.resource == r))
+            .collect();
+        dependents.sort_unstable();
+        dependents.dedup();
+        for j in dependents {
+            unlist(plan, g, seen, idx, changes_of, j, r, &members, 0, None, None);
+        }
+    }
 }
 
 /// Which side of its group a join stands on.

@@ -1,6 +1,7 @@
 //! The planner: builds a [`Plan`] from a refreshed state — walks the
 //! configuration in dependency order and asks each resource's provider what
-//! would change — then runs the plan-wide [checks](crate::engine::checks)
+//! would change — then runs the plan-wide [checks](crate::engine::checks),
+//! gives old objects their drains and rolling replacements their waves,
 //! and makes sure the apply can [order](crate::engine::order) the changes.
 
 use crate::addr::{InstanceAddr, InstanceKey, Mode, ResourceAddr, TargetAddr};
@@ -30,6 +31,9 @@ pub struct PlanOptions {
     /// Write resource blocks for imports that have none (into
     /// [`Plan::generated_config`]) instead of failing on them.
     pub generate_config: bool,
+    /// `--rolling N`: the rolling replacement of every counted or
+    /// `for_each`'d resource without a `lifecycle { rolling }` of its own.
+    pub rolling: Option<crate::config::Rolling>,
 }
 
 pub struct Planner<'a> {
@@ -152,6 +156,8 @@ impl Planner<'_> {
                 }
             }
             crate::engine::checks::run(self.config, &mut changes, &mut diags);
+            self.drains(&mut changes, &instance_dependencies, state);
+            self.waves(&mut changes);
         }
 
         // Root outputs.
@@ -251,6 +257,125 @@ impl Planner<'_> {
         out
     }
 
+    /// The drain of every old object the plan destroys once its
+    /// dependents have switched away from it: the longest cache TTL
+    /// ([`Schema::cache_ttl`](crate::schema::Schema::cache_ttl)) of the
+    /// changed objects that depend on it, plus its resource's
+    /// `lifecycle { drain }`. A deposed object whose drain an earlier run
+    /// recorded keeps that one (see [`Planner::delete_change`]).
+    fn drains(&self, changes: &mut [ResourceChange], narrowed: &BTreeMap<InstanceAddr, Vec<InstanceAddr>>, state: &State) {
+        let ttl_of = |d: &ResourceChange| -> Option<u64> {
+            let schema = self.providers.get(&d.provider)?.schema(d.addr.resource.mode, &d.addr.resource.type_)?;
+            [&d.before, &d.after].into_iter().flatten().filter_map(|v| schema.cache_ttl_of(v)).max()
+        };
+        // The longest TTL switching away from each resource, or from one
+        // instance of it for a record that names that instance alone: one
+        // pass over the changes, not one per old object.
+        let mut by_resource: BTreeMap<&ResourceAddr, u64> = BTreeMap::new();
+        let mut by_instance: BTreeMap<&InstanceAddr, u64> = BTreeMap::new();
+        for d in changes.iter() {
+            if d.deposed.is_some() || !matches!(d.action, Action::Update | Action::CreateThenDelete | Action::DeleteThenCreate) {
+                continue;
+            }
+            let Some(ttl) = ttl_of(d) else { continue };
+            let named = narrowed.get(&d.addr).map(Vec::as_slice).unwrap_or_default();
+            for r in self.graph.resource_deps.get(&d.addr.resource).into_iter().flatten().filter(|r| **r != d.addr.resource) {
+                let mut instances = named.iter().filter(|a| &a.resource == r).peekable();
+                if instances.peek().is_none() {
+                    let t = by_resource.entry(r).or_default();
+                    *t = (*t).max(ttl);
+                }
+                for a in instances {
+                    let t = by_instance.entry(a).or_default();
+                    *t = (*t).max(ttl);
+                }
+            }
+        }
+        let mut drains = Vec::new();
+        for (i, c) in changes.iter().enumerate() {
+            let recorded = c.deposed.is_some() && state.resources.get(&(c.addr.clone(), c.deposed.clone())).is_some_and(|r| r.drain.is_some());
+            let old_goes_after_switch = c.action == Action::CreateThenDelete || (c.action == Action::Delete && c.deposed.is_some());
+            if !old_goes_after_switch || recorded {
+                continue;
+            }
+            let margin = self.config.resource(&c.addr.resource).and_then(|d| d.lifecycle.drain).map_or(0, |d| d.as_millis() as u64);
+            let ttl = if c.deposed.is_some() {
+                // Its dependents switched in the run that deposed it.
+                0
+            } else {
+                by_resource.get(&c.addr.resource).copied().max(by_instance.get(&c.addr).copied()).unwrap_or(0)
+            };
+            let ms = ttl.saturating_mul(1000).saturating_add(margin);
+            if ms > 0 {
+                drains.push((i, ms));
+            }
+        }
+        for (i, ms) in drains {
+            changes[i].drain_ms = Some(ms);
+        }
+    }
+
+    /// Splits the replacements of each resource with `lifecycle { rolling }`
+    /// into waves of `max_unavailable` instances, in key order.
+    fn waves(&self, changes: &mut [ResourceChange]) {
+        let mut by_resource: BTreeMap<&ResourceAddr, Vec<(InstanceAddr, usize)>> = BTreeMap::new();
+        let rolling = |r: &ResourceAddr| {
+            let d = self.config.resource(r)?;
+            d.lifecycle.rolling.or(self.opts.rolling.filter(|_| d.count.is_some() || d.for_each.is_some()))
+        };
+        for (i, c) in changes.iter().enumerate() {
+            if c.deposed.is_none() && c.action.is_replace() && rolling(&c.addr.resource).is_some() {
+                by_resource.entry(&c.addr.resource).or_default().push((c.addr.clone(), i));
+            }
+        }
+        let mut waves = Vec::new();
+        for (r, mut members) in by_resource {
+            let Some(roll) = rolling(r) else { continue };
+            members.sort();
+            let of = members.len().div_ceil(roll.max_unavailable.max(1));
+            if of < 2 {
+                continue;
+            }
+            for (n, chunk) in members.chunks(roll.max_unavailable.max(1)).enumerate() {
+                waves.extend(chunk.iter().map(|(_, i)| (*i, Wave { index: n + 1, of })));
+            }
+        }
+        for (i, w) in waves {
+            changes[i].wave = Some(w);
+        }
+    }
+
+    /// The `health_check` arguments of a planned instance that can be
+    /// evaluated now (with `self` as planned), checked: a bad URL,
+    /// duration or status is an error before any host is created for it.
+    /// Arguments that cannot be evaluated yet are left to the apply.
+    fn check_health_args(
+        &self,
+        decl: &crate::config::ResourceDecl,
+        world: &World<'_>,
+        inst: &InstanceAddr,
+        after: &Value,
+        seen: &mut BTreeSet<(String, String)>,
+        diags: &mut Diagnostics,
+    ) {
+        let Some(block) = &decl.health_check else { return };
+        let mut ctx = world.instance_ctx(&inst.resource.module, &inst.key, None);
+        ctx.self_value = Some(after.clone());
+        let enabled = block.body.attrs.get("enabled").map(|a| crate::config::eval::eval(&a.expr, &ctx));
+        if matches!(enabled, Some(Ok(Value::Bool(false)))) {
+            // A check turned off is never run, so never checked.
+            return;
+        }
+        for (name, a) in &block.body.attrs {
+            let Ok(v) = crate::config::eval::eval(&a.expr, &ctx) else { continue };
+            if let Err(e) = crate::config::health::check_attr(name, &v)
+                && seen.insert((name.clone(), e.clone()))
+            {
+                diags.push(Diagnostic::error(format!("`{inst}`: {e}")).at(a.expr.span()));
+            }
+        }
+    }
+
     fn delete_change(&self, r: &ResourceState, reason: Option<String>) -> ResourceChange {
         ResourceChange {
             addr: r.addr.clone(),
@@ -265,6 +390,9 @@ impl Planner<'_> {
             create_before_destroy: r.create_before_destroy,
             generation: r.generation,
             import: None,
+            // A drain an earlier run recorded goes on where it stopped.
+            drain_ms: r.drain.filter(|_| r.deposed.is_some()).map(|d| d.remaining(crate::state::now_ms())).filter(|ms| *ms > 0),
+            wave: None,
         }
     }
 
@@ -393,6 +521,8 @@ impl Planner<'_> {
                         create_before_destroy: false,
                         generation: 0,
                         import: None,
+                        drain_ms: None,
+                        wave: None,
                     });
                 }
             }
@@ -420,6 +550,7 @@ impl Planner<'_> {
             }
         });
         let results = futures::future::join_all(futs).await;
+        let mut health_seen = BTreeSet::new();
         for (inst, key, prior, prior_value, _config, planned) in results {
             let planned = match planned {
                 Ok(p) => p,
@@ -473,6 +604,9 @@ impl Planner<'_> {
             if prior.is_some_and(|p| p.imported) {
                 action = super::import::claim(action, provider.ownership_marks(&addr.type_), &mut notes);
             }
+            if action.creates() {
+                self.check_health_args(decl, world, &inst, &after, &mut health_seen, &mut diags);
+            }
             if action.creates() && decl.health_check.is_some() {
                 notes.push(
                     "health-gated: what depends on it switches over, and any old object is destroyed, only after its health check passes"
@@ -497,6 +631,8 @@ impl Planner<'_> {
                 create_before_destroy: cbd,
                 generation: prior.map(|p| p.generation).unwrap_or(0),
                 import,
+                drain_ms: None,
+                wave: None,
             });
         }
         // Instances that no longer exist in the expansion.

@@ -103,6 +103,9 @@ pub enum Event<'a> {
     /// A created object's health gate started polling.
     HealthWaiting { step: &'a StepRef, url: &'a str, expect_status: u16 },
     Healthy(&'a StepRef),
+    /// The old object a destroy removes is kept `ms` milliseconds more
+    /// first: clients may still use the addresses the records served.
+    Draining { step: &'a StepRef, ms: u64 },
     /// An inventory file was rewritten (its content changed).
     InventoryWritten { name: &'a str, path: &'a str },
     /// The run was cancelled; `in_flight` operations are still awaited.

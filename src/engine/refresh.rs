@@ -122,6 +122,7 @@ pub async fn adopt_pending(state: &mut State, providers: &Registry, diags: &mut 
                     // next create of the address gets a fresh token.
                     generation: p.generation + 1,
                     imported: false,
+                    drain: None,
                 });
             }
             Ok(None) => {}

@@ -304,6 +304,8 @@ mod tests {
             create_before_destroy: false,
             generation: 0,
             import: None,
+            drain_ms: None,
+            wave: None,
         }
     }
 

@@ -110,6 +110,36 @@ pub struct ResourceChange {
     /// apply records first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<String>,
+    /// For a change that destroys an old object after its dependents
+    /// switched away from it (a create-before-destroy replacement, a
+    /// deposed object): how long, in milliseconds, the old object is kept
+    /// first — the longest TTL of the DNS records that switched, plus the
+    /// resource's `lifecycle { drain }`. Clients keep resolved addresses
+    /// that long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_ms: Option<u64>,
+    /// The wave of a rolling replacement (`lifecycle { rolling }`) this
+    /// change belongs to: a wave starts once the one before it is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<Wave>,
+}
+
+/// One wave of a rolling replacement: `index` of `of`, counted from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wave {
+    pub index: usize,
+    pub of: usize,
+}
+
+/// A drain as plans and progress show it: `60 s`, `1.5 s`, `2 min 5 s`.
+pub fn drain_text(ms: u64) -> String {
+    let (min, rest) = (ms / 60_000, ms % 60_000);
+    let secs = if rest % 1000 == 0 { format!("{} s", rest / 1000) } else { format!("{} s", rest as f64 / 1000.0) };
+    match (min, rest) {
+        (0, _) => secs,
+        (m, 0) => format!("{m} min"),
+        (m, _) => format!("{m} min {secs}"),
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

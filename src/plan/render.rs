@@ -63,6 +63,9 @@ fn header(c: &ResourceChange) -> String {
         Action::NoOp => "has no changes".to_string(),
     };
     let mut s = format!("  # {addr} {what}");
+    if let Some(w) = c.wave {
+        let _ = write!(s, ", wave {} of {}", w.index, w.of);
+    }
     if let (Some(id), false) = (&c.import, c.action == Action::NoOp) {
         let _ = write!(s, "\n  # (imported from {})", q(id));
     }
@@ -80,6 +83,10 @@ pub(crate) fn render_change(out: &mut String, c: &ResourceChange) {
     let _ = writeln!(out, "{}", header(c));
     for n in &c.notes {
         let _ = writeln!(out, "  # note: {n}");
+    }
+    if let Some(ms) = c.drain_ms {
+        let what = if c.deposed.is_some() { "the deposed object" } else { "old object" };
+        let _ = writeln!(out, "  # note: {what} destroyed after a {} drain (clients may still use the addresses it served)", drain_text(ms));
     }
     let kind = if c.addr.resource.mode == crate::addr::Mode::Data { "data" } else { "resource" };
     let _ = writeln!(
@@ -293,8 +300,9 @@ pub fn human(plan: &Plan) -> String {
         let order: Vec<&ResourceChange> =
             changes.iter().copied().filter(|c| c.action == Action::CreateThenDelete).collect();
         if !order.is_empty() {
-            out.push_str("Order of create-before-destroy replacements: new object created (and healthy, where it has a health check), dependents switched to it, inventory files rewritten, then the old object destroyed.\n\n");
+            out.push_str("Order of create-before-destroy replacements: new object created (and healthy, where it has a health check), dependents switched to it, inventory files rewritten, then the old object destroyed (after its drain, where it has one).\n\n");
         }
+        rolls(&mut out, &changes);
     }
     if !output_changes.is_empty() {
         out.push_str("Changes to outputs:\n");
@@ -329,6 +337,27 @@ pub fn human(plan: &Plan) -> String {
     let s = plan.summary();
     let _ = writeln!(out, "Plan: {}.", s.counts());
     out
+}
+
+/// The waves of every rolling replacement, in order.
+fn rolls(out: &mut String, changes: &[&ResourceChange]) {
+    use std::collections::BTreeMap;
+    let mut by_resource: BTreeMap<&crate::addr::ResourceAddr, BTreeMap<usize, Vec<&ResourceChange>>> = BTreeMap::new();
+    for c in changes {
+        if let Some(w) = c.wave {
+            by_resource.entry(&c.addr.resource).or_default().entry(w.index).or_default().push(c);
+        }
+    }
+    for (r, waves) in by_resource {
+        let _ = writeln!(out, "Rolling replacement of {r}, in {} waves (each created, healthy, switched over, written to the inventories and drained before the next begins; a failed wave stops the roll):", waves.len());
+        for (n, members) in &waves {
+            let names: Vec<String> = members.iter().map(|c| c.addr.to_string()).collect();
+            let drain = members.iter().filter_map(|c| c.drain_ms).max();
+            let tail = drain.map(|ms| format!(" (old hosts destroyed after a {} drain)", drain_text(ms))).unwrap_or_default();
+            let _ = writeln!(out, "  wave {n} of {}: {}{tail}", waves.len(), names.join(", "));
+        }
+        out.push('\n');
+    }
 }
 
 /// The JSON plan (`berth plan --json`, `berth show --json`). Schema in
@@ -390,6 +419,8 @@ pub fn json(plan: &Plan) -> serde_json::Value {
                 "reason": c.reason,
                 "notes": c.notes,
                 "import_id": c.import,
+                "drain_ms": c.drain_ms,
+                "wave": c.wave,
             })
         })
         .collect();

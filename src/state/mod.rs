@@ -56,6 +56,37 @@ pub struct ResourceState {
     /// them (the plan shows it) and clears this.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,
+    /// For an old object whose dependents switched away from it: how long
+    /// it is kept before it is destroyed, and when that wait ends once it
+    /// started. Journaled, so a run killed during the wait resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Drain>,
+}
+
+/// The drain of an old object (see [`ResourceState::drain`]).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Drain {
+    /// How long the wait is, in milliseconds.
+    pub ms: u64,
+    /// When it ends, in milliseconds since the Unix epoch; `None` until it
+    /// starts (a run that stops before then waits the whole of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
+}
+
+impl Drain {
+    /// How much of the wait is left at `now` (milliseconds since the Unix epoch).
+    pub fn remaining(&self, now: u64) -> u64 {
+        match self.until {
+            Some(until) => until.saturating_sub(now).min(self.ms),
+            None => self.ms,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn is_false(b: &bool) -> bool {

@@ -273,6 +273,7 @@ impl TerraformState {
                     // As if berth had created it once (see `engine::import`).
                     generation: 1,
                     imported: true,
+                    drain: None,
                 };
                 if rs.deposed.is_none() {
                     m.migrated.push((addr, id));

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The events of a run, kept as their kind and step.
 #[derive(Default)]
-struct Events(Mutex<Vec<(&'static str, Option<StepRef>)>>);
+pub(crate) struct Events(Mutex<Vec<(&'static str, Option<StepRef>)>>);
 
 impl Progress for Events {
     fn event(&self, e: Event<'_>) {
@@ -28,6 +28,7 @@ impl Progress for Events {
             Event::Finished { step, .. } => ("finished", Some(step.clone())),
             Event::Failed { step, .. } => ("failed", Some(step.clone())),
             Event::Healthy(s) => ("healthy", Some(s.clone())),
+            Event::Draining { step, .. } => ("draining", Some(step.clone())),
             Event::HealthWaiting { step, .. } => ("health-waiting", Some(step.clone())),
             Event::Interrupted { .. } => ("interrupted", None),
             Event::Warning { step, .. } => ("warning", Some(step.clone())),
@@ -43,27 +44,33 @@ impl Progress for Events {
 
 impl Events {
     /// The addresses of the steps of one kind of event, in order.
-    fn of(&self, kind: &str) -> Vec<String> {
+    pub(crate) fn of(&self, kind: &str) -> Vec<String> {
         self.0.lock().unwrap().iter().filter(|(k, _)| *k == kind).filter_map(|(_, s)| s.as_ref().map(|s| s.to_string())).collect()
     }
 }
 
-struct Run {
-    _dir: tempfile::TempDir,
-    rec: Recording,
-    backend: LocalBackend,
+pub(crate) struct Run {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) rec: Recording,
+    pub(crate) backend: LocalBackend,
 }
 
 impl Run {
-    fn new() -> Run {
+    pub(crate) fn new() -> Run {
         let dir = tempfile::tempdir().unwrap();
         let backend = LocalBackend::new(dir.path().join("state"), "default");
         Run { _dir: dir, rec: Recording::new(), backend }
     }
 
-    async fn plan(&self, hcl: &str) -> (berth::config::Config, engine::Planned) {
+    pub(crate) async fn plan(&self, hcl: &str) -> (berth::config::Config, engine::Planned) {
+        self.plan_with(hcl, PlanOptions::default()).await
+    }
+
+    /// As [`Run::plan`], with `opts` (its provider registry, workspace and
+    /// refresh set here).
+    pub(crate) async fn plan_with(&self, hcl: &str, opts: PlanOptions) -> (berth::config::Config, engine::Planned) {
         let config = berth::config::load_str("main.hcl", hcl).expect("a valid configuration");
-        let opts = PlanOptions { refresh: true, workspace: "default".into(), providers: self.rec.registry(), ..Default::default() };
+        let opts = PlanOptions { refresh: true, workspace: "default".into(), providers: self.rec.registry(), ..opts };
         let planned = engine::plan(&config, &VarSources::default(), &self.backend, &opts, &Events::default())
             .await
             .unwrap_or_else(|d| panic!("plan failed: {d}"));
@@ -71,8 +78,18 @@ impl Run {
     }
 
     /// Plans and applies `hcl`, bounded in time: an engine that hangs fails the test.
-    async fn apply(&self, hcl: &str, cancel: &CancellationToken, events: &Events) -> (ApplyReport, State) {
-        let (config, planned) = self.plan(hcl).await;
+    pub(crate) async fn apply(&self, hcl: &str, cancel: &CancellationToken, events: &dyn Progress) -> (ApplyReport, State) {
+        let planned = self.plan(hcl).await;
+        self.apply_planned(planned, cancel, events).await
+    }
+
+    /// Applies a plan made by [`Run::plan_with`], bounded in time as [`Run::apply`].
+    pub(crate) async fn apply_planned(
+        &self,
+        (config, planned): (berth::config::Config, engine::Planned),
+        cancel: &CancellationToken,
+        events: &dyn Progress,
+    ) -> (ApplyReport, State) {
         let opts = ApplyOptions { parallelism: 4, ..Default::default() };
         let run = engine::apply(&config, planned, &self.backend, &opts, events, cancel);
         tokio::time::timeout(Duration::from_secs(60), run)
@@ -81,7 +98,7 @@ impl Run {
             .unwrap_or_else(|d| panic!("apply failed: {d}"))
     }
 
-    async fn stored(&self) -> State {
+    pub(crate) async fn stored(&self) -> State {
         self.backend.load().await.unwrap().expect("a state")
     }
 }

@@ -25,6 +25,7 @@ fn resource(name: &str, n: usize) -> ResourceState {
         create_before_destroy: false,
         generation: 1,
         imported: false,
+        drain: None,
     }
 }
 

@@ -575,6 +575,7 @@ fn resource(n: usize) -> ResourceState {
         create_before_destroy: false,
         generation: 1,
         imported: false,
+        drain: None,
     }
 }
 

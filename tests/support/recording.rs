@@ -5,7 +5,7 @@
 //! demand from a real cloud or from the built-in resources. This provider has
 //! one resource type, `rec_thing` (`input` in, `id` and `output` out,
 //! `triggers` forces a replacement, `rule { ... }` nested blocks, `size` a
-//! number), answers every operation as the test
+//! number, `ttl` a cache TTL in seconds as a DNS record has), answers every operation as the test
 //! scripted it for that address, and records every call, so a test can say
 //! exactly what the engine asked for and in which order.
 //!
@@ -25,8 +25,15 @@ use tokio::sync::Notify;
 pub const TYPE: &str = "rec_thing";
 
 static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::new(vec![Attribute::arg("input"), Attribute::arg("triggers").force_new(), Attribute::arg("rule").block(), Attribute::arg("size").number()])
-        .with_exported(&["id", "output"])
+    Schema::new(vec![
+        Attribute::arg("input"),
+        Attribute::arg("triggers").force_new(),
+        Attribute::arg("rule").block(),
+        Attribute::arg("size").number(),
+        Attribute::arg("ttl").number(),
+    ])
+    .with_exported(&["id", "output"])
+    .with_cache_ttl("ttl", 0)
 });
 
 /// How the provider answers one operation.

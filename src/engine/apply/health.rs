@@ -21,36 +21,22 @@ pub struct HealthCheck {
     pub interval: Duration,
 }
 
-fn duration(v: Option<&Value>, default: Duration, what: &str) -> Result<Duration, String> {
-    match v.map(Value::unmarked) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::String(s)) => humantime::parse_duration(s).map_err(|e| format!("health_check: invalid `{what}` `{s}`: {e}")),
-        Some(Value::Number(n)) if *n >= 0.0 => Ok(Duration::from_secs_f64(*n)),
-        Some(other) => Err(format!("health_check: `{what}` must be a duration such as \"5s\", not {}", other.type_name())),
-    }
-}
-
 impl HealthCheck {
     /// Reads an evaluated `health_check` block; `None` when `enabled = false`.
+    /// The arguments follow [`crate::config::health`]'s rules.
     pub fn from_value(v: &Value) -> Result<Option<HealthCheck>, String> {
+        use crate::config::health as rules;
         if v.get("enabled").and_then(Value::as_bool) == Some(false) {
             return Ok(None);
         }
-        let url = match v.get("url").map(Value::unmarked) {
-            Some(Value::String(s)) if s.starts_with("http://") || s.starts_with("https://") => s.clone(),
-            Some(Value::String(s)) => return Err(format!("health_check: `url` must start with http:// or https://, got `{s}`")),
-            _ => return Err("health_check: `url` must be a string".into()),
-        };
-        let expect_status = match v.get("expect_status").map(Value::unmarked) {
-            None | Some(Value::Null) => 200,
-            Some(Value::Number(n)) if (100.0..600.0).contains(n) && n.fract() == 0.0 => *n as u16,
-            Some(other) => return Err(format!("health_check: `expect_status` must be an HTTP status such as 200, not {other}")),
-        };
+        let null = Value::Null;
+        let arg = |name: &str| v.get(name).unwrap_or(&null);
+        let url = rules::url(arg("url"))?.ok_or("health_check: `url` must be a string")?;
         Ok(Some(HealthCheck {
             url,
-            expect_status,
-            timeout: duration(v.get("timeout"), Duration::from_secs(300), "timeout")?,
-            interval: duration(v.get("interval"), Duration::from_secs(5), "interval")?,
+            expect_status: rules::expect_status(arg("expect_status"))?.unwrap_or(200),
+            timeout: rules::duration(arg("timeout"), "timeout")?.unwrap_or(Duration::from_secs(300)),
+            interval: rules::duration(arg("interval"), "interval")?.unwrap_or(Duration::from_secs(5)),
         }))
     }
 
@@ -83,10 +69,10 @@ impl HealthCheck {
 /// The evaluated health check of a created object, if its resource has one:
 /// `Err` when the block cannot be evaluated, `Some(Err)` when its values are
 /// not a valid check (both fail the step).
-pub(super) fn gate(config: &Config, world: &World<'_>, c: &ResourceChange) -> Result<Option<Result<HealthCheck, String>>, String> {
+/// `me` is the new object, which `self` names.
+pub(super) fn gate(config: &Config, world: &World<'_>, c: &ResourceChange, me: Value) -> Result<Option<Result<HealthCheck, String>>, String> {
     let Some(decl) = config.resource(&c.addr.resource) else { return Ok(None) };
     let Some(block) = &decl.health_check else { return Ok(None) };
-    let me = world.instance(&c.addr.resource, &c.addr.key).unwrap_or_default();
     let mut ctx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, None);
     ctx.self_value = Some(me);
     let mut m = crate::value::Map::new();

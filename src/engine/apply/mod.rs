@@ -17,7 +17,11 @@
 //! once; what concerns the built-in, state-only resources only reaches the
 //! kernel (which keeps it if berth is killed) and goes to disk with the next
 //! synced write. A failure skips only what depends on it; a created object
-//! with a [`health`] check holds its dependents until it answers.
+//! with a [`health`] check holds its dependents until it answers, and is
+//! seen by them (and by inventories) only once it has. The destroy of an old
+//! object with a drain (see [`ResourceChange::drain_ms`]) first journals
+//! when the drain ends, waits for it, then destroys: a killed run leaves the
+//! object and the rest of its drain to the next.
 //!
 //! The jobs, in the order an apply does them: order the steps, seed the
 //! evaluation scope, record the data sources, walk, then outputs, inventory
@@ -40,8 +44,8 @@ use crate::state::{Backend, JournalEntry, OutputState, PendingCreate, State};
 use crate::value::Value;
 use petgraph::graph::{DiGraph, NodeIndex};
 use record::{Recorder, deposed_key};
-use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// A failure, and what it is about.
@@ -122,6 +126,10 @@ pub async fn apply(
         started: vec![None; g.node_count()],
         planned_after: HashMap::new(),
         expansions: HashMap::new(),
+        cancel,
+        drained: HashSet::new(),
+        rewaved: HashSet::new(),
+        awaiting_health: HashMap::new(),
     };
     let walked = walk::walk(&g, opts.parallelism, cancel, &mut applier).await?;
     let Applier { rec, mut report, .. } = applier;
@@ -190,7 +198,7 @@ fn outputs(config: &Config, world: &World<'_>, state: &State) -> BTreeMap<String
 /// The step as reports name it; `None` for a join, which has no work.
 fn step_ref(plan: &Plan, step: Step) -> Option<StepRef> {
     let (i, destroy) = match step {
-        Step::Change(i) => (i, false),
+        Step::Change(i) | Step::Rewave { change: i, .. } | Step::Unlist { change: i, .. } => (i, false),
         Step::Destroy(i) => (i, true),
         Step::Join => return None,
     };
@@ -204,6 +212,9 @@ enum Msg {
     Done { node: NodeIndex, outcome: ApplyOutcome },
     /// A health check finished.
     Health { node: NodeIndex, result: Result<(), String> },
+    /// The drain before a destroy ended: `done` when it ran its course,
+    /// not when the run was interrupted during it.
+    Drained { node: NodeIndex, done: bool },
 }
 
 /// The apply's side of the walk.
@@ -221,6 +232,16 @@ struct Applier<'a> {
     /// Planned values of the operations started, for the sensitive marks of their results.
     planned_after: HashMap<NodeIndex, Value>,
     expansions: HashMap<ResourceAddr, HashMap<InstanceKey, Option<Value>>>,
+    /// Ends drains early when the run is interrupted.
+    cancel: &'a CancellationToken,
+    /// Destroy steps whose drain is over.
+    drained: HashSet<NodeIndex>,
+    /// Changes a [`Step::Rewave`] updated already: their object in the
+    /// state, not the plan's `before`, is what they update from.
+    rewaved: HashSet<usize>,
+    /// New objects waiting for their health gate: what they are becomes
+    /// visible (to dependents, inventories) only once they are healthy.
+    awaiting_health: HashMap<NodeIndex, Value>,
 }
 
 impl Visitor for Applier<'_> {
@@ -228,11 +249,60 @@ impl Visitor for Applier<'_> {
     type Error = Diagnostic;
 
     async fn start(&mut self, ready: Vec<NodeIndex>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
+        self.launch(ready, work).await
+    }
+
+    async fn finish(&mut self, msgs: Vec<Msg>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
+        let mut entries = Vec::new();
+        let mut settled = Vec::new();
+        let mut drained = Vec::new();
+        // Whether this batch holds a result of an object outside berth.
+        let mut remote = false;
+        for msg in msgs {
+            let (node, outcome) = match msg {
+                Msg::Done { node, outcome } => (node, outcome),
+                Msg::Health { node, result } => {
+                    remote |= self.health_result(node, result, &mut entries, &mut settled);
+                    continue;
+                }
+                Msg::Drained { node, done } => {
+                    if done && !self.cancel.is_cancelled() {
+                        self.drained.insert(node);
+                        drained.push(node);
+                    } else {
+                        // Interrupted: the old object stays, with the rest of its drain journaled.
+                        self.report.skipped.push(work_ref(self.plan, self.g[node]));
+                        settled.push((node, Outcome::Failed));
+                    }
+                    continue;
+                }
+            };
+            remote |= self.result(node, outcome, &mut entries, &mut settled, work);
+        }
+        self.rec.append(entries, remote).await?;
+        if !drained.is_empty() {
+            settled.extend(self.launch(drained, work).await?);
+        }
+        Ok(settled)
+    }
+
+    fn cancelled(&mut self, in_flight: usize) {
+        self.report.interrupted = true;
+        self.progress.event(Event::Interrupted { in_flight });
+    }
+}
+
+impl Applier<'_> {
+    /// Starts steps that are ready: hands their operations to the
+    /// providers in batches, or, for the destroy of an old object with a
+    /// drain left, starts the drain (the destroy follows it).
+    async fn launch(&mut self, ready: Vec<NodeIndex>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
         let plan = self.plan;
-        // Old objects of replacements go only after the inventories point at their successors.
+        // Old objects of replacements go only after the inventories point
+        // at their successors (or, destroyed first, no longer list them).
         let replacing = ready.iter().any(|n| match self.g[*n] {
-            Step::Destroy(i) => plan.changes[i].action == Action::CreateThenDelete || plan.changes[i].deposed.is_some(),
-            Step::Change(_) | Step::Join => false,
+            Step::Destroy(i) => plan.changes[i].action.is_replace() || plan.changes[i].deposed.is_some(),
+            Step::Change(_) | Step::Rewave { .. } | Step::Unlist { .. } | Step::Join => false,
         });
         if replacing && !plan.destroy {
             write_inventories(self.config, self.world, self.progress, &mut self.report);
@@ -242,10 +312,20 @@ impl Visitor for Applier<'_> {
         let mut entries = Vec::new();
         let mut settled = Vec::new();
         let mut failed_now = Vec::new();
+        let mut draining = Vec::new();
+        let mut drain_entries = Vec::new();
         for n in ready {
             let step = self.g[n];
             if step == Step::Join {
                 settled.push((n, Outcome::Done));
+                continue;
+            }
+            if let Step::Destroy(i) = step
+                && !plan.destroy
+                && !self.drained.contains(&n)
+                && let Some(ms) = self.rec.start_drain(&plan.changes[i], crate::state::now_ms(), &mut drain_entries)
+            {
+                draining.push((n, ms));
                 continue;
             }
             match self.prepare(step).await {
@@ -269,10 +349,20 @@ impl Visitor for Applier<'_> {
                     self.world.set_instance(&c.addr.resource, c.addr.key.clone(), value);
                     settled.push((n, Outcome::Done));
                 }
+                Ok(Prepared::Unchanged) => {
+                    if let Step::Change(i) = step
+                        && plan.changes[i].action == Action::Update
+                    {
+                        // Its waves updated it already.
+                        self.report.changed += 1;
+                    }
+                    settled.push((n, Outcome::Done));
+                }
                 Err(e) => failed_now.push((n, e)),
             }
         }
         for (n, e) in failed_now {
+            self.relist(self.g[n]);
             let step = work_ref(plan, self.g[n]);
             let error = e.to_string();
             self.progress.event(Event::Failed { step: &step, error: &error });
@@ -282,6 +372,21 @@ impl Visitor for Applier<'_> {
         if !entries.is_empty() {
             self.rec.pending(&entries);
             self.rec.append(entries, remote_pending).await?;
+        }
+        if !drain_entries.is_empty() {
+            // When each drain ends is on disk before it starts: a killed run resumes it.
+            self.rec.append(drain_entries, true).await?;
+        }
+        for (n, ms) in draining {
+            self.progress.event(Event::Draining { step: &work_ref(plan, self.g[n]), ms });
+            let cancel = self.cancel.clone();
+            work.spawn(1, move |tx| async move {
+                let done = tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+                    _ = cancel.cancelled() => false,
+                };
+                let _ = tx.send(Msg::Drained { node: n, done });
+            });
         }
         for ((pkey, type_, _), items) in groups {
             let provider = self
@@ -321,32 +426,6 @@ impl Visitor for Applier<'_> {
         Ok(settled)
     }
 
-    async fn finish(&mut self, msgs: Vec<Msg>, work: &mut Work<Msg>) -> Result<Vec<(NodeIndex, Outcome)>, Diagnostic> {
-        let mut entries = Vec::new();
-        let mut settled = Vec::new();
-        // Whether this batch holds a result of an object outside berth.
-        let mut remote = false;
-        for msg in msgs {
-            let (node, outcome) = match msg {
-                Msg::Done { node, outcome } => (node, outcome),
-                Msg::Health { node, result } => {
-                    remote |= self.health_result(node, result, &mut entries, &mut settled);
-                    continue;
-                }
-            };
-            remote |= self.result(node, outcome, &mut entries, &mut settled, work);
-        }
-        self.rec.append(entries, remote).await?;
-        Ok(settled)
-    }
-
-    fn cancelled(&mut self, in_flight: usize) {
-        self.report.interrupted = true;
-        self.progress.event(Event::Interrupted { in_flight });
-    }
-}
-
-impl Applier<'_> {
     /// Records a provider's answer for one step; answers whether it concerns
     /// an object outside berth.
     fn result(
@@ -382,25 +461,33 @@ impl Applier<'_> {
                 settled.push((node, Outcome::Failed));
             }
             (false, new_state, err) => {
+                let rewave = matches!(step, Step::Rewave { .. } | Step::Unlist { .. });
+                let mut gate = None;
                 if let Some(v) = new_state {
                     let schema_sensitive = sensitive_attrs(self.providers, c);
                     let marked = mark_like(v, self.planned_after.get(&node), &schema_sensitive);
                     self.rec.object(plan, c, &marked, err.is_some(), entries);
-                    self.world.set_instance(&c.addr.resource, c.addr.key.clone(), marked);
+                    // A health gate holds the step open until the new object
+                    // answers; until then what is served stays the old object.
+                    if err.is_none() && c.action.creates() {
+                        gate = match health::gate(self.config, self.world, c, marked.clone()) {
+                            Ok(g) => g,
+                            Err(e) => Some(Err(e)),
+                        };
+                    }
+                    if gate.is_some() {
+                        self.awaiting_health.insert(node, marked);
+                    } else {
+                        self.world.set_instance(&c.addr.resource, c.addr.key.clone(), marked);
+                    }
+                    if rewave {
+                        self.rewaved.insert(change_index(step));
+                    }
                 } else if c.action.creates() && !err.as_ref().is_some_and(|e| e.is_indeterminate()) {
                     self.rec.nothing_created(c, entries);
                 }
                 // A create whose request may have landed stays pending:
                 // the next run looks for its object by its token.
-                // A health gate holds the step open until the new object answers.
-                let gate = if err.is_none() && c.action.creates() {
-                    match health::gate(self.config, self.world, c) {
-                        Ok(g) => g,
-                        Err(e) => Some(Err(e)),
-                    }
-                } else {
-                    None
-                };
                 match (err, gate) {
                     (None, Some(gate)) => {
                         if c.action.creates() {
@@ -421,7 +508,8 @@ impl Applier<'_> {
                     (None, None) => {
                         match c.action {
                             Action::Create | Action::DeleteThenCreate | Action::CreateThenDelete => self.report.added += 1,
-                            Action::Update => self.report.changed += 1,
+                            // An update after a wave is one of several of the change's.
+                            Action::Update if !rewave => self.report.changed += 1,
                             _ => {}
                         }
                         let id = self.rec.state.get(&c.addr).and_then(|r| r.attributes.get_str("id").map(str::to_string));
@@ -429,6 +517,7 @@ impl Applier<'_> {
                         settled.push((node, Outcome::Done));
                     }
                     (Some(e), _) => {
+                        self.relist(step);
                         let tainted = if self.rec.state.get(&c.addr).is_some_and(|r| r.tainted) {
                             " (the object exists and is marked tainted)"
                         } else {
@@ -457,16 +546,25 @@ impl Applier<'_> {
         let step = self.g[node];
         let c = &self.plan.changes[change_index(step)];
         let sref = work_ref(self.plan, step);
+        let new = self.awaiting_health.remove(&node);
         match result {
             Ok(()) => {
+                if let Some(v) = new {
+                    self.world.set_instance(&c.addr.resource, c.addr.key.clone(), v);
+                }
                 self.progress.event(Event::Healthy(&sref));
                 settled.push((node, Outcome::Done));
             }
             Err(e) => {
                 self.rec.taint(c, entries);
-                // What is served stays the old object: inventories keep it.
-                if let Some(old) = self.rec.state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))) {
-                    self.world.set_instance(&c.addr.resource, c.addr.key.clone(), old.value());
+                // What is served stays the old object: inventories and
+                // multi-value records keep it, and never list the new one.
+                // Without an old object (it went first), there is none.
+                match self.rec.state.resources.get(&(c.addr.clone(), Some(deposed_key(c)))) {
+                    Some(old) if c.action == Action::CreateThenDelete => {
+                        self.world.set_instance(&c.addr.resource, c.addr.key.clone(), old.value())
+                    }
+                    _ => self.world.remove_instance(&c.addr.resource, &c.addr.key),
                 }
                 let msg = format!("{e}; the new object is kept and marked tainted, and nothing that depends on it was changed");
                 self.progress.event(Event::Failed { step: &sref, error: &msg });
@@ -475,6 +573,17 @@ impl Applier<'_> {
             }
         }
         !local_only(self.providers, &c.provider)
+    }
+
+    /// The hosts of a group a failed [`Step::Unlist`] dropped: they are not
+    /// destroyed after all, so what lists them (inventories) lists them again.
+    fn relist(&self, step: Step) {
+        let Step::Unlist { of, wave, .. } = step else { return };
+        for m in unlisted(self.plan, of, wave) {
+            if let Some(r) = self.rec.state.get(&m.addr) {
+                self.world.set_instance(&m.addr.resource, m.addr.key.clone(), r.value());
+            }
+        }
     }
 
     /// Turns a step into a provider operation, re-evaluating the configuration
@@ -515,8 +624,16 @@ impl Applier<'_> {
         }
         let each_value = self.expansions[&c.addr.resource].get(&c.addr.key).cloned().flatten();
         let ectx = world.instance_ctx(&c.addr.resource.module, &c.addr.key, each_value);
+        if let Step::Unlist { of, wave, .. } = step {
+            // The hosts about to be destroyed are no longer listed.
+            for m in unlisted(plan, of, wave) {
+                world.remove_instance(&m.addr.resource, &m.addr.key);
+            }
+        }
         let schema = provider.schema(c.addr.resource.mode, &c.addr.resource.type_);
-        let mut cfg = world.eval_body(&decl.body, schema, &ectx, &format!("`{}`", c.addr), decl.span.as_ref())?;
+        let eval = || world.eval_body(&decl.body, schema, &ectx, &format!("`{}`", c.addr), decl.span.as_ref());
+        // Without the hosts unlisted, a list of every host is of those left.
+        let mut cfg = if matches!(step, Step::Unlist { .. }) { world.existing_only(eval) } else { eval() }?;
         if !cfg.is_known() {
             return Err(StepError::Other("the configuration still has unknown values after its dependencies were applied".into()));
         }
@@ -524,11 +641,20 @@ impl Applier<'_> {
             let v = provider.read(&ctx, &c.addr.resource.type_, &cfg).await?;
             return Ok(Prepared::Read { value: v });
         }
-        let prior = if c.action == Action::Update { c.before.clone().or_else(|| state.get(&c.addr).map(|r| r.value())) } else { None };
+        // An update a wave already applied goes on from the object it left.
+        let again = matches!(step, Step::Rewave { .. } | Step::Unlist { .. }) || self.rewaved.contains(&change_index(step));
+        let prior = match c.action {
+            Action::Update if again => state.get(&c.addr).map(|r| r.value()).or_else(|| c.before.clone()),
+            Action::Update => c.before.clone().or_else(|| state.get(&c.addr).map(|r| r.value())),
+            _ => None,
+        };
         if let Some(p) = &prior {
             decl.lifecycle.keep_ignored(&mut cfg, p);
         }
         let planned = provider.plan(&ctx, &c.addr.resource.type_, prior.as_ref(), &cfg).await?;
+        if again && prior.as_ref().is_some_and(|p| p.same_as(&planned.after) && planned.after.is_known()) {
+            return Ok(Prepared::Unchanged);
+        }
         let after = planned.after.clone();
         let bare = planned.after.into_unmarked().0;
         let (kind, ctx) = match prior {
@@ -545,6 +671,8 @@ impl Applier<'_> {
 enum Prepared {
     Op { provider: String, type_: String, op: ApplyOp, after: Value },
     Read { value: Value },
+    /// An update after a wave with nothing left to change.
+    Unchanged,
 }
 
 /// Why a step could not be handed to its provider.
@@ -565,10 +693,20 @@ fn work_ref(plan: &Plan, step: Step) -> StepRef {
     step_ref(plan, step).unwrap_or_else(|| unreachable!("a join has no work"))
 }
 
+/// The changes whose old objects a [`Step::Unlist`] drops: the
+/// destroy-then-create replacements of change `of`'s resource in `wave`
+/// (0: those of no wave).
+fn unlisted(plan: &Plan, of: usize, wave: usize) -> impl Iterator<Item = &ResourceChange> {
+    let group = &plan.changes[of].addr.resource;
+    plan.changes.iter().filter(move |m| {
+        &m.addr.resource == group && m.deposed.is_none() && m.action == Action::DeleteThenCreate && m.wave.map_or(0, |w| w.index) == wave
+    })
+}
+
 /// The change a step belongs to (see [`work_ref`]).
 fn change_index(step: Step) -> usize {
     match step {
-        Step::Change(i) | Step::Destroy(i) => i,
+        Step::Change(i) | Step::Destroy(i) | Step::Rewave { change: i, .. } | Step::Unlist { change: i, .. } => i,
         Step::Join => unreachable!("a join has no change"),
     }
 }

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::diag::Diagnostic;
 use crate::engine::order::deps_of;
 use crate::plan::{Action, Plan, ResourceChange};
-use crate::state::{Backend, JournalEntry, OutputState, ResourceState, State};
+use crate::state::{Backend, Drain, JournalEntry, OutputState, ResourceState, State};
 use crate::value::Value;
 use std::collections::BTreeMap;
 
@@ -58,6 +58,7 @@ impl<'a> Recorder<'a> {
                 create_before_destroy: false,
                 generation: 0,
                 imported: false,
+                drain: None,
             };
             if state.get(&d.addr) != Some(&rs) {
                 entries.push(JournalEntry::Put(Box::new(rs.clone())));
@@ -82,6 +83,7 @@ impl<'a> Recorder<'a> {
                 create_before_destroy: c.create_before_destroy,
                 generation: c.generation,
                 imported: true,
+                drain: None,
             };
             entries.push(JournalEntry::Put(Box::new(rs.clone())));
             state.put(rs);
@@ -141,8 +143,10 @@ impl<'a> Recorder<'a> {
         if c.action == Action::CreateThenDelete
             && let Some(mut old) = self.state.get(&c.addr).cloned()
         {
-            // The old object stays, deposed, until its dependents have switched.
+            // The old object stays, deposed, until its dependents have
+            // switched and its drain is over.
             old.deposed = Some(deposed_key(c));
+            old.drain = c.drain_ms.map(|ms| Drain { ms, until: None });
             out.push(JournalEntry::Put(Box::new(old.clone())));
             self.state.put(old);
         }
@@ -162,6 +166,7 @@ impl<'a> Recorder<'a> {
             // An update that went through wrote berth's ownership marks on
             // an imported object (the provider did, before the update).
             imported: failed && self.state.get(&c.addr).is_some_and(|r| r.imported) && !c.action.creates(),
+            drain: None,
         };
         out.push(JournalEntry::Put(Box::new(rs.clone())));
         self.state.put(rs);
@@ -173,6 +178,28 @@ impl<'a> Recorder<'a> {
         if self.state.get(&c.addr).is_none() {
             out.push(JournalEntry::Remove { addr: c.addr.clone(), deposed: None });
         }
+    }
+
+    /// Before the destroy of an old object: the rest of its drain, in
+    /// milliseconds at `now` (since the Unix epoch), when some is left.
+    /// A drain that starts now gets its end recorded (in `out`, which the
+    /// caller appends before waiting), so a killed run resumes it.
+    pub fn start_drain(&mut self, c: &ResourceChange, now: u64, out: &mut Vec<JournalEntry>) -> Option<u64> {
+        let deposed = match c.action {
+            Action::CreateThenDelete => deposed_key(c),
+            _ => c.deposed.clone()?,
+        };
+        let old = self.state.resources.get_mut(&(c.addr.clone(), Some(deposed)))?;
+        let drain = old.drain.or_else(|| c.drain_ms.map(|ms| Drain { ms, until: None }))?;
+        let left = drain.remaining(now);
+        if left == 0 {
+            return None;
+        }
+        if drain.until.is_none() {
+            old.drain = Some(Drain { ms: drain.ms, until: Some(now.saturating_add(drain.ms)) });
+            out.push(JournalEntry::Put(Box::new(old.clone())));
+        }
+        Some(left)
     }
 
     /// A created object failed its health gate: it stays, tainted.

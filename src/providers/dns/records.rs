@@ -40,6 +40,7 @@ fn record_schema(values: Attribute) -> Schema {
         Attribute::arg("ttl").number(),
     ])
     .with_exported(&["id"])
+    .with_cache_ttl("ttl", DEFAULT_TTL as u64)
 }
 
 static A_SCHEMA: LazyLock<Schema> = LazyLock::new(|| record_schema(Attribute::arg("addresses").required()));
@@ -436,6 +437,14 @@ pub fn same_values(kind: Kind, a: &Value, b: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::value::obj;
+
+    #[test]
+    fn every_record_type_names_its_ttl_for_the_drain_of_the_hosts_it_leaves() {
+        for s in [&*A_SCHEMA, &*AAAA_SCHEMA, &*CNAME_SCHEMA, &*TXT_SCHEMA] {
+            assert_eq!(s.cache_ttl_of(&cfg("z.", "a", &["10.0.0.1"])), Some(60));
+            assert_eq!(s.cache_ttl_of(&obj([("ttl", Value::Null)])), Some(DEFAULT_TTL as u64));
+        }
+    }
 
     fn cfg(zone: &str, name: &str, addrs: &[&str]) -> Value {
         obj([

@@ -52,6 +52,7 @@ pub(super) static RECORD: LazyLock<Schema> = LazyLock::new(|| {
         Attribute::arg("allow_overwrite"),
     ])
     .with_exported(&["id", "fqdn", "owner"])
+    .with_cache_ttl("ttl", DEFAULT_TTL as u64)
 });
 
 /// How a planned create writes the record and its owner: CREATE where the
@@ -1123,6 +1124,15 @@ mod tests {
             ("type", Value::str(t)),
             ("records", Value::List(records)),
         ])
+    }
+
+    #[test]
+    fn a_record_names_its_ttl_for_the_drain_of_the_hosts_it_leaves() {
+        let r = obj([("ttl", Value::Number(30.0))]);
+        assert_eq!(RECORD.cache_ttl_of(&r), Some(30));
+        // Route53's default when `ttl` is left out.
+        assert_eq!(RECORD.cache_ttl_of(&obj([("ttl", Value::Null)])), Some(300));
+        assert_eq!(RECORD.cache_ttl_of(&obj([("ttl", Value::Unknown)])), None);
     }
 
     #[test]

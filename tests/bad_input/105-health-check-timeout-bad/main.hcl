@@ -1,0 +1,7 @@
+resource "berth_data" "web" {
+  input = "web"
+  health_check {
+    url     = "http://web.internal/up"
+    timeout = "soon"
+  }
+}
