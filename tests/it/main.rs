@@ -17,6 +17,7 @@ mod aws_ec2;
 mod aws_ec2_faults;
 mod aws_example;
 mod aws_instance_args;
+mod aws_lb;
 mod aws_lifecycle;
 mod aws_network_types;
 mod aws_provider_block;
