@@ -23,6 +23,7 @@ mod aws_network_types;
 mod aws_provider_block;
 mod aws_route53;
 mod aws_route53_plan;
+mod aws_route53_policies;
 mod aws_route53_strict;
 mod aws_scale;
 mod bad_input;
