@@ -397,3 +397,48 @@ async fn refresh_of_25_load_balancers_is_one_page_and_two_tag_calls() {
         assert_eq!(r.get("internal"), Some(&Value::Bool(true)), "{addr}");
     }
 }
+
+/// The index of the first output line that names `addr` and says `what`.
+fn line_of(out: &str, addr: &str, what: &str) -> usize {
+    out.lines()
+        .position(|l| l.starts_with(addr) && l.contains(what))
+        .unwrap_or_else(|| panic!("no line `{addr}` ... `{what}` in:\n{out}"))
+}
+
+/// `examples/aws-internal-lb` through the CLI: apply, a no-op re-plan, a
+/// new release that replaces both hosts, and a clean destroy. The replaced
+/// hosts are switched in the order a load balancer needs: each new host's
+/// registration is healthy before its name moves, and the old host is
+/// deregistered (drained) before it is destroyed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_internal_lb_example_replaces_hosts_behind_the_load_balancer() {
+    let aws = Aws::start();
+    let w = support::cli::Work::new();
+    let src = support::venv::repo_root().join("examples/aws-internal-lb/main.hcl");
+    w.write("main.hcl", &std::fs::read_to_string(src).unwrap());
+    aws.berth(&w, None, &["apply", "--auto-approve"]).assert_ok();
+    let out = w.run(&["output", "--json", "lb_dns_name"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("web-internal"), "{}", out.stdout);
+    aws.berth(&w, None, &["plan", "--detailed-exitcode"]).assert_code(0);
+
+    let r = aws.berth(&w, None, &["apply", "--auto-approve", "--var", "release=2"]);
+    r.assert_ok();
+    let all = format!("{}\n{}", r.stderr, r.stdout);
+    for i in 0..2 {
+        let attach = format!("aws_lb_target_group_attachment.web[{i}]");
+        let host = format!("aws_instance.web[{i}]");
+        let record = format!("aws_route53_record.host[{i}]");
+        let registered = line_of(&all, &attach, "Creation complete");
+        assert!(registered < line_of(&all, &record, "Modifying..."), "{record} moved before {attach} was healthy:\n{all}");
+        let drained = line_of(&all, &attach, "Destruction complete");
+        assert!(drained < line_of(&all, &host, "Destroying..."), "{host} destroyed before it was drained:\n{all}");
+    }
+    assert!(aws.stats().decided(Decision::TargetDraining) > 0, "{}", aws.report());
+    aws.berth(&w, None, &["plan", "--detailed-exitcode", "--var", "release=2"]).assert_code(0);
+
+    aws.berth(&w, None, &["destroy", "--auto-approve", "--var", "release=2"]).assert_ok();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&aws.moto_sdk_config().await);
+    assert!(elb.describe_load_balancers().send().await.unwrap().load_balancers().is_empty());
+    assert!(elb.describe_target_groups().send().await.unwrap().target_groups().is_empty());
+}

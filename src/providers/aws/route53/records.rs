@@ -157,7 +157,8 @@ impl Policy {
     fn of_state(v: &Value) -> Policy {
         let first = |attr: &str| v.get(attr).and_then(Value::as_list).and_then(|l| l.first()).cloned();
         Policy {
-            set_id: v.get_str("set_identifier").map(str::to_string),
+            // Terraform writes "" for none.
+            set_id: v.get_str("set_identifier").filter(|s| !s.is_empty()).map(str::to_string),
             weight: first("weighted_routing_policy").and_then(|b| b.get("weight").and_then(Value::as_f64)).map(|w| w as i64),
             multivalue: v.get("multivalue_answer_routing_policy").and_then(Value::as_bool).unwrap_or(false),
             alias: first("alias").map(|a| Alias {
@@ -814,7 +815,7 @@ impl Route53 {
             }
             // Another set identifier is another record set.
             match args.policy.as_known() {
-                Some(pol) if pol.set_id.as_deref() == p.get_str("set_identifier") => {}
+                Some(pol) if pol.set_id.as_deref() == p.get_str("set_identifier").filter(|s| !s.is_empty()) => {}
                 _ => requires_replace.push("set_identifier".to_string()),
             }
         }
@@ -1509,6 +1510,9 @@ mod tests {
         let v = Value::Map(policy.attrs().into_iter().map(|(k, v)| (k.to_string(), v)).collect());
         assert_eq!(Policy::of_state(&v), policy);
         assert_eq!(Policy::of_state(&Value::Map(Map::new())), Policy::default());
+        // Terraform's state writes "" and [] for none.
+        let terraform = crate::value::obj([("set_identifier", Value::str("")), ("alias", Value::List(vec![]))]);
+        assert_eq!(Policy::of_state(&terraform), Policy::default());
         let spec = RecordSpec {
             zone_id: "Z1".into(),
             name: "web".into(),
