@@ -156,3 +156,18 @@ resource "aws_route53_record" "host" {
 output "lb_dns_name" {
   value = aws_lb.web.dns_name
 }
+
+output "host_ips" {
+  value = [aws_instance.web[0].private_ip, aws_instance.web[1].private_ip]
+}
+
+# Kamal deploys to every host of the role, so the role lists each host (by
+# its private address), not the load balancer in front of them.
+inventory "kamal" {
+  format  = "kamal"
+  path    = "config/deploy.yml"
+  address = "private_ip"
+  role "web" {
+    hosts = [aws_instance.web[0], aws_instance.web[1]]
+  }
+}

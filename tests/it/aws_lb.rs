@@ -434,7 +434,21 @@ async fn the_internal_lb_example_replaces_hosts_behind_the_load_balancer() {
         let drained = line_of(&all, &attach, "Destruction complete");
         assert!(drained < line_of(&all, &host, "Destroying..."), "{host} destroyed before it was drained:\n{all}");
     }
+    for i in 0..2 {
+        // The new registration is in before the old one goes.
+        let attach = format!("aws_lb_target_group_attachment.web[{i}]");
+        assert!(line_of(&all, &attach, "Creation complete") < line_of(&all, &attach, "Destroying..."), "{all}");
+    }
     assert!(aws.stats().decided(Decision::TargetDraining) > 0, "{}", aws.report());
+    // Kamal's inventory lists each new host, not the load balancer.
+    let ips = w.run(&["output", "--json", "host_ips"]);
+    ips.assert_ok();
+    let ips: Vec<String> = serde_json::from_str(&ips.stdout).unwrap_or_else(|e| panic!("{e}: {}", ips.stdout));
+    let kamal = w.read("config/deploy.yml");
+    for ip in &ips {
+        assert!(kamal.contains(ip.as_str()), "{ip} not in the Kamal inventory:\n{kamal}");
+    }
+    assert!(!kamal.contains("elb.amazonaws.com"), "{kamal}");
     aws.berth(&w, None, &["plan", "--detailed-exitcode", "--var", "release=2"]).assert_code(0);
 
     aws.berth(&w, None, &["destroy", "--auto-approve", "--var", "release=2"]).assert_ok();
