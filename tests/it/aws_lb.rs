@@ -456,3 +456,36 @@ async fn the_internal_lb_example_replaces_hosts_behind_the_load_balancer() {
     assert!(elb.describe_load_balancers().send().await.unwrap().load_balancers().is_empty());
     assert!(elb.describe_target_groups().send().await.unwrap().target_groups().is_empty());
 }
+
+/// A target that never becomes healthy fails its attachment's create once
+/// the group's health check has had twice its time: the registration is
+/// reported (the engine records it tainted, to be replaced), and nothing
+/// ordered after it moves.
+#[tokio::test]
+async fn a_target_that_never_becomes_healthy_fails_its_attachment() {
+    let _guard = support::stats::shared().await;
+    // The layer keeps the target `initial` for good.
+    let mut env = env_with(|mut r| {
+        r.initial_polls = u32::MAX;
+        r
+    })
+    .await;
+    env.p = env.p.with_health_grace(std::time::Duration::ZERO);
+    let net = network(&env).await;
+    let kit = env.kit();
+    let tg = kit.create_one("aws_lb_target_group", "aws_lb_target_group.web", tg_cfg(&net, 5)).await;
+    let lb = kit.create_one("aws_lb", "aws_lb.web", lb_cfg(&net)).await;
+    kit.create_one("aws_lb_listener", "aws_lb_listener.web", listener_cfg(&lb, &tg, 80)).await;
+    let cfg = obj([("target_group_arn", s(tg.get_str("arn").unwrap())), ("target_id", s(net.host.get_str("id").unwrap()))]);
+    let ctx = kit.ctx("aws_lb_target_group_attachment.web[0]");
+    let planned = env.p.plan(&ctx, "aws_lb_target_group_attachment", None, &cfg).await.unwrap();
+    let o = kit
+        .apply("aws_lb_target_group_attachment", vec![ApplyOp { ctx, kind: ChangeKind::Create { planned: planned.after } }])
+        .await
+        .remove(0);
+    let e = o.error.expect("the create must fail");
+    assert!(e.message.contains("did not become healthy") && e.message.contains("`initial`"), "{e}");
+    let st = o.state.expect("the registration is reported");
+    assert_eq!(st.get_str("target_id"), net.host.get_str("id"));
+    assert_eq!(st.get("port"), Some(&n(80)), "the group's port");
+}

@@ -190,6 +190,17 @@ impl AwsProvider {
         self
     }
 
+    /// Bounds how much longer than its health check needs a new target may
+    /// take to become healthy (default 30 s). Tests shorten it to see a
+    /// target that never becomes healthy fail fast; call before the
+    /// provider is shared.
+    pub fn with_health_grace(mut self, grace: Duration) -> Self {
+        if let Some(elb) = Arc::get_mut(&mut self.elb) {
+            elb.healthy_grace = grace;
+        }
+        self
+    }
+
     /// The member that implements a type. One arm per service.
     fn member(&self, type_: &str) -> Option<&dyn Provider> {
         match type_ {

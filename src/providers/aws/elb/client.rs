@@ -50,6 +50,10 @@ pub struct Elb {
     pub poll_max: Duration,
     /// How long a load balancer may stay `provisioning`.
     pub active_timeout: Duration,
+    /// How much longer than its health check needs a new target may take
+    /// to be found healthy: the first check starts only once the
+    /// registration has propagated.
+    pub healthy_grace: Duration,
 }
 
 impl Elb {
@@ -59,6 +63,7 @@ impl Elb {
             poll: Duration::from_millis(250),
             poll_max: Duration::from_secs(5),
             active_timeout: Duration::from_secs(600),
+            healthy_grace: Duration::from_secs(30),
         }
     }
 

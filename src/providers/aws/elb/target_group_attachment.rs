@@ -48,9 +48,6 @@ pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     .with_exported(&["id"])
 });
 
-/// Beyond what the health check itself needs: the first check starts only
-/// once the registration has propagated.
-const HEALTHY_GRACE: Duration = Duration::from_secs(30);
 /// Beyond the deregistration delay, for the end of draining to show.
 const DRAINING_GRACE: Duration = Duration::from_secs(60);
 
@@ -203,7 +200,7 @@ enum Settled {
 }
 
 async fn wait_healthy(elb: &Elb, tg: &str, t: &TargetDescription, hc: &HealthCheck) -> ProviderResult<Settled> {
-    let bound = hc.time_to_healthy() * 2 + HEALTHY_GRACE;
+    let bound = hc.time_to_healthy() * 2 + elb.healthy_grace;
     let start = Instant::now();
     let mut attempt = 0;
     loop {
