@@ -174,9 +174,11 @@ impl Provider for Elb {
             }
             return;
         };
-        // ELBv2 has no batch mutations; a few in flight keep well under
-        // its request rate limits.
-        apply_each(ops, sink, 4, |op| r.apply(self, op)).await
+        // ELBv2 has no batch mutations. An attachment spends its time
+        // waiting for health checks, polling with backoff, so a role's
+        // hosts wait side by side; 16 in flight stay well under the API's
+        // request rates.
+        apply_each(ops, sink, 16, |op| r.apply(self, op)).await
     }
 
     async fn read(&self, _ctx: &OpContext, type_: &str, _config: &Value) -> ProviderResult<Value> {

@@ -120,7 +120,9 @@ impl Policy {
             ("set_identifier", self.set_id.as_deref().map(Value::str).unwrap_or(Value::Null)),
             (
                 "weighted_routing_policy",
-                self.weight.map(|w| Value::List(vec![crate::value::obj([("weight", Value::from(w))])])).unwrap_or(Value::Null),
+                self.weight
+                    .map(|w| Value::List(vec![crate::value::obj([("weight", Value::from(w))])]))
+                    .unwrap_or(Value::Null),
             ),
             ("multivalue_answer_routing_policy", if self.multivalue { Value::Bool(true) } else { Value::Null }),
             (
@@ -159,7 +161,9 @@ impl Policy {
         Policy {
             // Terraform writes "" for none.
             set_id: v.get_str("set_identifier").filter(|s| !s.is_empty()).map(str::to_string),
-            weight: first("weighted_routing_policy").and_then(|b| b.get("weight").and_then(Value::as_f64)).map(|w| w as i64),
+            weight: first("weighted_routing_policy")
+                .and_then(|b| b.get("weight").and_then(Value::as_f64))
+                .map(|w| w as i64),
             multivalue: v.get("multivalue_answer_routing_policy").and_then(Value::as_bool).unwrap_or(false),
             alias: first("alias").map(|a| Alias {
                 name: a.get_str("name").unwrap_or_default().to_string(),
@@ -179,7 +183,8 @@ fn one_block<'a>(config: &'a Value, attr: &str, errs: &mut Vec<ProviderError>) -
         Some(Value::List(l)) if l.is_empty() => Ok(None),
         Some(Value::List(l)) => {
             if l.len() > 1 {
-                errs.push(ProviderError::attr(attr, format!("only one `{attr}` block is allowed; there are {}", l.len())));
+                let msg = format!("only one `{attr}` block is allowed; there are {}", l.len());
+                errs.push(ProviderError::attr(attr, msg));
             }
             if l[0].is_unknown() { Err(()) } else { Ok(Some(&l[0])) }
         }
@@ -222,7 +227,9 @@ fn parse_policy(config: &Value, rtype: Option<RecordType>, errs: &mut Vec<Provid
                     format!("`weighted_routing_policy.weight` must be a whole number from 0 to {MAX_WEIGHT}, not {v}"),
                 )),
             },
-            None => errs.push(ProviderError::attr("weighted_routing_policy", "`weighted_routing_policy` requires `weight`")),
+            None => {
+                errs.push(ProviderError::attr("weighted_routing_policy", "`weighted_routing_policy` requires `weight`"))
+            }
         },
     }
     match bool_field(config, "multivalue_answer_routing_policy") {
@@ -255,11 +262,14 @@ fn parse_policy(config: &Value, rtype: Option<RecordType>, errs: &mut Vec<Provid
                     p.alias = Some(Alias { name: names::from_api(&n), zone_id: z, evaluate: e })
                 }
                 (n, z, e) => {
-                    for (k, v, want) in [("name", n, "a string"), ("zone_id", z, "a string"), ("evaluate_target_health", e, "a bool")] {
+                    let parts =
+                        [("name", n, "a string"), ("zone_id", z, "a string"), ("evaluate_target_health", e, "a bool")];
+                    for (k, v, want) in parts {
                         if let Some(v) = v
                             && !matches!((want, &v), ("a string", Value::String(_)) | ("a bool", Value::Bool(_)))
                         {
-                            errs.push(ProviderError::attr("alias", format!("`alias.{k}` must be {want}, not {}", v.type_name())));
+                            let msg = format!("`alias.{k}` must be {want}, not {}", v.type_name());
+                            errs.push(ProviderError::attr("alias", msg));
                         }
                     }
                 }
@@ -570,7 +580,8 @@ fn record_change(action: ChangeAction, spec: &RecordSpec) -> ProviderResult<Chan
         None => {
             set = set.ttl(spec.ttl);
             for v in &spec.values {
-                set = set.resource_records(built(ResourceRecord::builder().value(rdata::to_api(spec.rtype, v)).build())?);
+                let value = rdata::to_api(spec.rtype, v);
+                set = set.resource_records(built(ResourceRecord::builder().value(value).build())?);
             }
         }
     }
@@ -981,7 +992,8 @@ impl Route53 {
                 let mut changes = Vec::new();
                 // Only what differs is sent: a host switch is one UPSERT of
                 // the record, its owner record is already right.
-                if before.as_ref().is_none_or(|b| b.ttl != spec.ttl || b.values != spec.values || b.policy != spec.policy) {
+                let differs = |b: &RecordSpec| b.ttl != spec.ttl || b.values != spec.values || b.policy != spec.policy;
+                if before.as_ref().is_none_or(differs) {
                     match record_change(ChangeAction::Upsert, &spec) {
                         Ok(c) => changes.push(c),
                         Err(e) => return Prepared::Done(ApplyOutcome::failed(Some(prior), e)),
@@ -1444,8 +1456,8 @@ fn refresh_one(listing: &ZoneListing, prior: &Value) -> Refreshed {
     for (k, v) in policy.attrs() {
         m.insert(k.into(), v);
     }
-    let owner =
-        owner_record(listing, &spec.fqdn, spec.rtype, spec.set_id()).filter(|o| o.exact).map(|o| Value::String(o.value));
+    let owner = owner_record(listing, &spec.fqdn, spec.rtype, spec.set_id());
+    let owner = owner.filter(|o| o.exact).map(|o| Value::String(o.value));
     m.insert("owner".into(), owner.unwrap_or(Value::Null));
     Ok(Some(Value::Map(m)))
 }
