@@ -309,6 +309,10 @@ async fn lost_answers_make_no_second_object_and_adoption_finds_it() {
         let other = OpContext::new(ctx.addr.clone(), env.lineage.clone(), 1).with_token(OpContext::fresh_token());
         assert!(env.p.adopt(&other, type_, &Value::Null).await.unwrap().is_none(), "{type_}");
     }
+    // An import knows a listener by its ARN alone.
+    let by_arn = [("aws_lb_listener.web", obj([("id", s(listener.get_str("arn").unwrap()))]))];
+    let imported = kit.refresh("aws_lb_listener", &by_arn).await.remove(0);
+    assert_eq!(imported.as_ref(), Some(&listener));
     // An adopted load balancer plans as a no-op, though AWS reports no
     // `name_prefix` for a generated name.
     let adopted = env.p.adopt(&tg_ctx, "aws_lb_target_group", &Value::Null).await.unwrap().unwrap();

@@ -136,11 +136,11 @@ impl Resource for AwsLbListener {
         let mut by_lb: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut out: Vec<Option<Refreshed>> = vec![None; items.len()];
         for (i, (_, prior)) in items.iter().enumerate() {
-            match prior.get_str("load_balancer_arn") {
-                Some(lb) => by_lb.entry(lb.to_string()).or_default().push(i),
-                None => {
-                    out[i] = Some(Err(ProviderError::attr("load_balancer_arn", "the state has no `load_balancer_arn`")))
-                }
+            match (prior.get_str("load_balancer_arn"), prior.get_str("id")) {
+                (Some(lb), _) => by_lb.entry(lb.to_string()).or_default().push(i),
+                // An import knows the listener's ARN only: read it alone.
+                (None, Some(id)) => out[i] = Some(read(elb, id).await),
+                (None, None) => out[i] = Some(Err(ProviderError::attr("id", "the state has no `id`"))),
             }
         }
         let mut found: HashMap<String, Listener> = HashMap::new();
