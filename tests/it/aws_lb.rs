@@ -493,3 +493,42 @@ async fn a_target_that_never_becomes_healthy_fails_its_attachment() {
     assert_eq!(st.get_str("target_id"), net.host.get_str("id"));
     assert_eq!(st.get("port"), Some(&n(80)), "the group's port");
 }
+
+/// An imported load balancer carries none of berth's tags; the first update
+/// of it writes them (the plan's "berth adds its ownership tags"), so it
+/// is found by them like any object berth made.
+#[tokio::test]
+async fn an_imported_load_balancer_takes_the_ownership_tags() {
+    let _guard = support::stats::shared().await;
+    let env = env_with(|r| r).await;
+    let net = network(&env).await;
+    let moto = env.moto_elb().await;
+    let out = moto
+        .create_load_balancer()
+        .name("web-internal")
+        .set_subnets(Some(net.subnets.clone()))
+        .set_security_groups(Some(vec![net.sg.clone()]))
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .send()
+        .await
+        .unwrap();
+    let arn = out.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    assert!(env.p.ownership_marks("aws_lb").is_some());
+    let kit = env.kit();
+    let found = kit.refresh("aws_lb", &[("aws_lb.web", obj([("id", s(&arn))]))]).await.remove(0).unwrap();
+    let ctx = kit.ctx("aws_lb.web").claiming(true);
+    let planned = env.p.plan(&ctx, "aws_lb", Some(&found), &lb_cfg(&net)).await.unwrap();
+    assert!(planned.requires_replace.is_empty(), "{:?}", planned.requires_replace);
+    let kind = ChangeKind::Update { prior: found, planned: planned.after };
+    let o = kit.apply("aws_lb", vec![ApplyOp { ctx: ctx.clone(), kind }]).await.remove(0);
+    assert!(o.error.is_none(), "{:?}", o.error);
+    let tags = moto.describe_tags().resource_arns(&arn).send().await.unwrap();
+    let tags: Vec<(String, String)> = tags.tag_descriptions()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect();
+    assert!(tags.contains(&("berth:address".into(), "aws_lb.web".into())), "{tags:?}");
+    assert!(tags.contains(&("berth:lineage".into(), env.lineage.clone())), "{tags:?}");
+    assert!(tags.contains(&("Role".into(), "web".into())), "the update's own tags too: {tags:?}");
+}

@@ -355,8 +355,9 @@ impl Provider for AwsProvider {
             return run(ops, sink).await;
         }
         // Imported objects take berth's ownership tags before their update.
+        let owner = if elb::Elb::handles(type_) { claim::Owner::Elb(&self.elb) } else { claim::Owner::Ec2(&self.ec2) };
         let (index, ops): (Vec<usize>, Vec<ApplyOp>) =
-            claim::claim_updates(&self.ec2, type_, ops, &sink).await.into_iter().unzip();
+            claim::claim_updates(owner, type_, ops, &sink).await.into_iter().unzip();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, ApplyOutcome)>();
         let forward = async {
             while let Some((i, outcome)) = rx.recv().await {
@@ -367,7 +368,7 @@ impl Provider for AwsProvider {
     }
 
     fn ownership_marks(&self, type_: &str) -> Option<String> {
-        (ec2::Ec2::handles(type_) && self.tagged.contains_key(type_)).then(claim::marks)
+        ((ec2::Ec2::handles(type_) || elb::Elb::handles(type_)) && self.tagged.contains_key(type_)).then(claim::marks)
     }
 
     async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value> {
