@@ -8,6 +8,11 @@ use crate::value::Value;
 use hcl_edit::structure::{Block, BlockLabel, Body, Structure};
 use sha2::{Digest, Sha256};
 
+/// Resource types whose own argument is a `health_check` block (Terraform's
+/// `aws_lb_target_group`): there the block is the provider's, not berth's
+/// post-apply check (which needs a `url` such a type has no use for).
+const PROVIDER_HEALTH_CHECKS: &[&str] = &["aws_lb_target_group"];
+
 const BLOCK_KINDS: &[&str] =
     &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory", "import", "notify", "hook"];
 const MAX_MODULE_DEPTH: usize = 16;
@@ -446,7 +451,10 @@ impl Loader {
                             }
                             lifecycle.rolling = self.rolling(r);
                         }
-                    } else if blk.kind == "health_check" && mode == Mode::Managed {
+                    } else if blk.kind == "health_check"
+                        && mode == Mode::Managed
+                        && !PROVIDER_HEALTH_CHECKS.contains(&addr.type_.as_str())
+                    {
                         self.only(&blk.body, "health_check", &["url", "expect_status", "timeout", "interval", "enabled"], &[]);
                         if !blk.body.attrs.contains_key("url") {
                             self.err("a `health_check` block needs `url`", blk.span.clone());

@@ -11,6 +11,9 @@
 //! before each wave's old objects go ([`Step::Unlist`]). The planner builds
 //! the graph too ([`order_check`]), so a plan whose changes cannot be
 //! ordered is refused before anything is applied.
+//! One rule knows resource types: a record of a host behind a load
+//! balancer waits for the host's target group attachments
+//! ([`records_after_attachments`]).
 
 use crate::addr::{InstanceAddr, InstanceKey, ResourceAddr};
 use crate::diag::Diagnostic;
@@ -246,6 +249,7 @@ pub fn build(plan: &Plan, state: &State) -> Result<DiGraph<Step, ()>, Diagnostic
     }
     waves(plan, &mut g, &mut seen, &idx, &changes_of, &dependent_changes);
     unlist_subsets(plan, &mut g, &mut seen, &idx, &changes_of, &dependent_changes);
+    records_after_attachments(plan, &mut g, &mut seen, &idx);
     if petgraph::algo::is_cyclic_directed(&g) {
         let cyc: Vec<String> = petgraph::algo::tarjan_scc(&g)
             .into_iter()
@@ -457,6 +461,48 @@ fn unlist_subsets(
     }
 }
 
+/// A host behind a load balancer is switched into DNS only once the load
+/// balancer finds it healthy: every change of a record (`aws_route53_record`)
+/// that depends on a host (`aws_instance`) waits for the changes of the
+/// target group attachments (`aws_lb_target_group_attachment`) of that host,
+/// whose create returns only when the target is healthy. The old host's
+/// destroy already waits for its attachments' destroys (dependents go
+/// first), which drain it.
+fn records_after_attachments(
+    plan: &Plan,
+    g: &mut DiGraph<Step, ()>,
+    seen: &mut HashSet<(NodeIndex, NodeIndex)>,
+    idx: &HashMap<Step, NodeIndex>,
+) {
+    const RECORD: &str = "aws_route53_record";
+    const ATTACHMENT: &str = "aws_lb_target_group_attachment";
+    const HOST: &str = "aws_instance";
+    let mut attachments_of: HashMap<&ResourceAddr, Vec<NodeIndex>> = HashMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.addr.resource.type_ != ATTACHMENT {
+            continue;
+        }
+        let Some(&n) = idx.get(&Step::Change(i)) else { continue };
+        for host in deps_of(plan, &c.addr.resource).filter(|d| d.type_ == HOST) {
+            attachments_of.entry(host).or_default().push(n);
+        }
+    }
+    if attachments_of.is_empty() {
+        return;
+    }
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.addr.resource.type_ != RECORD {
+            continue;
+        }
+        let Some(&n) = idx.get(&Step::Change(i)) else { continue };
+        for host in deps_of(plan, &c.addr.resource) {
+            for &a in attachments_of.get(host).map(Vec::as_slice).unwrap_or_default() {
+                link(g, seen, a, n);
+            }
+        }
+    }
+}
+
 /// Which side of its group a join stands on.
 #[derive(Clone, Copy)]
 enum Side {
@@ -502,4 +548,58 @@ fn link(g: &mut DiGraph<Step, ()>, seen: &mut HashSet<(NodeIndex, NodeIndex)>, a
 /// Checks at plan time that apply will be able to order the changes.
 pub fn order_check(plan: &Plan, state: &State) -> Result<(), Diagnostic> {
     build(plan, state).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(changes: &[(&str, &str)], deps: &[(&str, &[&str])]) -> Plan {
+        let changes: Vec<serde_json::Value> = changes
+            .iter()
+            .map(|(addr, action)| serde_json::json!({ "addr": addr, "provider": "aws", "action": action }))
+            .collect();
+        let deps: serde_json::Map<String, serde_json::Value> =
+            deps.iter().map(|(r, ds)| (r.to_string(), serde_json::json!(ds))).collect();
+        serde_json::from_value(serde_json::json!({
+            "format_version": 1, "berth_version": "test", "lineage": "l", "prior_serial": null,
+            "config_digest": "", "workspace": "default", "destroy": false, "variables": {},
+            "changes": changes, "outputs": [], "dependencies": deps, "errored": false,
+        }))
+        .expect("a plan")
+    }
+
+    fn waits_for(g: &DiGraph<Step, ()>, p: &Plan, later: &str, earlier: &str) -> bool {
+        let node = |addr: &str| {
+            let i = p.changes.iter().position(|c| c.addr.to_string() == addr).unwrap();
+            g.node_indices().find(|&n| g[n] == Step::Change(i)).unwrap()
+        };
+        petgraph::algo::has_path_connecting(g, node(earlier), node(later), None)
+    }
+
+    #[test]
+    fn a_record_of_a_host_behind_a_load_balancer_waits_for_its_attachment() {
+        let p = plan(
+            &[
+                ("aws_instance.web[0]", "create-then-delete"),
+                ("aws_lb_target_group_attachment.web[0]", "create-then-delete"),
+                ("aws_route53_record.web", "update"),
+                ("aws_route53_record.db", "update"),
+            ],
+            &[
+                ("aws_lb_target_group_attachment.web", &["aws_instance.web", "aws_lb_target_group.web"]),
+                ("aws_route53_record.web", &["aws_instance.web"]),
+            ],
+        );
+        let g = build(&p, &State::new()).unwrap();
+        assert!(waits_for(&g, &p, "aws_route53_record.web", "aws_lb_target_group_attachment.web[0]"));
+        // Not a record of that host: no new edge.
+        assert!(!waits_for(&g, &p, "aws_route53_record.db", "aws_lb_target_group_attachment.web[0]"));
+        // Without attachments, a record waits for its host only.
+        let bare = plan(
+            &[("aws_instance.web[0]", "create-then-delete"), ("aws_route53_record.web", "update")],
+            &[("aws_route53_record.web", &["aws_instance.web"])],
+        );
+        assert!(build(&bare, &State::new()).is_ok());
+    }
 }

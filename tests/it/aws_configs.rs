@@ -529,3 +529,17 @@ async fn hardened_vpc() {
     assert_eq!(group["egress"], serde_json::json!([]), "AWS's allow-all egress is revoked");
     assert_eq!(group["tags_all"]["Project"], "hardened");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn weighted_private_name() {
+    let state = cycle("weighted-private-name", |_| {}).await;
+    for (i, weight) in [10, 10, 1].iter().enumerate() {
+        let r = attributes(&state, &format!("aws_route53_record.api[{i}]"));
+        assert_eq!(r["set_identifier"], format!("api-{i}"));
+        assert_eq!(r["weighted_routing_policy"], serde_json::json!([{ "weight": weight }]));
+        let host = attributes(&state, &format!("aws_instance.api[{i}]"));
+        assert_eq!(r["records"], serde_json::json!([host["private_ip"]]));
+    }
+    let w = attributes(&state, "aws_route53_record.workers[1]");
+    assert_eq!(w["multivalue_answer_routing_policy"], true);
+}

@@ -569,3 +569,121 @@ async fn with_every_rule_off_it_is_moto() {
     }
     assert!(aws.stats().strict.is_empty());
 }
+
+/// An ELBv2 client on `endpoint`, one attempt per call.
+async fn elb_client(endpoint: &str) -> aws_sdk_elasticloadbalancingv2::Client {
+    let sdk = support::moto::sdk_config_at(endpoint).await;
+    aws_sdk_elasticloadbalancingv2::Client::from_conf(
+        aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk).retry_config(RetryConfig::disabled()).build(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn load_balancing_names_limits_and_target_health() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        LoadBalancerSchemeEnum, ProtocolEnum, TargetDescription, TargetGroupAttribute,
+    };
+    let aws = Aws::builder().rules(|_| Rules::none().with(Rule::LoadBalancing)).start();
+    let (moto_ec2, _) = clients(&aws.moto_endpoint, false).await;
+    let elb = elb_client(&aws.endpoint).await;
+    let moto_elb = elb_client(&aws.moto_endpoint).await;
+    let vpc = moto_ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let mut subnets = Vec::new();
+    for (z, cidr) in [("a", "10.9.1.0/24"), ("b", "10.9.2.0/24")] {
+        let s = moto_ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
+            .availability_zone(format!("us-east-1{z}"))
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+
+    // The same name and settings: the existing load balancer; other
+    // settings: the name is refused. moto alone makes a second one.
+    let create = |scheme: LoadBalancerSchemeEnum| {
+        elb.create_load_balancer().name("web").set_subnets(Some(subnets.clone())).scheme(scheme).send()
+    };
+    let first = create(LoadBalancerSchemeEnum::Internal).await.unwrap();
+    let again = create(LoadBalancerSchemeEnum::Internal).await.unwrap();
+    let arn = first.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    assert_eq!(again.load_balancers()[0].load_balancer_arn(), Some(arn.as_str()));
+    let (code, status, _) = failure(create(LoadBalancerSchemeEnum::InternetFacing).await);
+    assert_eq!((code.as_str(), status), ("DuplicateLoadBalancerName", 400));
+    assert_eq!(moto_elb.describe_load_balancers().send().await.unwrap().load_balancers().len(), 1);
+
+    let tg = || {
+        elb.create_target_group()
+            .name("web")
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .health_check_interval_seconds(5)
+            .send()
+    };
+    let tg_arn = tg().await.unwrap().target_groups()[0].target_group_arn().unwrap().to_string();
+    assert_eq!(tg().await.unwrap().target_groups()[0].target_group_arn(), Some(tg_arn.as_str()), "moto refuses this");
+
+    // A port holds one listener; moto alone makes a second.
+    let listener = || {
+        elb.create_listener()
+            .load_balancer_arn(&arn)
+            .port(80)
+            .protocol(ProtocolEnum::Http)
+            .default_actions(
+                aws_sdk_elasticloadbalancingv2::types::Action::builder()
+                    .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
+                    .target_group_arn(&tg_arn)
+                    .build(),
+            )
+            .send()
+    };
+    listener().await.unwrap();
+    let (code, ..) = failure(listener().await);
+    assert_eq!(code, "DuplicateListener");
+    let on_moto = moto_elb.describe_listeners().load_balancer_arn(&arn).send().await.unwrap();
+    assert_eq!(on_moto.listeners().len(), 1);
+
+    // "You can specify up to 20"; page sizes are 1 to 400.
+    let arns: Vec<String> = (0..21).map(|i| format!("{arn}-{i}")).collect();
+    let (code, ..) = failure(elb.describe_tags().set_resource_arns(Some(arns.clone())).send().await);
+    assert_eq!(code, "ValidationError");
+    let (code, ..) = failure(elb.describe_load_balancers().set_load_balancer_arns(Some(arns)).send().await);
+    assert_eq!(code, "ValidationError");
+    let (code, ..) = failure(elb.describe_load_balancers().page_size(401).send().await);
+    assert_eq!(code, "ValidationError");
+    elb.describe_tags().resource_arns(&arn).send().await.expect("one ARN is fine");
+
+    // A target is `initial` before it is `healthy`, and `draining` for the
+    // group's deregistration delay after it is deregistered.
+    let image = ami(&moto_ec2).await;
+    let run = moto_ec2.run_instances().image_id(&image).subnet_id(&subnets[0]).min_count(1).max_count(1).send();
+    let id = run.await.unwrap().instances()[0].instance_id().unwrap().to_string();
+    let target = TargetDescription::builder().id(&id).build();
+    let state = || async {
+        let h = elb.describe_target_health().target_group_arn(&tg_arn).targets(target.clone()).send().await.unwrap();
+        h.target_health_descriptions()[0].target_health().unwrap().state().unwrap().as_str().to_string()
+    };
+    elb.modify_target_group_attributes()
+        .target_group_arn(&tg_arn)
+        .attributes(TargetGroupAttribute::builder().key("deregistration_delay.timeout_seconds").value("1").build())
+        .send()
+        .await
+        .unwrap();
+    elb.register_targets().target_group_arn(&tg_arn).targets(target.clone()).send().await.unwrap();
+    assert_eq!([state().await, state().await, state().await], ["initial", "initial", "healthy"]);
+    elb.deregister_targets().target_group_arn(&tg_arn).targets(target.clone()).send().await.unwrap();
+    assert_eq!(state().await, "draining");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(state().await, "unused", "drained after the group's delay");
+
+    let s = aws.stats();
+    assert_eq!(s.decided(Decision::ElbNameReturned), 2, "{}", aws.report());
+    assert_eq!(s.decided(Decision::ElbDuplicateName), 2);
+    assert_eq!(s.decided(Decision::ElbLimitExceeded), 3);
+    assert_eq!(s.decided(Decision::TargetInitial), 2);
+    assert_eq!(s.decided(Decision::TargetDraining), 1);
+}

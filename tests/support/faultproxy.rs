@@ -38,6 +38,8 @@ pub enum Service {
     Ec2,
     /// Route53's REST-XML protocol: paths under `/2013-04-01/`.
     Route53,
+    /// Elastic Load Balancing v2: the query protocol, `Version=2015-12-01`.
+    Elb,
     Other,
 }
 
@@ -62,7 +64,7 @@ impl Call {
     /// answered it; a write may not (see [`Fault::DropAfter`]).
     pub fn read_only(&self) -> bool {
         match self.service {
-            Service::Ec2 => ["Describe", "Get", "List"].iter().any(|p| self.action.starts_with(p)),
+            Service::Ec2 | Service::Elb => ["Describe", "Get", "List"].iter().any(|p| self.action.starts_with(p)),
             Service::Route53 | Service::Other => self.method == "GET" || self.method == "HEAD",
         }
     }
@@ -418,6 +420,9 @@ fn classify(method: &str, path: &str, body: &str, invocation: Option<String>) ->
             })
             .collect();
         call.action = call.param("Action").unwrap_or_default().to_string();
+        if call.param("Version") == Some("2015-12-01") {
+            call.service = Service::Elb;
+        }
     } else {
         call.action = format!("{method} {path}");
     }
@@ -428,6 +433,11 @@ fn error_response(call: &Call, status: u16, code: &str, message: &str, request_i
     let body = match call.service {
         Service::Route53 => format!(
             "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">\
+             <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+             <RequestId>{request_id}</RequestId></ErrorResponse>"
+        ),
+        Service::Elb => format!(
+            "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\
              <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
              <RequestId>{request_id}</RequestId></ErrorResponse>"
         ),

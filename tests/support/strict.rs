@@ -27,6 +27,7 @@
 //! | [`Rule::PendingInstances`] | instances are `pending` (no public address) while they boot, `stopping` and `shutting-down` on the way down |
 //! | [`Rule::RateLimits`] | Route53: 5 requests per second per account (`Throttling`); EC2: AWS's token buckets when given ([`Ec2Rates`]) |
 //! | [`Rule::LostCreateAnswers`] | the first attempt of each chosen create lands and its answer is lost |
+//! | [`Rule::LoadBalancing`] | ELBv2: a create with a load balancer's or target group's name answers with the existing object for the same settings, `DuplicateLoadBalancerName`/`DuplicateTargetGroupName` for others; a second listener on a port: `DuplicateListener`; more than 20 ARNs in DescribeTags or DescribeLoadBalancers, or a `PageSize` outside 1-400: `ValidationError`; a target just registered is `initial` for the first health polls, a target deregistered is `draining` for the group's deregistration delay |
 //!
 //! Where moto is wrong rather than lenient, the layer answers as AWS does,
 //! always ([`Strict::correct_moto`]): after ReplaceIamInstanceProfileAssociation
@@ -60,10 +61,11 @@ pub enum Rule {
     PendingInstances,
     RateLimits,
     LostCreateAnswers,
+    LoadBalancing,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::Idempotency,
         Rule::CallerReference,
         Rule::FilterLimit,
@@ -74,6 +76,7 @@ impl Rule {
         Rule::PendingInstances,
         Rule::RateLimits,
         Rule::LostCreateAnswers,
+        Rule::LoadBalancing,
     ];
 
     /// The name `BERTH_STRICT_OFF` takes: `idempotency`, `pending-changes`, ...
@@ -89,6 +92,7 @@ impl Rule {
             Rule::PendingInstances => "pending-instances",
             Rule::RateLimits => "rate-limits",
             Rule::LostCreateAnswers => "lost-create-answers",
+            Rule::LoadBalancing => "load-balancing",
         }
     }
 }
@@ -122,6 +126,17 @@ pub enum Decision {
     Throttled,
     /// A create that landed and whose answer was dropped.
     AnswerLost,
+    /// An ELBv2 create with a name in use and the same settings: the
+    /// existing object, as AWS answers.
+    ElbNameReturned,
+    /// `DuplicateLoadBalancerName` or `DuplicateTargetGroupName`.
+    ElbDuplicateName,
+    /// Too many ARNs, or a page size out of range: `ValidationError`.
+    ElbLimitExceeded,
+    /// A target shown `initial` (registration in progress).
+    TargetInitial,
+    /// A target shown `draining` (deregistration in progress).
+    TargetDraining,
 }
 
 /// A token bucket: `capacity` tokens, refilled at `per_second`.
@@ -190,6 +205,9 @@ pub const CREATES: &[&str] = &[
     "CreateNatGateway",
     "CreateHostedZone",
     "ChangeResourceRecordSets",
+    "CreateLoadBalancer",
+    "CreateTargetGroup",
+    "CreateListener",
 ];
 
 /// Which rules are on and their numbers.
@@ -219,6 +237,8 @@ pub struct Rules {
     /// Latency mode: AWS's usual delays times this factor.
     pub latency: Option<f64>,
     pub seed: u64,
+    /// [`Rule::LoadBalancing`]: health polls a new target is `initial` for.
+    pub initial_polls: u32,
 }
 
 impl Rules {
@@ -238,6 +258,7 @@ impl Rules {
             lost_creates: CREATES.iter().map(|s| s.to_string()).collect(),
             latency: None,
             seed: 0,
+            initial_polls: 2,
         }
     }
 
@@ -434,6 +455,17 @@ struct State {
     lost: HashSet<String>,
     /// Corrections: instance -> the ARN of the profile a replacement gave it.
     profiles: HashMap<String, String>,
+    /// Rule 11: `action \n name` -> the settings of the create that made
+    /// the object, its first answer, and the object's ARN.
+    elb_names: HashMap<String, (Vec<(String, String)>, Reply, String)>,
+    /// Rule 11: `load balancer \n port` -> the ARN of its listener.
+    listeners: HashMap<String, String>,
+    /// Rule 11: target group ARN -> deregistration delay.
+    tg_delays: HashMap<String, u64>,
+    /// Rule 11: `(target group, target)` -> health polls still `initial`.
+    initial: HashMap<(String, String), u32>,
+    /// Rule 11: `(target group, target)` -> `draining` until then.
+    draining: HashMap<(String, String), Instant>,
 }
 
 /// The layer: its rules, its state, and the way to moto.
@@ -449,6 +481,7 @@ pub struct Strict {
 }
 
 const R53_NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
+const ELB_NS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
 impl Strict {
     pub fn new(upstream: &str, rules: Rules) -> Strict {
@@ -570,6 +603,7 @@ impl Strict {
         let reply = match call.service {
             Service::Ec2 => self.ec2(call, parts, body).await,
             Service::Route53 => self.route53(call, parts, body).await,
+            Service::Elb => self.elb(call, parts, body).await,
             Service::Other => {
                 let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
                 self.send(&parts.method, pq, &parts.headers, body).await
@@ -633,7 +667,7 @@ impl Strict {
                 self.count(Decision::Throttled, &call.action);
                 Some(self.ec2_error(503, "RequestLimitExceeded", "Request limit exceeded."))
             }
-            Service::Other => None,
+            Service::Elb | Service::Other => None,
         }
     }
 
@@ -647,7 +681,7 @@ impl Strict {
             return false;
         }
         let name = match (call.service, call.method.as_str(), call.path.split('?').next().unwrap_or_default()) {
-            (Service::Ec2, _, _) => call.action.clone(),
+            (Service::Ec2 | Service::Elb, _, _) => call.action.clone(),
             (Service::Route53, "POST", p) if p.trim_end_matches('/') == "/2013-04-01/hostedzone" => {
                 "CreateHostedZone".into()
             }
@@ -661,6 +695,239 @@ impl Strict {
         }
         let id = call.invocation.clone().unwrap_or_else(|| format!("{}\n{}", call.path, call.body));
         self.state.lock().unwrap().lost.insert(id)
+    }
+
+    // ---- Rule 11: Elastic Load Balancing v2 ----------------------------
+
+    fn elb_error(&self, status: u16, code: &str, message: &str) -> Reply {
+        let body = format!(
+            "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"{ELB_NS}\"><Error><Type>Sender</Type><Code>{code}</Code>\
+             <Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            xml::escape(message),
+            self.request_id()
+        );
+        reply(status, body)
+    }
+
+    async fn elb_forward(&self, parts: &hyper::http::request::Parts, body: Bytes) -> Reply {
+        let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        self.send(&parts.method, pq, &parts.headers, body).await
+    }
+
+    /// ELBv2, where moto differs from the API reference:
+    /// - CreateLoadBalancer and CreateTargetGroup: "If you attempt to create
+    ///   multiple load balancers [target groups] with the same settings, each
+    ///   call succeeds"; with other settings the name is refused
+    ///   (`DuplicateLoadBalancerName`, `DuplicateTargetGroupName`). moto makes
+    ///   a second load balancer of the same name, and refuses every second
+    ///   target group of a name.
+    /// - CreateListener: a port of a load balancer holds one listener
+    ///   (`DuplicateListener`); moto makes a second one.
+    /// - DescribeTags and DescribeLoadBalancers' `LoadBalancerArns`: "You can
+    ///   specify up to 20"; `PageSize` is 1 to 400. moto takes any number.
+    /// - Target health: a target just registered is `initial`
+    ///   (`Elb.RegistrationInProgress`) until it passes its first checks, and
+    ///   a target deregistered is `draining` (`Target.DeregistrationInProgress`)
+    ///   for the group's deregistration delay. moto reports `healthy` at once
+    ///   and forgets a deregistered target at once. The layer shows
+    ///   `initial` for the first [`Rules::initial_polls`] polls that name the
+    ///   target, then moto's state; and `draining` for the delay the group's
+    ///   attributes set (300 s unless ModifyTargetGroupAttributes set
+    ///   another), when the target is asked about by id. A listing of all
+    ///   the group's targets leaves a draining target out, as moto does: AWS
+    ///   lists it, and berth counts a draining target as gone either way.
+    async fn elb(&self, call: &Call, parts: &hyper::http::request::Parts, body: Bytes) -> Reply {
+        if !self.on(Rule::LoadBalancing) {
+            return self.elb_forward(parts, body).await;
+        }
+        let members = |prefix: &str| call.params.iter().filter(|(k, _)| k.starts_with(prefix) && !k[prefix.len()..].contains('.')).count();
+        let too_many = match call.action.as_str() {
+            "DescribeTags" => Some(("resourceArns", members("ResourceArns.member."))),
+            "DescribeLoadBalancers" => Some(("loadBalancerArns", members("LoadBalancerArns.member."))),
+            _ => None,
+        };
+        if let Some((field, n)) = too_many
+            && n > 20
+        {
+            self.count(Decision::ElbLimitExceeded, &call.action);
+            let msg = format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to 20 (it has {n})");
+            return self.elb_error(400, "ValidationError", &msg);
+        }
+        if let Some(size) = call.param("PageSize")
+            && !size.parse::<i64>().is_ok_and(|n| (1..=400).contains(&n))
+        {
+            self.count(Decision::ElbLimitExceeded, &call.action);
+            let msg = format!("1 validation error detected: Value '{size}' at 'pageSize' failed to satisfy constraint: Member must have value between 1 and 400");
+            return self.elb_error(400, "ValidationError", &msg);
+        }
+        let action = call.action.clone();
+        match action.as_str() {
+            "CreateLoadBalancer" | "CreateTargetGroup" => {
+                let name = call.param("Name").unwrap_or_default().to_string();
+                let key = format!("{action}\n{name}");
+                let lock = self.lock_for(&key);
+                let _held = lock.lock().await;
+                // Tags are not settings: the same call with other tags still
+                // returns the existing object (whose tags berth then checks).
+                let settings: Vec<(String, String)> =
+                    comparable(&call.params).into_iter().filter(|(k, _)| !k.starts_with("Tags.")).collect();
+                let known = self.state.lock().unwrap().elb_names.get(&key).cloned();
+                if let Some((first, answer, _)) = known {
+                    if first == settings {
+                        self.count(Decision::ElbNameReturned, &action);
+                        return answer;
+                    }
+                    self.count(Decision::ElbDuplicateName, &action);
+                    let (code, what) = if action == "CreateLoadBalancer" {
+                        ("DuplicateLoadBalancerName", "A load balancer")
+                    } else {
+                        ("DuplicateTargetGroupName", "A target group")
+                    };
+                    return self.elb_error(400, code, &format!("{what} with the same name '{name}' exists, but with different settings"));
+                }
+                let answer = self.elb_forward(parts, body).await;
+                if answer.ok()
+                    && let Ok(doc) = xml::parse(&answer.text())
+                {
+                    let (list, arn) = if action == "CreateLoadBalancer" {
+                        ("LoadBalancers", "LoadBalancerArn")
+                    } else {
+                        ("TargetGroups", "TargetGroupArn")
+                    };
+                    let result = format!("{action}Result");
+                    if let Some(a) = doc.at(&[&result, list, "member", arn]).map(Element::text) {
+                        self.state.lock().unwrap().elb_names.insert(key, (settings, answer.clone(), a));
+                    }
+                }
+                answer
+            }
+            "CreateListener" => {
+                let key = format!("{}\n{}", call.param("LoadBalancerArn").unwrap_or_default(), call.param("Port").unwrap_or_default());
+                let lock = self.lock_for(&key);
+                let _held = lock.lock().await;
+                if self.state.lock().unwrap().listeners.contains_key(&key) {
+                    self.count(Decision::ElbDuplicateName, &action);
+                    return self.elb_error(400, "DuplicateListener", "A listener already exists on this port for this load balancer");
+                }
+                let answer = self.elb_forward(parts, body).await;
+                if answer.ok()
+                    && let Ok(doc) = xml::parse(&answer.text())
+                    && let Some(a) = doc.at(&["CreateListenerResult", "Listeners", "member", "ListenerArn"]).map(Element::text)
+                {
+                    self.state.lock().unwrap().listeners.insert(key, a);
+                }
+                answer
+            }
+            "DeleteListener" => {
+                let arn = call.param("ListenerArn").unwrap_or_default().to_string();
+                let answer = self.elb_forward(parts, body).await;
+                if answer.ok() {
+                    self.state.lock().unwrap().listeners.retain(|_, a| *a != arn);
+                }
+                answer
+            }
+            "DeleteLoadBalancer" | "DeleteTargetGroup" => {
+                let arn = call.param("LoadBalancerArn").or(call.param("TargetGroupArn")).unwrap_or_default().to_string();
+                let answer = self.elb_forward(parts, body).await;
+                if answer.ok() {
+                    let mut st = self.state.lock().unwrap();
+                    st.elb_names.retain(|_, (_, _, a)| *a != arn);
+                    st.listeners.retain(|k, _| !k.starts_with(&format!("{arn}\n")));
+                    st.tg_delays.remove(&arn);
+                }
+                answer
+            }
+            "ModifyTargetGroupAttributes" => {
+                let tg = call.param("TargetGroupArn").unwrap_or_default().to_string();
+                let answer = self.elb_forward(parts, body).await;
+                if answer.ok() {
+                    for (k, v) in &call.params {
+                        if v == "deregistration_delay.timeout_seconds"
+                            && let Some(n) = call.param(&k.replace(".Key", ".Value")).and_then(|n| n.parse().ok())
+                        {
+                            self.state.lock().unwrap().tg_delays.insert(tg.clone(), n);
+                        }
+                    }
+                }
+                answer
+            }
+            "RegisterTargets" | "DeregisterTargets" => {
+                let tg = call.param("TargetGroupArn").unwrap_or_default().to_string();
+                let ids: Vec<String> = call
+                    .params
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("Targets.member.") && k.ends_with(".Id"))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                let answer = self.elb_forward(parts, body).await;
+                if answer.ok() {
+                    let mut st = self.state.lock().unwrap();
+                    let delay = Duration::from_secs(st.tg_delays.get(&tg).copied().unwrap_or(300));
+                    for id in ids {
+                        let key = (tg.clone(), id);
+                        if action == "RegisterTargets" {
+                            st.draining.remove(&key);
+                            st.initial.insert(key, self.rules.initial_polls);
+                        } else {
+                            st.initial.remove(&key);
+                            st.draining.insert(key, Instant::now() + delay);
+                        }
+                    }
+                }
+                answer
+            }
+            "DescribeTargetHealth" => {
+                let tg = call.param("TargetGroupArn").unwrap_or_default().to_string();
+                let mut answer = self.elb_forward(parts, body).await;
+                if answer.ok() {
+                    self.target_health(&tg, &mut answer);
+                }
+                answer
+            }
+            _ => self.elb_forward(parts, body).await,
+        }
+    }
+
+    /// Rewrites moto's target health as AWS reports it (see [`Strict::elb`]).
+    fn target_health(&self, tg: &str, answer: &mut Reply) {
+        let Ok(mut doc) = xml::parse(&answer.text()) else { return };
+        let Some(list) = doc.at_mut(&["DescribeTargetHealthResult", "TargetHealthDescriptions"]) else { return };
+        let mut decisions = Vec::new();
+        {
+            let mut st = self.state.lock().unwrap();
+            let now = Instant::now();
+            for m in list.elements_mut() {
+                let Some(id) = m.at(&["Target", "Id"]).map(Element::text) else { continue };
+                let key = (tg.to_string(), id);
+                let shown = m.at(&["TargetHealth", "State"]).map(Element::text).unwrap_or_default();
+                let draining = st.draining.get(&key).is_some_and(|until| now < *until);
+                let rewrite = if draining {
+                    decisions.push(Decision::TargetDraining);
+                    Some(("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"))
+                } else if shown == "healthy"
+                    && let Some(left) = st.initial.get_mut(&key)
+                    && *left > 0
+                {
+                    *left -= 1;
+                    decisions.push(Decision::TargetInitial);
+                    Some(("initial", "Elb.RegistrationInProgress", "Target registration is in progress"))
+                } else {
+                    None
+                };
+                if let Some((state, reason, description)) = rewrite {
+                    let mut h = Element::new("TargetHealth");
+                    h.push(Element::with_text("State", state));
+                    h.push(Element::with_text("Reason", reason));
+                    h.push(Element::with_text("Description", description));
+                    m.remove_children("TargetHealth");
+                    m.push(h);
+                }
+            }
+        }
+        for d in decisions {
+            self.count(d, "DescribeTargetHealth");
+        }
+        answer.body = Bytes::from(doc.to_document());
     }
 
     // ---- EC2 -----------------------------------------------------------

@@ -9,7 +9,8 @@
 //! berth manages carries them, whichever way it came in.
 //!
 //! EC2 objects take the marks as tags, with one CreateTags call before the
-//! update of the object. The other AWS types take none here: a Route53
+//! update of the object; load balancers, target groups and listeners with
+//! one AddTags. The other AWS types take none here: a Route53
 //! record's mark is its ownership TXT record, an attribute (`owner`) the
 //! plan already diffs and the update writes; a hosted zone is known by the
 //! caller reference it was created with, which cannot change; an
@@ -18,6 +19,7 @@
 use super::ec2::client::{ADDRESS_TAG, GENERATION_TAG, LINEAGE_TAG};
 use super::ec2::error::sdk_error;
 use super::ec2::Ec2;
+use super::elb::Elb;
 use crate::providers::{ApplyOp, ApplyOutcome, ApplySink, ChangeKind, OpContext, ProviderError, ProviderResult};
 use crate::value::Value;
 use aws_sdk_ec2::types::Tag;
@@ -54,21 +56,50 @@ async fn claim(ec2: &Ec2, ctx: &OpContext, type_: &str, state: &Value) -> Provid
     Ok(())
 }
 
+/// Writes the ownership tags on one load balancer, target group or
+/// listener: one AddTags on its ARN (its `id`), the generation as for EC2.
+async fn claim_elb(elb: &Elb, ctx: &OpContext, state: &Value) -> ProviderResult<()> {
+    let arn = state
+        .get_str("id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ProviderError::new(format!("`{}` has no ARN to write berth's ownership tags on", ctx.addr)))?;
+    let tag = |k: &str, v: String| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(k).value(v).build();
+    elb.client
+        .add_tags()
+        .resource_arns(arn)
+        .tags(tag(ADDRESS_TAG, ctx.addr.to_string()))
+        .tags(tag(LINEAGE_TAG, ctx.lineage.clone()))
+        .tags(tag(GENERATION_TAG, ctx.generation.saturating_sub(1).to_string()))
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("AddTags (ownership) on `{arn}`"), &e))?;
+    Ok(())
+}
+
+/// Which service's objects a claim writes tags on.
+pub(super) enum Owner<'a> {
+    Ec2(&'a Ec2),
+    Elb(&'a Elb),
+}
+
 /// Writes the marks of every update in `ops` that claims its object, then
 /// returns the operations to hand to the member, each with its index in
 /// `ops`. A claim that fails fails its operation (the object is reported as
 /// it was, still imported); the others go on.
 pub(super) async fn claim_updates(
-    ec2: &Ec2,
+    owner: Owner<'_>,
     type_: &str,
     ops: Vec<ApplyOp>,
     sink: &ApplySink,
 ) -> Vec<(usize, ApplyOp)> {
     let mut out = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
-        if let (true, ChangeKind::Update { prior, .. }) = (op.ctx.claim, &op.kind)
-            && let Err(e) = claim(ec2, &op.ctx, type_, prior).await
-        {
+        let claimed = match (op.ctx.claim, &op.kind, &owner) {
+            (true, ChangeKind::Update { prior, .. }, Owner::Ec2(ec2)) => claim(ec2, &op.ctx, type_, prior).await,
+            (true, ChangeKind::Update { prior, .. }, Owner::Elb(elb)) => claim_elb(elb, &op.ctx, prior).await,
+            _ => Ok(()),
+        };
+        if let (Err(e), ChangeKind::Update { prior, .. }) = (claimed, &op.kind) {
             let _ = sink.send((i, ApplyOutcome::failed(Some(prior.clone()), e)));
             continue;
         }

@@ -4,7 +4,7 @@
 //! [`AwsProvider`] is a composite. It owns the resolved SDK configuration
 //! (region, credentials, endpoints, retries) and forwards each resource type
 //! to the member that implements it by type prefix: EC2 and VPC types go to
-//! [`ec2::Ec2`]; other services (Route53) slot in as one more match arm in
+//! [`ec2::Ec2`], load balancers to [`elb::Elb`]; other services (Route53) slot in as one more match arm in
 //! [`AwsProvider::member`], and the provider's own facts (region, partition,
 //! caller identity) are [`meta::Meta`]. Every client built here carries the
 //! [`CountCalls`](crate::telemetry::api_stats::CountCalls) interceptor, so
@@ -26,6 +26,7 @@
 
 mod claim;
 pub mod ec2;
+pub mod elb;
 pub mod meta;
 pub mod provider_config;
 pub mod provider_tags;
@@ -60,6 +61,7 @@ pub struct AwsProvider {
     /// The schemas of the types that take `tags`, with `tags_all` exported.
     tagged: BTreeMap<&'static str, Schema>,
     ec2: Arc<ec2::Ec2>,
+    elb: Arc<elb::Elb>,
     route53: Arc<route53::Route53>,
     meta: Arc<meta::Meta>,
 }
@@ -104,6 +106,13 @@ impl AwsProvider {
         let ec2 = Arc::new(ec2::Ec2::new(aws_sdk_ec2::Client::from_conf(ec2_conf.build()), &region));
         let settings = route53::Route53Settings::from_provider_config(config)?;
         let endpoint_url = args.sdk.endpoint_url;
+        let mut elb_conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk)
+            .interceptor(crate::telemetry::api_stats::CountCalls)
+            .retry_partition(retry_partition("elasticloadbalancing"));
+        if let Some(url) = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "elbv2") {
+            elb_conf = elb_conf.endpoint_url(url);
+        }
+        let elb = Arc::new(elb::Elb::new(aws_sdk_elasticloadbalancingv2::Client::from_conf(elb_conf.build())));
         let r53_endpoint = endpoint_for(&args.endpoints, endpoint_url.as_deref(), &sdk, "route53");
         let route53 = Arc::new(route53::Route53::new(&sdk, r53_endpoint).with_settings(settings));
         let mut sts_conf = aws_sdk_sts::config::Builder::from(&sdk)
@@ -120,6 +129,7 @@ impl AwsProvider {
             tags: args.tags,
             tagged: BTreeMap::new(),
             ec2,
+            elb,
             route53,
             meta,
         };
@@ -180,10 +190,22 @@ impl AwsProvider {
         self
     }
 
+    /// Bounds how much longer than its health check needs a new target may
+    /// take to become healthy (default 30 s). Tests shorten it to see a
+    /// target that never becomes healthy fail fast; call before the
+    /// provider is shared.
+    pub fn with_health_grace(mut self, grace: Duration) -> Self {
+        if let Some(elb) = Arc::get_mut(&mut self.elb) {
+            elb.healthy_grace = grace;
+        }
+        self
+    }
+
     /// The member that implements a type. One arm per service.
     fn member(&self, type_: &str) -> Option<&dyn Provider> {
         match type_ {
             t if ec2::Ec2::handles(t) => Some(&*self.ec2),
+            t if elb::Elb::handles(t) => Some(&*self.elb),
             t if t.starts_with("aws_route53_") => Some(&*self.route53),
             t if meta::Meta::handles(t) => Some(&*self.meta),
             _ => None,
@@ -191,7 +213,7 @@ impl AwsProvider {
     }
 
     fn members(&self) -> Vec<&dyn Provider> {
-        vec![&*self.ec2, &*self.route53, &*self.meta]
+        vec![&*self.ec2, &*self.elb, &*self.route53, &*self.meta]
     }
 }
 
@@ -333,8 +355,9 @@ impl Provider for AwsProvider {
             return run(ops, sink).await;
         }
         // Imported objects take berth's ownership tags before their update.
+        let owner = if elb::Elb::handles(type_) { claim::Owner::Elb(&self.elb) } else { claim::Owner::Ec2(&self.ec2) };
         let (index, ops): (Vec<usize>, Vec<ApplyOp>) =
-            claim::claim_updates(&self.ec2, type_, ops, &sink).await.into_iter().unzip();
+            claim::claim_updates(owner, type_, ops, &sink).await.into_iter().unzip();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, ApplyOutcome)>();
         let forward = async {
             while let Some((i, outcome)) = rx.recv().await {
@@ -345,7 +368,7 @@ impl Provider for AwsProvider {
     }
 
     fn ownership_marks(&self, type_: &str) -> Option<String> {
-        (ec2::Ec2::handles(type_) && self.tagged.contains_key(type_)).then(claim::marks)
+        ((ec2::Ec2::handles(type_) || elb::Elb::handles(type_)) && self.tagged.contains_key(type_)).then(claim::marks)
     }
 
     async fn read(&self, ctx: &OpContext, type_: &str, config: &Value) -> ProviderResult<Value> {

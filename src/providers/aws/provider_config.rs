@@ -18,7 +18,7 @@ use crate::value::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The services whose endpoint can be overridden in `endpoints { ... }`.
-pub const ENDPOINT_SERVICES: &[&str] = &["ec2", "route53", "s3", "sts"];
+pub const ENDPOINT_SERVICES: &[&str] = &["ec2", "elbv2", "route53", "s3", "sts"];
 
 /// The `aws` provider block.
 pub static BLOCK: BlockSchema = BlockSchema {

@@ -197,14 +197,20 @@ const PAGE_SIZE: i32 = 300;
 pub(crate) struct ZoneListing {
     pub sets: Vec<ResourceRecordSet>,
     index: HashMap<(String, String), usize>,
+    /// The sets with an identifier, by (name, type, identifier).
+    by_set: HashMap<(String, String, String), usize>,
     fetched: Instant,
 }
 
 impl ZoneListing {
     fn new(sets: Vec<ResourceRecordSet>) -> ZoneListing {
         let mut index: HashMap<(String, String), usize> = HashMap::new();
+        let mut by_set = HashMap::new();
         for (i, s) in sets.iter().enumerate() {
             let key = (names::from_api(s.name()), s.r#type().as_str().to_string());
+            if let Some(id) = s.set_identifier() {
+                by_set.insert((key.0.clone(), key.1.clone(), id.to_string()), i);
+            }
             // Of several sets with one name and type (routing policies),
             // prefer the plain one: that is the only kind berth writes.
             match index.get(&key) {
@@ -215,11 +221,18 @@ impl ZoneListing {
                 }
             }
         }
-        ZoneListing { sets, index, fetched: Instant::now() }
+        ZoneListing { sets, index, by_set, fetched: Instant::now() }
     }
 
     pub fn get(&self, fqdn: &str, rtype: &str) -> Option<&ResourceRecordSet> {
         self.index.get(&(fqdn.to_string(), rtype.to_string())).map(|&i| &self.sets[i])
+    }
+
+    /// The set of a name and type with this set identifier; without one,
+    /// as [`ZoneListing::get`].
+    pub fn find(&self, fqdn: &str, rtype: &str, set_id: Option<&str>) -> Option<&ResourceRecordSet> {
+        let Some(id) = set_id else { return self.get(fqdn, rtype) };
+        self.by_set.get(&(fqdn.to_string(), rtype.to_string(), id.to_string())).map(|&i| &self.sets[i])
     }
 }
 

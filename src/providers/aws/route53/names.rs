@@ -100,6 +100,21 @@ pub fn owner_name(fqdn: &str, rtype: &str) -> String {
     }
 }
 
+/// The ownership record of one record set among several of a name and
+/// type (a routing policy's): the set identifier's digest joins the type in
+/// the first label (`_berth-owner-a-1f0e3dad.web.internal`), so each set
+/// has its own owner and the label stays short whatever the identifier.
+pub fn owner_name_for(fqdn: &str, rtype: &str, set_id: Option<&str>) -> String {
+    use sha2::Digest;
+    match set_id {
+        None => owner_name(fqdn, rtype),
+        Some(id) => {
+            let digest = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+            owner_name(fqdn, &format!("{rtype}-{}", &digest[..8]))
+        }
+    }
+}
+
 /// A name as Route53 returns it (`\052.apps.internal.`) in berth's spelling
 /// (`*.apps.internal`): octal escapes decoded, lower case, no trailing dot.
 pub fn from_api(name: &str) -> String {
@@ -167,6 +182,11 @@ mod tests {
         assert_eq!(owner_name("micro-search.internal", "A"), "_berth-owner-a.micro-search.internal");
         assert_eq!(owner_name("www.internal", "CNAME"), "_berth-owner-cname.www.internal");
         assert_eq!(owner_name("*.apps.internal", "A"), "_berth-owner-a-wildcard.apps.internal");
+        assert_eq!(owner_name_for("web.internal", "A", None), "_berth-owner-a.web.internal");
+        let blue = owner_name_for("web.internal", "A", Some("blue"));
+        assert!(blue.starts_with("_berth-owner-a-") && blue.ends_with(".web.internal"), "{blue}");
+        assert_ne!(blue, owner_name_for("web.internal", "A", Some("green")));
+        assert_eq!(blue.len(), owner_name_for("web.internal", "A", Some(&"x".repeat(128))).len());
     }
 
     #[test]

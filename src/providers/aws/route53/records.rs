@@ -19,6 +19,15 @@
 //! - **Refresh** reads one listing per zone and reports the values found, so
 //!   a record edited outside berth shows as drift and one deleted outside is
 //!   created again.
+//! - **Routing policies and aliases**, as Terraform's `aws_route53_record`
+//!   has them: `set_identifier` with `weighted_routing_policy { weight }` or
+//!   `multivalue_answer_routing_policy`, for several hosts behind one private
+//!   name, each host's record set its own resource; and `alias { name,
+//!   zone_id, evaluate_target_health }` in place of `records` and `ttl` (a
+//!   load balancer's `dns_name` and `zone_id`). A record set is known by its
+//!   name, type and set identifier, and each has its own ownership record
+//!   (the set identifier's digest in its name, [`names::owner_name_for`]),
+//!   so berth never touches another set of the same name and type.
 
 use super::batch::{self, Refusal, Weight};
 use super::names;
@@ -30,7 +39,7 @@ use crate::providers::{
     ProviderResult, Refreshed, Schema,
 };
 use crate::value::{Map, Value};
-use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet};
+use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -48,8 +57,13 @@ pub(super) static RECORD: LazyLock<Schema> = LazyLock::new(|| {
         Attribute::arg("name").required().force_new(),
         Attribute::arg("type").required().force_new(),
         Attribute::arg("ttl").number(),
-        Attribute::arg("records").required(),
+        // Required unless `alias` is set (checked by `parse_args`).
+        Attribute::arg("records"),
         Attribute::arg("allow_overwrite"),
+        Attribute::arg("set_identifier").force_new(),
+        Attribute::arg("weighted_routing_policy").block(),
+        Attribute::arg("multivalue_answer_routing_policy"),
+        Attribute::arg("alias").block(),
     ])
     .with_exported(&["id", "fqdn", "owner"])
     .with_cache_ttl("ttl", DEFAULT_TTL as u64)
@@ -75,6 +89,242 @@ fn create_key(ctx: &OpContext, zone_id: &str, fqdn: &str, t: RecordType) -> Stri
     format!("{}|{}|{zone_id}|{fqdn}|{}", ctx.lineage, ctx.addr, t.as_str())
 }
 
+/// An alias in place of values: another name's addresses, answered by
+/// Route53 itself (a load balancer's `dns_name` in its `zone_id`).
+#[derive(Debug, Clone, PartialEq)]
+struct Alias {
+    /// Lower case, without the final dot, as [`names::from_api`] spells it.
+    name: String,
+    zone_id: String,
+    evaluate: bool,
+}
+
+/// Where a record set stands among the sets of its name and type, and what
+/// it answers with besides values. The default is a plain record.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Policy {
+    set_id: Option<String>,
+    weight: Option<i64>,
+    multivalue: bool,
+    alias: Option<Alias>,
+}
+
+/// Route53's `SetIdentifier`: 1 to 128 characters.
+const MAX_SET_ID: usize = 128;
+/// Route53's weights: 0 to 255.
+const MAX_WEIGHT: i64 = 255;
+
+impl Policy {
+    /// The attributes a state and a plan hold for it.
+    fn attrs(&self) -> [(&'static str, Value); 4] {
+        [
+            ("set_identifier", self.set_id.as_deref().map(Value::str).unwrap_or(Value::Null)),
+            (
+                "weighted_routing_policy",
+                self.weight
+                    .map(|w| Value::List(vec![crate::value::obj([("weight", Value::from(w))])]))
+                    .unwrap_or(Value::Null),
+            ),
+            ("multivalue_answer_routing_policy", if self.multivalue { Value::Bool(true) } else { Value::Null }),
+            (
+                "alias",
+                self.alias
+                    .as_ref()
+                    .map(|a| {
+                        Value::List(vec![crate::value::obj([
+                            ("name", Value::str(&a.name)),
+                            ("zone_id", Value::str(&a.zone_id)),
+                            ("evaluate_target_health", Value::Bool(a.evaluate)),
+                        ])])
+                    })
+                    .unwrap_or(Value::Null),
+            ),
+        ]
+    }
+
+    /// As a set lists it.
+    fn of_set(set: &ResourceRecordSet) -> Policy {
+        Policy {
+            set_id: set.set_identifier().map(str::to_string),
+            weight: set.weight(),
+            multivalue: set.multi_value_answer() == Some(true),
+            alias: set.alias_target().map(|a| Alias {
+                name: names::from_api(a.dns_name()),
+                zone_id: a.hosted_zone_id().to_string(),
+                evaluate: a.evaluate_target_health(),
+            }),
+        }
+    }
+
+    /// As a state recorded it (no API call).
+    fn of_state(v: &Value) -> Policy {
+        let first = |attr: &str| v.get(attr).and_then(Value::as_list).and_then(|l| l.first()).cloned();
+        Policy {
+            // Terraform writes "" for none.
+            set_id: v.get_str("set_identifier").filter(|s| !s.is_empty()).map(str::to_string),
+            weight: first("weighted_routing_policy")
+                .and_then(|b| b.get("weight").and_then(Value::as_f64))
+                .map(|w| w as i64),
+            multivalue: v.get("multivalue_answer_routing_policy").and_then(Value::as_bool).unwrap_or(false),
+            alias: first("alias").map(|a| Alias {
+                name: a.get_str("name").unwrap_or_default().to_string(),
+                zone_id: a.get_str("zone_id").unwrap_or_default().to_string(),
+                evaluate: a.get("evaluate_target_health").and_then(Value::as_bool).unwrap_or(false),
+            }),
+        }
+    }
+}
+
+/// The one block of a nested block argument (`alias { ... }`), as written
+/// (a list of one object) or as an object; `Err(())` when unknown.
+fn one_block<'a>(config: &'a Value, attr: &str, errs: &mut Vec<ProviderError>) -> Result<Option<&'a Value>, ()> {
+    match config.get(attr).map(Value::unmarked) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Unknown) => Err(()),
+        Some(Value::List(l)) if l.is_empty() => Ok(None),
+        Some(Value::List(l)) => {
+            if l.len() > 1 {
+                let msg = format!("only one `{attr}` block is allowed; there are {}", l.len());
+                errs.push(ProviderError::attr(attr, msg));
+            }
+            if l[0].is_unknown() { Err(()) } else { Ok(Some(&l[0])) }
+        }
+        Some(m @ Value::Map(_)) => Ok(Some(m)),
+        Some(other) => {
+            errs.push(ProviderError::attr(attr, format!("`{attr}` must be a block, not {}", other.type_name())));
+            Ok(None)
+        }
+    }
+}
+
+/// Reads and checks the routing policy and alias arguments, as Terraform
+/// and Route53 allow them together.
+fn parse_policy(config: &Value, rtype: Option<RecordType>, errs: &mut Vec<ProviderError>) -> Field<Policy> {
+    let mut unknown = false;
+    let mut p = Policy::default();
+    match str_field(config, "set_identifier") {
+        Ok(Field::Known(id)) => {
+            if id.is_empty() || id.len() > MAX_SET_ID {
+                errs.push(ProviderError::attr(
+                    "set_identifier",
+                    format!("`set_identifier` must have 1 to {MAX_SET_ID} characters, not {}", id.len()),
+                ));
+            }
+            p.set_id = Some(id);
+        }
+        Ok(Field::Unknown) => unknown = true,
+        Ok(Field::Absent) => {}
+        Err(e) => errs.push(e),
+    }
+    match one_block(config, "weighted_routing_policy", errs) {
+        Err(()) => unknown = true,
+        Ok(None) => {}
+        Ok(Some(b)) => match b.get("weight").map(Value::unmarked) {
+            Some(Value::Unknown) => unknown = true,
+            Some(v) => match v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+                Some(w) if w.fract() == 0.0 && (0.0..=MAX_WEIGHT as f64).contains(&w) => p.weight = Some(w as i64),
+                _ => errs.push(ProviderError::attr(
+                    "weighted_routing_policy",
+                    format!("`weighted_routing_policy.weight` must be a whole number from 0 to {MAX_WEIGHT}, not {v}"),
+                )),
+            },
+            None => {
+                errs.push(ProviderError::attr("weighted_routing_policy", "`weighted_routing_policy` requires `weight`"))
+            }
+        },
+    }
+    match bool_field(config, "multivalue_answer_routing_policy") {
+        Ok(Field::Known(b)) => p.multivalue = b,
+        Ok(Field::Unknown) => unknown = true,
+        Ok(Field::Absent) => {}
+        Err(e) => errs.push(e),
+    }
+    let alias_written = match one_block(config, "alias", errs) {
+        Err(()) => {
+            unknown = true;
+            true
+        }
+        Ok(None) => false,
+        Ok(Some(b)) => {
+            let mut part = |k: &str| match b.get(k).map(Value::unmarked) {
+                Some(Value::Unknown) => {
+                    unknown = true;
+                    None
+                }
+                None | Some(Value::Null) => {
+                    errs.push(ProviderError::attr("alias", format!("`alias` requires `{k}`")));
+                    None
+                }
+                Some(v) => Some(v.clone()),
+            };
+            let (name, zone_id, evaluate) = (part("name"), part("zone_id"), part("evaluate_target_health"));
+            match (name, zone_id, evaluate) {
+                (Some(Value::String(n)), Some(Value::String(z)), Some(Value::Bool(e))) => {
+                    p.alias = Some(Alias { name: names::from_api(&n), zone_id: z, evaluate: e })
+                }
+                (n, z, e) => {
+                    let parts =
+                        [("name", n, "a string"), ("zone_id", z, "a string"), ("evaluate_target_health", e, "a bool")];
+                    for (k, v, want) in parts {
+                        if let Some(v) = v
+                            && !matches!((want, &v), ("a string", Value::String(_)) | ("a bool", Value::Bool(_)))
+                        {
+                            let msg = format!("`alias.{k}` must be {want}, not {}", v.type_name());
+                            errs.push(ProviderError::attr("alias", msg));
+                        }
+                    }
+                }
+            }
+            true
+        }
+    };
+    // As Terraform says: an alias has its target's addresses and TTL.
+    if alias_written {
+        for k in ["records", "ttl"] {
+            if config.get(k).is_some_and(|v| !v.is_null()) {
+                errs.push(ProviderError::attr(
+                    k,
+                    format!("`{k}` cannot be set with `alias`: an alias answers with its target's addresses and TTL"),
+                ));
+            }
+        }
+        if p.multivalue {
+            errs.push(ProviderError::attr(
+                "multivalue_answer_routing_policy",
+                "`multivalue_answer_routing_policy` cannot be used with `alias`",
+            ));
+        }
+    }
+    if p.weight.is_some() && p.multivalue {
+        errs.push(ProviderError::attr(
+            "multivalue_answer_routing_policy",
+            "`multivalue_answer_routing_policy` and `weighted_routing_policy` cannot both be set",
+        ));
+    }
+    let policy = p.weight.is_some() || p.multivalue;
+    if !unknown && policy && p.set_id.is_none() {
+        errs.push(ProviderError::attr("set_identifier", "a routing policy requires `set_identifier`"));
+    }
+    if !unknown && !policy && p.set_id.is_some() {
+        errs.push(ProviderError::attr(
+            "set_identifier",
+            "`set_identifier` requires a routing policy: `weighted_routing_policy` or `multivalue_answer_routing_policy`",
+        ));
+    }
+    if p.multivalue && rtype == Some(RecordType::Cname) {
+        errs.push(ProviderError::attr(
+            "multivalue_answer_routing_policy",
+            "a CNAME record cannot use `multivalue_answer_routing_policy`",
+        ));
+    }
+    if unknown { Field::Unknown } else { Field::Known(p) }
+}
+
+/// Whether the configuration writes an `alias` block (known or not).
+fn has_alias(config: &Value) -> bool {
+    config.get("alias").is_some_and(|v| !v.is_null() && v.as_list().is_none_or(|l| !l.is_empty()))
+}
+
 /// The arguments of a record, some possibly unknown.
 struct RecordArgs {
     zone_id: Field<String>,
@@ -85,6 +335,7 @@ struct RecordArgs {
     records: Field<Vec<String>>,
     records_sensitive: bool,
     allow_overwrite: Field<bool>,
+    policy: Field<Policy>,
 }
 
 /// Reads and checks the arguments, collecting every problem.
@@ -149,7 +400,9 @@ fn parse_args(config: &Value) -> Result<RecordArgs, Vec<ProviderError>> {
         Field::Absent => Field::Absent,
     };
     let records_sensitive = config.get("records").is_some_and(Value::is_sensitive);
+    let alias = has_alias(config);
     let records = match field(config, "records") {
+        Field::Absent if alias => Field::Absent,
         Field::Absent => {
             errs.push(required("records"));
             Field::Unknown
@@ -210,8 +463,9 @@ fn parse_args(config: &Value) -> Result<RecordArgs, Vec<ProviderError>> {
         errs.push(e);
         Field::Unknown
     });
+    let policy = parse_policy(config, rtype.as_known().copied(), &mut errs);
     if errs.is_empty() {
-        Ok(RecordArgs { zone_id, name, rtype, ttl, records, records_sensitive, allow_overwrite })
+        Ok(RecordArgs { zone_id, name, rtype, ttl, records, records_sensitive, allow_overwrite, policy })
     } else {
         Err(errs)
     }
@@ -236,6 +490,7 @@ struct RecordSpec {
     values: Vec<String>,
     allow_overwrite: bool,
     sensitive: bool,
+    policy: Policy,
 }
 
 impl RecordSpec {
@@ -244,11 +499,23 @@ impl RecordSpec {
     }
 
     fn owner_name(&self) -> String {
-        names::owner_name(&self.fqdn, self.rtype.as_str())
+        names::owner_name_for(&self.fqdn, self.rtype.as_str(), self.set_id())
+    }
+
+    fn set_id(&self) -> Option<&str> {
+        self.policy.set_id.as_deref()
     }
 
     fn same_place(&self, other: &RecordSpec) -> bool {
-        self.zone_id == other.zone_id && self.fqdn == other.fqdn && self.rtype == other.rtype
+        self.zone_id == other.zone_id
+            && self.fqdn == other.fqdn
+            && self.rtype == other.rtype
+            && self.policy.set_id == other.policy.set_id
+    }
+
+    /// Its set as a listing shows it.
+    fn find<'l>(&self, listing: &'l ZoneListing) -> Option<&'l ResourceRecordSet> {
+        listing.find(&self.fqdn, self.rtype.as_str(), self.set_id())
     }
 
     fn state(&self, owner: Value) -> Value {
@@ -257,10 +524,14 @@ impl RecordSpec {
         m.insert("zone_id".into(), Value::str(&self.zone_id));
         m.insert("name".into(), Value::str(&self.name));
         m.insert("type".into(), Value::str(self.rtype.as_str()));
-        m.insert("ttl".into(), Value::from(self.ttl));
-        m.insert("records".into(), records.mark_if(self.sensitive));
+        let alias = self.policy.alias.is_some();
+        m.insert("ttl".into(), if alias { Value::Null } else { Value::from(self.ttl) });
+        m.insert("records".into(), if alias { Value::Null } else { records.mark_if(self.sensitive) });
         m.insert("allow_overwrite".into(), Value::Bool(self.allow_overwrite));
-        m.insert("id".into(), Value::String(record_id(&self.zone_id, &self.fqdn, self.rtype)));
+        for (k, v) in self.policy.attrs() {
+            m.insert(k.into(), v);
+        }
+        m.insert("id".into(), Value::String(record_id(&self.zone_id, &self.fqdn, self.rtype, self.set_id())));
         m.insert("fqdn".into(), Value::str(&self.fqdn));
         m.insert("owner".into(), owner);
         Value::Map(m)
@@ -283,12 +554,48 @@ impl RecordSpec {
                 .unwrap_or_default(),
             allow_overwrite: v.get("allow_overwrite").and_then(Value::as_bool).unwrap_or(false),
             sensitive: v.get("records").is_some_and(Value::is_sensitive),
+            policy: Policy::of_state(v),
         })
     }
 }
 
-fn record_id(zone_id: &str, fqdn: &str, t: RecordType) -> String {
-    format!("{zone_id}_{fqdn}_{}", t.as_str())
+/// `ZONEID_fqdn_TYPE`, and `_SETID` for a set with an identifier, as
+/// Terraform's ids.
+fn record_id(zone_id: &str, fqdn: &str, t: RecordType, set_id: Option<&str>) -> String {
+    match set_id {
+        Some(id) => format!("{zone_id}_{fqdn}_{}_{id}", t.as_str()),
+        None => format!("{zone_id}_{fqdn}_{}", t.as_str()),
+    }
+}
+
+/// The change that writes a record set as its spec says: values and TTL,
+/// or an alias; its set identifier and routing policy.
+fn record_change(action: ChangeAction, spec: &RecordSpec) -> ProviderResult<Change> {
+    let mut set = ResourceRecordSet::builder().name(&spec.fqdn).r#type(spec.rtype.sdk());
+    match &spec.policy.alias {
+        Some(a) => {
+            let target =
+                AliasTarget::builder().dns_name(&a.name).hosted_zone_id(&a.zone_id).evaluate_target_health(a.evaluate);
+            set = set.alias_target(built(target.build())?);
+        }
+        None => {
+            set = set.ttl(spec.ttl);
+            for v in &spec.values {
+                let value = rdata::to_api(spec.rtype, v);
+                set = set.resource_records(built(ResourceRecord::builder().value(value).build())?);
+            }
+        }
+    }
+    if let Some(id) = spec.set_id() {
+        set = set.set_identifier(id);
+    }
+    if let Some(w) = spec.policy.weight {
+        set = set.weight(w);
+    }
+    if spec.policy.multivalue {
+        set = set.multi_value_answer(true);
+    }
+    built(Change::builder().action(action).resource_record_set(built(set.build())?).build())
 }
 
 fn built<T>(r: Result<T, aws_sdk_route53::error::BuildError>) -> ProviderResult<T> {
@@ -325,6 +632,8 @@ fn same_record_set(have: &ResourceRecordSet, want: &ResourceRecordSet) -> bool {
         && values(have) == values(want)
         && have.alias_target() == want.alias_target()
         && have.set_identifier() == want.set_identifier()
+        && have.weight() == want.weight()
+        && have.multi_value_answer() == want.multi_value_answer()
 }
 
 /// The owner record of a record, as found in a listing.
@@ -335,8 +644,8 @@ struct OwnerRecord {
     exact: bool,
 }
 
-fn owner_record(listing: &ZoneListing, fqdn: &str, t: RecordType) -> Option<OwnerRecord> {
-    let set = listing.get(&names::owner_name(fqdn, t.as_str()), "TXT")?;
+fn owner_record(listing: &ZoneListing, fqdn: &str, t: RecordType, set_id: Option<&str>) -> Option<OwnerRecord> {
+    let set = listing.get(&names::owner_name_for(fqdn, t.as_str(), set_id), "TXT")?;
     let values: Vec<String> = set.resource_records().iter().map(|r| rdata::decode_txt(r.value())).collect();
     Some(OwnerRecord { exact: values.len() == 1 && set.ttl() == Some(OWNER_TTL), value: values.join(" ") })
 }
@@ -435,7 +744,8 @@ impl Route53 {
         if let (Some(f), Some(t)) = (&fqdn, args.rtype.as_known()) {
             names::validate(f, t.allows_underscore())
                 .map_err(|e| ProviderError::attr("name", format!("invalid `name` in its zone: {e}")))?;
-            let owner = names::owner_name(f, t.as_str());
+            let set_id = args.policy.as_known().and_then(|p| p.set_id.as_deref());
+            let owner = names::owner_name_for(f, t.as_str(), set_id);
             if owner.len() > names::MAX_NAME {
                 return Err(ProviderError::attr(
                     "name",
@@ -455,9 +765,11 @@ impl Route53 {
         after.insert("zone_id".into(), unknown_or(args.zone_id.as_known().map(Value::str)));
         after.insert("name".into(), unknown_or(args.name.as_known().map(Value::str)));
         after.insert("type".into(), unknown_or(args.rtype.as_known().map(|t| Value::str(t.as_str()))));
+        let alias = has_alias(config);
         after.insert(
             "ttl".into(),
             match args.ttl {
+                _ if alias => Value::Null,
                 Field::Known(n) => Value::from(n),
                 Field::Absent => Value::from(DEFAULT_TTL),
                 Field::Unknown => Value::Unknown,
@@ -466,12 +778,25 @@ impl Route53 {
         after.insert(
             "records".into(),
             match &args.records {
+                _ if alias => Value::Null,
                 Field::Known(v) => {
                     Value::List(v.iter().map(|s| Value::str(s.clone())).collect()).mark_if(args.records_sensitive)
                 }
                 _ => config.get("records").cloned().unwrap_or(Value::Unknown),
             },
         );
+        match &args.policy {
+            Field::Known(p) => {
+                for (k, v) in p.attrs() {
+                    after.insert(k.into(), v);
+                }
+            }
+            _ => {
+                for k in ["set_identifier", "weighted_routing_policy", "multivalue_answer_routing_policy", "alias"] {
+                    after.insert(k.into(), config.get(k).cloned().unwrap_or(Value::Null));
+                }
+            }
+        }
         after.insert(
             "allow_overwrite".into(),
             match args.allow_overwrite {
@@ -479,8 +804,8 @@ impl Route53 {
                 _ => Value::Bool(allow_overwrite),
             },
         );
-        let id = match (args.zone_id.as_known(), &fqdn, args.rtype.as_known()) {
-            (Some(z), Some(f), Some(&t)) => Value::String(record_id(z, f, t)),
+        let id = match (args.zone_id.as_known(), &fqdn, args.rtype.as_known(), args.policy.as_known()) {
+            (Some(z), Some(f), Some(&t), Some(p)) => Value::String(record_id(z, f, t, p.set_id.as_deref())),
             _ => Value::Unknown,
         };
         after.insert("id".into(), id);
@@ -499,6 +824,11 @@ impl Route53 {
             }
             if differs("type", args.rtype.as_known().map(|t| t.as_str())) {
                 requires_replace.push("type".to_string());
+            }
+            // Another set identifier is another record set.
+            match args.policy.as_known() {
+                Some(pol) if pol.set_id.as_deref() == p.get_str("set_identifier").filter(|s| !s.is_empty()) => {}
+                _ => requires_replace.push("set_identifier".to_string()),
             }
         }
 
@@ -529,8 +859,11 @@ impl Route53 {
                 }
             }
             (_, Some(me)) => {
-                if let (Some(zone_id), Some(f), Some(&t)) = (args.zone_id.as_known(), &fqdn, args.rtype.as_known()) {
-                    let mode = self.plan_create(me, zone_id, f, t, allow_overwrite, &mut notes).await?;
+                if let (Some(zone_id), Some(f), Some(&t), Some(pol)) =
+                    (args.zone_id.as_known(), &fqdn, args.rtype.as_known(), args.policy.as_known())
+                {
+                    let set_id = pol.set_id.as_deref();
+                    let mode = self.plan_create(me, zone_id, f, t, set_id, allow_overwrite, &mut notes).await?;
                     lock(&self.create_modes).insert(create_key(ctx, zone_id, f, t), mode);
                 }
             }
@@ -547,17 +880,21 @@ impl Route53 {
         zone_id: &str,
         fqdn: &str,
         t: RecordType,
+        set_id: Option<&str>,
         allow_overwrite: bool,
         notes: &mut Vec<String>,
     ) -> ProviderResult<CreateMode> {
         let listing = self.listing(zone_id, false).await.map_err(|e| zone_error(zone_id, e))?;
-        let label = format!("`{fqdn}` {}", t.as_str());
-        let owner_rr = owner_record(&listing, fqdn, t);
-        let owner_name = names::owner_name(fqdn, t.as_str());
+        let label = match set_id {
+            Some(id) => format!("`{fqdn}` {} (set `{id}`)", t.as_str()),
+            None => format!("`{fqdn}` {}", t.as_str()),
+        };
+        let owner_rr = owner_record(&listing, fqdn, t, set_id);
+        let owner_name = names::owner_name_for(fqdn, t.as_str(), set_id);
         let claim = Claim::of(owner_rr.as_ref().map(|o| o.value.as_str()), me);
         // An owner record that exists cannot be CREATEd again.
         let owner_action = if owner_rr.is_some() { ChangeAction::Upsert } else { ChangeAction::Create };
-        let exists = listing.get(fqdn, t.as_str()).is_some();
+        let exists = listing.find(fqdn, t.as_str(), set_id).is_some();
         let take_over = |what: String, notes: &mut Vec<String>| {
             if allow_overwrite {
                 notes.push(format!("{what}; it will be overwritten (allow_overwrite = true)"));
@@ -586,7 +923,11 @@ impl Route53 {
         let zone_id = args.zone_id.known().ok_or_else(|| unknown("zone_id"))?;
         let name = args.name.known().ok_or_else(|| unknown("name"))?;
         let rtype = args.rtype.known().ok_or_else(|| unknown("type"))?;
-        let values = args.records.known().ok_or_else(|| unknown("records"))?;
+        let policy = args.policy.known().ok_or_else(|| unknown("alias"))?;
+        let values = match args.records {
+            Field::Absent if policy.alias.is_some() => Vec::new(),
+            r => r.known().ok_or_else(|| unknown("records"))?,
+        };
         let ttl = match args.ttl {
             Field::Known(n) => n,
             Field::Absent => DEFAULT_TTL,
@@ -605,6 +946,7 @@ impl Route53 {
             values,
             allow_overwrite: args.allow_overwrite.known().unwrap_or(false),
             sensitive: args.records_sensitive,
+            policy,
         })
     }
 
@@ -625,7 +967,7 @@ impl Route53 {
                 let mode = lock(&self.create_modes)
                     .remove(&key)
                     .unwrap_or_else(|| CreateMode::default_for(spec.allow_overwrite));
-                let changes = rrset_change(mode.record, &spec.fqdn, spec.rtype, spec.ttl, &spec.values)
+                let changes = record_change(mode.record, &spec)
                     .and_then(|r| Ok(vec![r, owner_change(mode.owner, &spec, &me)?]));
                 match changes {
                     Ok(c) => item(&spec, &me, c, false, Some(spec.state(Value::String(me.value()))), None),
@@ -651,8 +993,9 @@ impl Route53 {
                 let mut changes = Vec::new();
                 // Only what differs is sent: a host switch is one UPSERT of
                 // the record, its owner record is already right.
-                if before.as_ref().is_none_or(|b| b.ttl != spec.ttl || b.values != spec.values) {
-                    match rrset_change(ChangeAction::Upsert, &spec.fqdn, spec.rtype, spec.ttl, &spec.values) {
+                let differs = |b: &RecordSpec| b.ttl != spec.ttl || b.values != spec.values || b.policy != spec.policy;
+                if before.as_ref().is_none_or(differs) {
+                    match record_change(ChangeAction::Upsert, &spec) {
                         Ok(c) => changes.push(c),
                         Err(e) => return Prepared::Done(ApplyOutcome::failed(Some(prior), e)),
                     }
@@ -698,7 +1041,7 @@ impl Route53 {
             Err(e) if e.is("NoSuchHostedZone") => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let owner = owner_record(&listing, &spec.fqdn, spec.rtype);
+        let owner = owner_record(&listing, &spec.fqdn, spec.rtype, spec.set_id());
         // The owner as listed decides; the recorded one when none is listed.
         let claim = Claim::of(owner.as_ref().map(|o| o.value.as_str()).or(prior.get_str("owner")), me);
         if let Claim::SameLineage(o) | Claim::OtherState(o) = &claim {
@@ -713,7 +1056,7 @@ impl Route53 {
             built(Change::builder().action(ChangeAction::Delete).resource_record_set(set.clone()).build())
         };
         let mut changes = Vec::new();
-        if let Some(set) = listing.get(&spec.fqdn, spec.rtype.as_str()) {
+        if let Some(set) = spec.find(&listing) {
             changes.push(delete(set)?);
         }
         if claim == Claim::Ours
@@ -919,7 +1262,7 @@ impl Route53 {
             let slot = changes.entry(i).or_insert_with(|| item.changes.iter().cloned().map(Some).collect());
             let Some(want) = item.changes[j].resource_record_set() else { continue };
             let fqdn = names::from_api(want.name());
-            let have = listing.get(&fqdn, want.r#type().as_str());
+            let have = listing.find(&fqdn, want.r#type().as_str(), want.set_identifier());
             match (item.changes[j].action(), &r.why, have) {
                 // Gone already: the DELETE is done.
                 (ChangeAction::Delete, _, None) => slot[j] = None,
@@ -970,7 +1313,7 @@ impl Route53 {
                 if named.contains(&(i, j)) {
                     continue;
                 }
-                let have = listing.get(&names::from_api(want.name()), want.r#type().as_str());
+                let have = listing.find(&names::from_api(want.name()), want.r#type().as_str(), want.set_identifier());
                 let settled = match (c.action(), have) {
                     (ChangeAction::Delete, None) => Some(None),
                     (ChangeAction::Create, Some(h)) if same_record_set(h, want) => {
@@ -1017,7 +1360,7 @@ impl Route53 {
             Some(have.resource_records().iter().map(|r| rdata::decode_txt(r.value())).collect::<Vec<_>>().join(" "))
         } else {
             let t = RecordType::parse(want.r#type().as_str())?;
-            owner_record(listing, &fqdn, t).map(|o| o.value)
+            owner_record(listing, &fqdn, t, want.set_identifier()).map(|o| o.value)
         };
         match Claim::of(owner_value.as_deref(), me) {
             Claim::Ours => None,
@@ -1071,16 +1414,17 @@ impl Route53 {
             return Ok(None);
         }
         let args = parse_args(config).map_err(first)?;
-        let (Some(zone_id), Some(name), Some(&t)) =
-            (args.zone_id.as_known(), args.name.as_known(), args.rtype.as_known())
+        let (Some(zone_id), Some(name), Some(&t), Some(pol)) =
+            (args.zone_id.as_known(), args.name.as_known(), args.rtype.as_known(), args.policy.as_known())
         else {
             return Ok(None);
         };
+        let set_id = pol.set_id.as_deref();
         let fqdn = names::fqdn(name, &self.zone_name(zone_id).await.map_err(|e| zone_error(zone_id, e))?);
         let listing = self.listing(zone_id, true).await.map_err(|e| zone_error(zone_id, e))?;
-        let Some(set) = listing.get(&fqdn, t.as_str()) else { return Ok(None) };
+        let Some(set) = listing.find(&fqdn, t.as_str(), set_id) else { return Ok(None) };
         let me = Owner::new(&ctx.lineage, &ctx.addr.to_string(), t.as_str());
-        let Some(owner) = owner_record(&listing, &fqdn, t) else { return Ok(None) };
+        let Some(owner) = owner_record(&listing, &fqdn, t, set_id) else { return Ok(None) };
         if Claim::of(Some(&owner.value), &me) != Claim::Ours {
             return Ok(None);
         }
@@ -1093,6 +1437,7 @@ impl Route53 {
             values: found_values(set, t),
             allow_overwrite: args.allow_overwrite.known().unwrap_or(false),
             sensitive: args.records_sensitive,
+            policy: Policy::of_set(set),
         };
         Ok(Some(spec.state(if owner.exact { Value::String(owner.value) } else { Value::Null })))
     }
@@ -1100,14 +1445,20 @@ impl Route53 {
 
 fn refresh_one(listing: &ZoneListing, prior: &Value) -> Refreshed {
     let spec = RecordSpec::from_state(prior)?;
-    let Some(set) = listing.get(&spec.fqdn, spec.rtype.as_str()) else {
+    let Some(set) = spec.find(listing) else {
         return Ok(None);
     };
     let mut m = prior.as_map().cloned().unwrap_or_default();
+    let policy = Policy::of_set(set);
     let records = Value::List(found_values(set, spec.rtype).into_iter().map(Value::String).collect());
-    m.insert("records".into(), records.mark_if(spec.sensitive));
+    let alias = policy.alias.is_some();
+    m.insert("records".into(), if alias { Value::Null } else { records.mark_if(spec.sensitive) });
     m.insert("ttl".into(), set.ttl().map(Value::from).unwrap_or(Value::Null));
-    let owner = owner_record(listing, &spec.fqdn, spec.rtype).filter(|o| o.exact).map(|o| Value::String(o.value));
+    for (k, v) in policy.attrs() {
+        m.insert(k.into(), v);
+    }
+    let owner = owner_record(listing, &spec.fqdn, spec.rtype, spec.set_id());
+    let owner = owner.filter(|o| o.exact).map(|o| Value::String(o.value));
     m.insert("owner".into(), owner.unwrap_or(Value::Null));
     Ok(Some(Value::Map(m)))
 }
@@ -1171,6 +1522,42 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_reads_back_from_its_state_and_is_sent_whole() {
+        let policy = Policy {
+            set_id: Some("blue".into()),
+            weight: Some(10),
+            multivalue: false,
+            alias: Some(Alias { name: "internal-web-1.elb.amazonaws.com".into(), zone_id: "Z2".into(), evaluate: true }),
+        };
+        let v = Value::Map(policy.attrs().into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        assert_eq!(Policy::of_state(&v), policy);
+        assert_eq!(Policy::of_state(&Value::Map(Map::new())), Policy::default());
+        // Terraform's state writes "" and [] for none.
+        let terraform = crate::value::obj([("set_identifier", Value::str("")), ("alias", Value::List(vec![]))]);
+        assert_eq!(Policy::of_state(&terraform), Policy::default());
+        let spec = RecordSpec {
+            zone_id: "Z1".into(),
+            name: "web".into(),
+            fqdn: "web.internal".into(),
+            rtype: RecordType::A,
+            ttl: 60,
+            values: Vec::new(),
+            allow_overwrite: false,
+            sensitive: false,
+            policy,
+        };
+        let c = record_change(ChangeAction::Create, &spec).unwrap();
+        let set = c.resource_record_set().unwrap();
+        assert_eq!((set.set_identifier(), set.weight(), set.ttl()), (Some("blue"), Some(10), None));
+        assert_eq!(set.alias_target().map(|a| a.dns_name()), Some("internal-web-1.elb.amazonaws.com"));
+        assert!(set.resource_records().is_empty());
+        let state = spec.state(Value::Null);
+        assert_eq!(state.get_str("id"), Some("Z1_web.internal_A_blue"));
+        assert_eq!((state.get("ttl"), state.get("records")), (Some(&Value::Null), Some(&Value::Null)));
+        assert!(spec.owner_name().starts_with("_berth-owner-a-"), "{}", spec.owner_name());
+    }
+
+    #[test]
     fn updates_are_upserts() {
         let spec = RecordSpec {
             zone_id: "Z1".into(),
@@ -1181,6 +1568,7 @@ mod tests {
             values: vec!["10.0.1.9".into()],
             allow_overwrite: false,
             sensitive: false,
+            policy: Policy::default(),
         };
         let c = rrset_change(ChangeAction::Upsert, &spec.fqdn, spec.rtype, spec.ttl, &spec.values).unwrap();
         assert_eq!(*c.action(), ChangeAction::Upsert);
