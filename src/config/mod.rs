@@ -113,6 +113,9 @@ pub struct Lifecycle {
     pub prevent_destroy: bool,
     /// Attribute names; `["*"]` for `ignore_changes = all`.
     pub ignore_changes: Vec<String>,
+    /// `watch = "notify"`: `berth watch` reports this resource's drift and
+    /// never heals it (a database or accessory host with local data).
+    pub watch_notify_only: bool,
 }
 
 impl Lifecycle {
@@ -268,6 +271,9 @@ pub struct Module {
     pub inventories: IndexMap<String, InventoryDecl>,
     pub backend: Option<BackendDecl>,
     pub imports: Vec<ImportDecl>,
+    /// The root module's `watch { ... }` block, unevaluated: `berth watch`
+    /// reads it (see `crate::watch::config`).
+    pub watch: Option<BlockDecl>,
 }
 
 impl Module {

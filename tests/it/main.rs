@@ -47,4 +47,5 @@ mod state_local;
 mod state_s3;
 mod strict_layer;
 mod terraform_migration;
+mod watch;
 mod workspaces;
