@@ -642,3 +642,88 @@ fn a_bad_watch_block_is_an_error_at_its_place() {
     r.assert_code(1);
     assert!(r.stderr.contains("is not paused"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_approval_saves_the_plan_and_sends_the_command_that_applies_it() {
+    let aws = Aws::start();
+    let w = setup(&aws, 1, "mode = \"heal\"\napprove = \"manual\"");
+    let zone = attr(&w, "aws_route53_zone.internal", "zone_id");
+    let ip = attr(&w, "aws_instance.web[0]", "private_ip");
+    upsert(&aws, &zone, "web-0.fleet.internal", "A", "10.9.9.9").await;
+
+    let (r, events) = watch_once(&aws, &w, &[]);
+    r.assert_code(2);
+    assert_eq!(kinds(&events), ["drift_detected", "heal_skipped"], "{}", r.stdout);
+    assert_eq!(events[1]["reason"], "approval");
+    let command = events[1]["command"].as_str().unwrap().to_string();
+    let file = command.strip_prefix("berth apply ").expect("an apply of a saved plan").to_string();
+    assert!(w.path().join(&file).is_file(), "{command}");
+    assert_eq!(a_record(&records(&aws, &zone).await, "web-0.fleet.internal"), ["10.9.9.9"], "nothing healed yet");
+    let (_, events) = watch_once(&aws, &w, &[]);
+    assert!(events.is_empty(), "asked once: {events:?}");
+
+    // A human applies exactly that plan.
+    aws.berth(&w, None, &["apply", &file]).assert_ok();
+    assert_eq!(a_record(&records(&aws, &zone).await, "web-0.fleet.internal"), [ip]);
+    let (r, events) = watch_once(&aws, &w, &[]);
+    r.assert_code(0);
+    assert_eq!(kinds(&events), ["drift_resolved"], "{}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_loop_runs_cycle_after_cycle_until_stopped() {
+    use std::io::BufRead;
+    let aws = Aws::start();
+    let w = setup(&aws, 1, "interval = \"1s\"");
+    let var = format!("aws_endpoint={}", aws.endpoint);
+    let mut child = w
+        .cmd(&["watch", "--json", "--var", &var])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // A few quiet cycles, then the host goes away under the running loop.
+    let ledger = w.path().join("state/default.watch");
+    for _ in 0..600 {
+        if ledger.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(ledger.exists(), "a cycle ran and remembered");
+    terminate(&aws, &attr(&w, "aws_instance.web[0]", "id")).await;
+    let line = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the loop noticed");
+    let ev: Json = serde_json::from_str(&line).unwrap();
+    assert_eq!((ev["event"].as_str(), ev["class"].as_str()), (Some("drift_detected"), Some("instance_missing")), "{line}");
+    // The cycle's memory is written when it ends: it shows the drift open.
+    let mut status = w.run(&["watch", "status"]);
+    for _ in 0..600 {
+        if status.stdout.contains("drift: aws_instance.web[0]") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        status = w.run(&["watch", "status"]);
+    }
+    status.assert_ok();
+    assert!(status.stdout.contains("drift: aws_instance.web[0]: instance_missing since"), "{}", status.stdout);
+    // Cycles go on, and say nothing more about it.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("berth watch: mode observe, every 1s"), "{stderr}");
+    assert!(stderr.matches("Refreshing").count() >= 3, "cycle after cycle: {stderr}");
+    let more: Vec<String> = rx.try_iter().collect();
+    assert!(more.iter().all(|l| !l.contains("drift_detected")), "announced once across cycles: {more:?}");
+}
