@@ -65,6 +65,8 @@ pub struct CycleReport {
     pub events: Vec<WatchEvent>,
     pub error: Option<String>,
     pub consecutive_errors: u32,
+    /// Hosts carrying the cloud's pause tag (`berth:watch=paused`).
+    pub tag_paused: usize,
 }
 
 impl CycleReport {
@@ -174,7 +176,7 @@ impl Watcher<'_> {
             ok: report.ok,
             duration: started.elapsed(),
             drifted: drifted.into_iter().collect(),
-            paused: ledger.pauses.iter().filter(|p| p.until > now).count(),
+            paused: ledger.pauses.iter().filter(|p| p.until > now).count() + report.tag_paused,
             quarantined: ledger.quarantined.len(),
             throttled: 0,
             consecutive_errors: ledger.errors,
@@ -218,6 +220,7 @@ impl Watcher<'_> {
                 Some(Err(e)) => health_error = Some(format!("reading the hosts' status checks failed: {}", e.message)),
             }
         }
+        report.tag_paused = health.values().filter(|h| h.paused).count();
         if let Some(e) = &health_error
             && ledger.alerts.get("partial_read").is_none_or(|t| now >= plus(*t, self.settings.reminder))
         {

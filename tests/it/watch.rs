@@ -573,6 +573,7 @@ async fn a_watcher_killed_mid_heal_leaves_no_duplicate_host() {
     }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
     let _ = child.wait();
+    assert!(journal.exists(), "killed in the middle of the heal's apply (its journal is not folded yet)");
 
     let (r, _) = watch_once(&aws, &w, &[]);
     assert!(r.code == 0 || r.code == 2, "{}\n{}", r.stdout, r.stderr);
