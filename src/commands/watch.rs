@@ -61,10 +61,11 @@ impl Sink for Log {
     fn cycle(&self, _summary: &crate::watch::CycleSummary) {}
 }
 
-/// Where events go: the log, then the notifiers and metrics the `watch`
-/// block configures (added beside this one).
-fn sinks(args: &WatchRunArgs) -> Vec<Arc<dyn Sink>> {
-    vec![Arc::new(Log { json: args.json })]
+/// Where events go: the log, then the notifiers, hooks and metrics the
+/// `watch` block configures (its `notify`, `hook` and `metrics` blocks,
+/// `listen`), made once when the watcher starts.
+fn sinks(_config: &Config, _settings: &WatchSettings, args: &WatchRunArgs) -> Result<Vec<Arc<dyn Sink>>, Diagnostics> {
+    Ok(vec![Arc::new(Log { json: args.json })])
 }
 
 async fn one_cycle(env: &Env, args: &WatchRunArgs, sinks: &[Arc<dyn Sink>], clock: &dyn Clock) -> Result<(CycleReport, WatchSettings), Diagnostics> {
@@ -92,7 +93,10 @@ async fn one_cycle(env: &Env, args: &WatchRunArgs, sinks: &[Arc<dyn Sink>], cloc
 }
 
 async fn watch(env: &Env, args: &WatchRunArgs) -> CmdResult {
-    let sinks = sinks(args);
+    let config = env.load_config()?;
+    let first = settings(&config, args)?;
+    let sinks = sinks(&config, &first, args)?;
+    drop(config);
     let clock = SystemClock;
     if args.once {
         let (report, settings) = one_cycle(env, args, &sinks, &clock).await?;
@@ -108,8 +112,8 @@ async fn watch(env: &Env, args: &WatchRunArgs) -> CmdResult {
         return Ok(if report.drift_found() { 2 } else { 0 });
     }
     // The configuration is read again every cycle: an edit applies from
-    // the next one. One that does not load is reported and retried.
-    let first = settings(&env.load_config()?, args)?;
+    // the next one (the sinks stay as they started). One that does not
+    // load is reported and retried.
     eprintln!("berth watch: mode {}, every {} (±10%)", first.mode.as_str(), humantime::format_duration(first.interval));
     let stop = env.interrupt.token();
     let fallback = std::sync::Mutex::new(first);

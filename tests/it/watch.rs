@@ -637,6 +637,9 @@ fn a_bad_watch_block_is_an_error_at_its_place() {
     let r = w.run(&["watch", "--once"]);
     r.assert_code(1);
     assert!(r.stderr.contains("`mode` must be \"observe\" or \"heal\"") && r.stderr.contains("main.hcl:6:"), "{}", r.stderr);
+    let r = w.run(&["validate"]);
+    r.assert_code(1);
+    assert!(r.stderr.contains("Error: main.hcl:6:10: `mode` must be"), "{}", r.stderr);
     let r = w.run(&["watch", "pause", "--for", "1h", "--reason", "x"]);
     assert_ne!(r.code, 0, "an address or --all is required");
     let r = w.run(&["watch", "resume", "aws_instance.web[0]"]);
