@@ -731,3 +731,48 @@ async fn the_loop_runs_cycle_after_cycle_until_stopped() {
     let more: Vec<String> = rx.try_iter().collect();
     assert!(more.iter().all(|l| !l.contains("drift_detected")), "announced once across cycles: {more:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_host_is_only_reported_and_records_all_gone_at_once_are_a_broken_read() {
+    use aws_sdk_route53::types::*;
+    let aws = Aws::start();
+    let w = setup(&aws, 2, r#"mode = "heal""#);
+    let zone = attr(&w, "aws_route53_zone.internal", "zone_id");
+    let first = attr(&w, "aws_instance.web[0]", "id");
+    ec2(&aws).await.stop_instances().instance_ids(&first).send().await.expect("StopInstances at moto");
+    // Both records vanish at once: what an empty listing would look like.
+    let mut changes = Vec::new();
+    for i in 0..2 {
+        let set = ResourceRecordSet::builder()
+            .name(format!("web-{i}.fleet.internal."))
+            .r#type(RrType::A)
+            .ttl(30)
+            .resource_records(ResourceRecord::builder().value(attr(&w, &format!("aws_instance.web[{i}]"), "private_ip")).build().unwrap())
+            .build()
+            .unwrap();
+        changes.push(Change::builder().action(ChangeAction::Delete).resource_record_set(set).build().unwrap());
+    }
+    aws_sdk_route53::Client::new(&aws.moto_sdk_config().await)
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(ChangeBatch::builder().set_changes(Some(changes)).build().unwrap())
+        .send()
+        .await
+        .expect("delete the records at moto");
+
+    let (r, events) = watch_once(&aws, &w, &[]);
+    r.assert_code(2);
+    assert_eq!(
+        kinds(&events),
+        ["drift_detected", "drift_detected", "drift_detected", "heal_skipped", "heal_skipped"],
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(events[0]["class"], "instance_stopped");
+    assert_eq!(events[0]["action"], "none");
+    assert_eq!((events[1]["class"].as_str(), events[2]["class"].as_str()), (Some("dns_record"), Some("dns_record")));
+    assert!(events[3..].iter().all(|e| e["reason"] == "partial_read"), "{events:?}");
+    assert_eq!(attr(&w, "aws_instance.web[0]", "id"), first);
+    assert!(a_record(&records(&aws, &zone).await, "web-0.fleet.internal").is_empty(), "nothing put back on a doubtful read");
+}
