@@ -33,6 +33,10 @@ pub struct Finding {
     pub after: Option<serde_json::Value>,
     /// `lifecycle { watch = "notify" }`: reported, never healed.
     pub notify_only: bool,
+    /// The inventory role a host is listed under, and its Kamal
+    /// destination (filled in by the cycle).
+    pub role: Option<String>,
+    pub destination: Option<String>,
 }
 
 impl Finding {
@@ -107,7 +111,7 @@ pub fn classify(stored: &State, refreshed: &State, plan: &Plan, config: &Config)
         };
         let notify_only = config.resource(&r.addr.resource).is_some_and(|d| d.lifecycle.watch_notify_only);
         let name = record_name(&r.attributes).or_else(|| if type_ == INSTANCE { name_pointing_at(stored, r) } else { None });
-        out.push(Finding { addr: r.addr.clone(), class, id, name, message, before, after, notify_only });
+        out.push(Finding { addr: r.addr.clone(), class, id, name, message, before, after, notify_only, role: None, destination: None });
     }
     out
 }

@@ -99,8 +99,30 @@ fn about(kind: EventKind, severity: Severity, f: &Finding, message: impl Into<St
     ev.class = Some(f.class);
     ev.id = f.id.clone();
     ev.name = f.name.clone();
+    ev.role = f.role.clone();
+    ev.destination = f.destination.clone();
     ev.action = Some(f.action().to_string());
     ev
+}
+
+/// The role (and for Kamal, the destination: `production` of
+/// `deploy.production.yml`) each host is listed under, by resource
+/// instance address: the first inventory listing it wins.
+fn roles(config: &Config, vars: &BTreeMap<String, crate::value::Value>, workspace: &str, state: &crate::state::State) -> HashMap<String, (String, Option<String>)> {
+    use crate::engine::inventory::{Built, from_state};
+    let mut out = HashMap::new();
+    for built in from_state(config, vars.clone(), workspace, state) {
+        let Ok(Built::Ready(inv)) = built else { continue };
+        let destination = (inv.format == crate::inventory::Format::Kamal)
+            .then(|| inv.path.file_name()?.to_str()?.strip_prefix("deploy.")?.rsplit_once('.').map(|(d, _)| d.to_string()))
+            .flatten();
+        let listed = inv.roles.iter().flat_map(|r| r.hosts.iter().map(move |h| (&h.resource, &r.name)));
+        let accessories = inv.accessories.iter().map(|a| (&a.host.resource, &a.name));
+        for (resource, role) in listed.chain(accessories) {
+            out.entry(resource.clone()).or_insert_with(|| (role.clone(), destination.clone()));
+        }
+    }
+    out
 }
 
 fn skip_event(f: &Finding, reason: SkipReason, message: &str) -> WatchEvent {
@@ -258,6 +280,8 @@ impl Watcher<'_> {
                 before: None,
                 after: Some(serde_json::json!({ "status": h.detail })),
                 notify_only,
+                role: None,
+                destination: None,
             };
             if h.ok == Some(false) {
                 let n = ledger.impaired.entry(id.clone()).or_insert(0);
@@ -281,6 +305,15 @@ impl Watcher<'_> {
             }
         }
         findings.sort_by(|a, b| a.addr.cmp(&b.addr));
+        if !findings.is_empty() {
+            let listed = roles(self.config, &planned.plan.variables, &self.plan_opts.workspace, &stored);
+            for f in &mut findings {
+                if let Some((role, destination)) = listed.get(&f.addr.to_string()) {
+                    f.role = Some(role.clone());
+                    f.destination = destination.clone();
+                }
+            }
+        }
 
         // Transitions: found, reminded, resolved.
         let found: BTreeMap<String, &Finding> = findings.iter().map(|f| (f.addr.to_string(), f)).collect();

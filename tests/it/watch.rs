@@ -224,6 +224,7 @@ async fn a_terminated_host_is_replaced_and_its_record_and_kamal_file_follow() {
     assert_eq!(found["id"], old_id.as_str());
     assert_eq!(found["name"], "web-0.fleet.internal", "the private name that points at the host");
     assert_eq!(found["action"], "replace");
+    assert_eq!((found["role"].as_str(), found["destination"].as_str()), (Some("web"), Some("production")), "{found}");
     assert_eq!(events[1]["heal_id"], events[2]["heal_id"]);
 
     let new_id = attr(&w, "aws_instance.web[0]", "id");
