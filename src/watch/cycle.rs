@@ -147,6 +147,7 @@ impl Watcher<'_> {
     /// the report, never returned: the loop goes on.
     pub async fn cycle(&self) -> CycleReport {
         let started = Instant::now();
+        let throttled_before = crate::telemetry::api_stats::throttled();
         let now = self.clock.now();
         let out = Out { sinks: self.sinks, now, events: Mutex::new(Vec::new()) };
         let mut report = CycleReport::default();
@@ -155,6 +156,11 @@ impl Watcher<'_> {
             Err(e) => {
                 out.emit(WatchEvent::new(EventKind::WatchError, Severity::Critical, e.to_string()));
                 report.error = Some(e.to_string());
+                report.consecutive_errors = 1;
+                let summary = CycleSummary { ok: false, duration: started.elapsed(), consecutive_errors: 1, ..CycleSummary::default() };
+                for s in self.sinks {
+                    s.cycle(&summary);
+                }
                 report.events = out.events.into_inner().unwrap_or_default();
                 return report;
             }
@@ -200,7 +206,7 @@ impl Watcher<'_> {
             drifted: drifted.into_iter().collect(),
             paused: ledger.pauses.iter().filter(|p| p.until > now).count() + report.tag_paused,
             quarantined: ledger.quarantined.len(),
-            throttled: 0,
+            throttled: crate::telemetry::api_stats::throttled().saturating_sub(throttled_before),
             consecutive_errors: ledger.errors,
         };
         for s in self.sinks {
