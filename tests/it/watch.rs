@@ -734,13 +734,17 @@ async fn the_loop_runs_cycle_after_cycle_until_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stopped_host_is_only_reported_and_records_all_gone_at_once_are_a_broken_read() {
+async fn stopped_and_renamed_hosts_are_only_reported_and_records_all_gone_at_once_are_a_broken_read() {
     use aws_sdk_route53::types::*;
     let aws = Aws::start();
     let w = setup(&aws, 2, r#"mode = "heal""#);
     let zone = attr(&w, "aws_route53_zone.internal", "zone_id");
     let first = attr(&w, "aws_instance.web[0]", "id");
     ec2(&aws).await.stop_instances().instance_ids(&first).send().await.expect("StopInstances at moto");
+    // Someone renames the other host in the console.
+    let second = attr(&w, "aws_instance.web[1]", "id");
+    let renamed = aws_sdk_ec2::types::Tag::builder().key("Name").value("renamed").build();
+    ec2(&aws).await.create_tags().resources(&second).tags(renamed).send().await.expect("CreateTags at moto");
     // Both records vanish at once: what an empty listing would look like.
     let mut changes = Vec::new();
     for i in 0..2 {
@@ -765,15 +769,17 @@ async fn a_stopped_host_is_only_reported_and_records_all_gone_at_once_are_a_brok
     r.assert_code(2);
     assert_eq!(
         kinds(&events),
-        ["drift_detected", "drift_detected", "drift_detected", "heal_skipped", "heal_skipped"],
+        ["drift_detected", "drift_detected", "drift_detected", "drift_detected", "heal_skipped", "heal_skipped"],
         "{}\n{}",
         r.stdout,
         r.stderr
     );
     assert_eq!(events[0]["class"], "instance_stopped");
     assert_eq!(events[0]["action"], "none");
-    assert_eq!((events[1]["class"].as_str(), events[2]["class"].as_str()), (Some("dns_record"), Some("dns_record")));
-    assert!(events[3..].iter().all(|e| e["reason"] == "partial_read"), "{events:?}");
+    assert_eq!((events[1]["class"].as_str(), events[1]["address"].as_str()), (Some("attr_drift"), Some("aws_instance.web[1]")));
+    assert!(events[1]["after"].to_string().contains("renamed"), "{}", events[1]);
+    assert_eq!((events[2]["class"].as_str(), events[3]["class"].as_str()), (Some("dns_record"), Some("dns_record")));
+    assert!(events[4..].iter().all(|e| e["reason"] == "partial_read"), "{events:?}");
     assert_eq!(attr(&w, "aws_instance.web[0]", "id"), first);
     assert!(a_record(&records(&aws, &zone).await, "web-0.fleet.internal").is_empty(), "nothing put back on a doubtful read");
 }
