@@ -783,3 +783,19 @@ async fn stopped_and_renamed_hosts_are_only_reported_and_records_all_gone_at_onc
     assert_eq!(attr(&w, "aws_instance.web[0]", "id"), first);
     assert!(a_record(&records(&aws, &zone).await, "web-0.fleet.internal").is_empty(), "nothing put back on a doubtful read");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_healed_inside_a_deny_window() {
+    let aws = Aws::start();
+    // A window that opens every minute for an hour: always inside.
+    let w = setup(&aws, 1, "mode = \"heal\"\ndeny_window {\n  cron = \"* * * * *\"\n  duration = \"1h\"\n  time_zone = \"Europe/Berlin\"\n}");
+    let id = attr(&w, "aws_instance.web[0]", "id");
+    terminate(&aws, &id).await;
+    let (r, events) = watch_once(&aws, &w, &[]);
+    r.assert_code(2);
+    assert_eq!(kinds(&events), ["drift_detected", "heal_skipped"], "{}", r.stdout);
+    assert_eq!(events[1]["reason"], "window");
+    assert!(events[1]["message"].as_str().unwrap().contains("Europe/Berlin"), "{}", events[1]);
+    assert_eq!(attr(&w, "aws_instance.web[0]", "id"), id);
+    assert!(live(&aws).await.is_empty(), "nothing launched");
+}
