@@ -310,6 +310,40 @@ impl Watcher<'_> {
                 ));
             }
         }
+        // Drift stays open while the plan still wants to change the object:
+        // a heal of something else records the refreshed state (a stopped
+        // host as stopped), after which the record matches reality.
+        let pending: BTreeSet<String> = planned
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.deposed.is_none() && !matches!(c.action, crate::plan::Action::NoOp | crate::plan::Action::Read))
+            .map(|c| c.addr.to_string())
+            .collect();
+        for (addr, open) in &ledger.open {
+            let Some(class) = super::config::parse_class(&open.class) else { continue };
+            if matches!(class, DriftClass::InstanceImpaired | DriftClass::InstanceRetiring)
+                || !pending.contains(addr)
+                || findings.iter().any(|f| f.addr.to_string() == *addr)
+            {
+                continue;
+            }
+            let Ok(a) = addr.parse::<InstanceAddr>() else { continue };
+            let notify_only = self.config.resource(&a.resource).is_some_and(|d| d.lifecycle.watch_notify_only);
+            let id = planned.state.get(&a).and_then(|r| r.attributes.get_str("id")).map(str::to_string);
+            findings.push(Finding {
+                message: format!("`{addr}` still differs from its configuration"),
+                addr: a,
+                class,
+                id,
+                name: None,
+                before: None,
+                after: None,
+                notify_only,
+                role: None,
+                destination: None,
+            });
+        }
         findings.sort_by(|a, b| a.addr.cmp(&b.addr));
         if !findings.is_empty() {
             let listed = roles(self.config, &planned.plan.variables, &self.plan_opts.workspace, &stored);
@@ -511,7 +545,12 @@ impl Watcher<'_> {
             }
         };
         ledger.alerts.remove("lock");
-        let result = self.heal_locked(out, ledger, report, &chosen, &opts, &heal_id).await;
+        // What drifted and is not healed now stays as it is: a targeted plan
+        // still reaches it when a healed object depends on it (a record on
+        // its host's resource), and must not start a stopped host.
+        let chosen_addrs: BTreeSet<&InstanceAddr> = chosen.iter().map(|f| &f.addr).collect();
+        let left: BTreeSet<InstanceAddr> = findings.iter().map(|f| &f.addr).filter(|a| !chosen_addrs.contains(a)).cloned().collect();
+        let result = self.heal_locked(out, ledger, report, &chosen, &opts, &heal_id, &left).await;
         if let Err(e) = self.backend.unlock(&lock).await {
             out.emit(WatchEvent::new(EventKind::WatchError, Severity::Critical, format!("cannot release the state lock: {e}")));
         }
@@ -587,6 +626,7 @@ impl Watcher<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn heal_locked(
         &self,
         out: &Out<'_>,
@@ -595,12 +635,15 @@ impl Watcher<'_> {
         chosen: &[&Finding],
         opts: &PlanOptions,
         heal_id: &str,
+        left: &BTreeSet<InstanceAddr>,
     ) -> Result<(), String> {
         let now = out.now;
         // Again under the lock: another watcher (or a human) may have fixed it.
-        let planned = engine::plan(self.config, self.vars, self.backend, opts, self.progress)
+        let mut planned = engine::plan(self.config, self.vars, self.backend, opts, self.progress)
             .await
             .map_err(|d| format!("planning the heal failed: {}", d.to_string().trim()))?;
+        let dropped = untouched(&planned.plan, left);
+        planned.plan.changes.retain(|c| c.action == crate::plan::Action::NoOp || !dropped.contains(&c.addr));
         let wanted: BTreeSet<&InstanceAddr> = chosen.iter().map(|f| &f.addr).collect();
         if !planned.plan.changes.iter().any(|c| wanted.contains(&c.addr) && c.action != crate::plan::Action::NoOp) {
             return Ok(());
@@ -688,6 +731,35 @@ impl Watcher<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The objects a heal leaves alone: those whose drift it does not heal
+/// (`left`), and every change depending on one of them, transitively (a
+/// record that would follow a host that is not being replaced).
+fn untouched(plan: &crate::plan::Plan, left: &BTreeSet<InstanceAddr>) -> BTreeSet<InstanceAddr> {
+    let mut dropped = left.clone();
+    loop {
+        let mut grew = false;
+        for c in plan.changes.iter().filter(|c| c.action != crate::plan::Action::NoOp) {
+            if dropped.contains(&c.addr) {
+                continue;
+            }
+            let keyed = plan.instance_dependencies.get(&c.addr);
+            let keyed_hit = keyed.is_some_and(|deps| deps.iter().any(|d| dropped.contains(d)));
+            let resource_hit = plan.dependencies.get(&c.addr.resource).is_some_and(|deps| {
+                dropped.iter().any(|d| {
+                    deps.contains(&d.resource) && !keyed.is_some_and(|k| k.iter().any(|x| x.resource == d.resource))
+                })
+            });
+            if keyed_hit || resource_hit {
+                dropped.insert(c.addr.clone());
+                grew = true;
+            }
+        }
+        if !grew {
+            return dropped;
+        }
     }
 }
 

@@ -799,3 +799,35 @@ async fn nothing_is_healed_inside_a_deny_window() {
     assert_eq!(attr(&w, "aws_instance.web[0]", "id"), id);
     assert!(live(&aws).await.is_empty(), "nothing launched");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healing_one_object_leaves_the_drift_it_does_not_heal_alone() {
+    let aws = Aws::start();
+    let w = setup(&aws, 2, r#"mode = "heal""#);
+    let zone = attr(&w, "aws_route53_zone.internal", "zone_id");
+    let first = attr(&w, "aws_instance.web[0]", "id");
+    let ip = attr(&w, "aws_instance.web[1]", "private_ip");
+    ec2(&aws).await.stop_instances().instance_ids(&first).send().await.expect("StopInstances at moto");
+    upsert(&aws, &zone, "web-1.fleet.internal", "A", "10.9.9.9").await;
+
+    let (r, events) = watch_once(&aws, &w, &[]);
+    r.assert_code(2);
+    assert_eq!(
+        kinds(&events),
+        ["drift_detected", "drift_detected", "heal_started", "heal_succeeded", "drift_resolved"],
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(events[0]["class"], "instance_stopped");
+    assert_eq!(events[2]["address"], "aws_route53_record.web[1]");
+    assert_eq!(a_record(&records(&aws, &zone).await, "web-1.fleet.internal"), [ip], "the record is put back");
+    let state = ec2(&aws).await.describe_instances().instance_ids(&first).send().await.unwrap();
+    let name = state.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string());
+    assert_eq!(name.as_deref(), Some("stopped"), "the stopped host is not started by the record's heal");
+    // The heal recorded the host as stopped; its drift stays open all the same.
+    let (r, events) = watch_once(&aws, &w, &[]);
+    r.assert_code(2);
+    assert!(events.is_empty(), "{}", r.stdout);
+    assert!(w.run(&["watch", "status"]).stdout.contains("drift: aws_instance.web[0]: instance_stopped"));
+}
