@@ -545,12 +545,7 @@ impl Watcher<'_> {
             }
         };
         ledger.alerts.remove("lock");
-        // What drifted and is not healed now stays as it is: a targeted plan
-        // still reaches it when a healed object depends on it (a record on
-        // its host's resource), and must not start a stopped host.
-        let chosen_addrs: BTreeSet<&InstanceAddr> = chosen.iter().map(|f| &f.addr).collect();
-        let left: BTreeSet<InstanceAddr> = findings.iter().map(|f| &f.addr).filter(|a| !chosen_addrs.contains(a)).cloned().collect();
-        let result = self.heal_locked(out, ledger, report, &chosen, &opts, &heal_id, &left).await;
+        let result = self.heal_locked(out, ledger, report, &chosen, &opts, &heal_id).await;
         if let Err(e) = self.backend.unlock(&lock).await {
             out.emit(WatchEvent::new(EventKind::WatchError, Severity::Critical, format!("cannot release the state lock: {e}")));
         }
@@ -602,13 +597,17 @@ impl Watcher<'_> {
         if pending.is_empty() {
             return;
         }
-        let planned = match engine::plan(self.config, self.vars, self.backend, opts, self.progress).await {
+        let mut planned = match engine::plan(self.config, self.vars, self.backend, opts, self.progress).await {
             Ok(p) => p,
             Err(d) => {
                 out.emit(WatchEvent::new(EventKind::WatchError, Severity::Critical, format!("planning the heal failed: {}", d.to_string().trim())));
                 return;
             }
         };
+        // The plan a human approves holds the heal and nothing else.
+        let wanted: BTreeSet<&InstanceAddr> = chosen.iter().map(|f| &f.addr).collect();
+        let keep = needed(&planned.plan, &wanted);
+        planned.plan.changes.retain(|c| c.action == crate::plan::Action::NoOp || keep.contains(&c.addr));
         let path = self.plan_dir.join(format!("heal-{heal_id}.plan"));
         if let Err(e) = write_private(&path, &planned.plan.to_file()) {
             out.emit(WatchEvent::new(EventKind::WatchError, Severity::Critical, format!("cannot save the heal's plan `{}`: {e}", path.display())));
@@ -635,16 +634,15 @@ impl Watcher<'_> {
         chosen: &[&Finding],
         opts: &PlanOptions,
         heal_id: &str,
-        left: &BTreeSet<InstanceAddr>,
     ) -> Result<(), String> {
         let now = out.now;
         // Again under the lock: another watcher (or a human) may have fixed it.
         let mut planned = engine::plan(self.config, self.vars, self.backend, opts, self.progress)
             .await
             .map_err(|d| format!("planning the heal failed: {}", d.to_string().trim()))?;
-        let dropped = untouched(&planned.plan, left);
-        planned.plan.changes.retain(|c| c.action == crate::plan::Action::NoOp || !dropped.contains(&c.addr));
         let wanted: BTreeSet<&InstanceAddr> = chosen.iter().map(|f| &f.addr).collect();
+        let keep = needed(&planned.plan, &wanted);
+        planned.plan.changes.retain(|c| c.action == crate::plan::Action::NoOp || keep.contains(&c.addr));
         if !planned.plan.changes.iter().any(|c| wanted.contains(&c.addr) && c.action != crate::plan::Action::NoOp) {
             return Ok(());
         }
@@ -734,31 +732,33 @@ impl Watcher<'_> {
     }
 }
 
-/// The objects a heal leaves alone: those whose drift it does not heal
-/// (`left`), and every change depending on one of them, transitively (a
-/// record that would follow a host that is not being replaced).
-fn untouched(plan: &crate::plan::Plan, left: &BTreeSet<InstanceAddr>) -> BTreeSet<InstanceAddr> {
-    let mut dropped = left.clone();
+/// The changes a heal carries out: those of the healed objects (`chosen`)
+/// and of everything depending on them, transitively (a record following
+/// its new host). The rest of a targeted plan stays undone: another
+/// object's drift the watcher only reports (a stopped host the plan would
+/// start), or a configuration edit not applied yet.
+fn needed(plan: &crate::plan::Plan, chosen: &BTreeSet<&InstanceAddr>) -> BTreeSet<InstanceAddr> {
+    let mut needed: BTreeSet<InstanceAddr> = chosen.iter().map(|a| (*a).clone()).collect();
     loop {
         let mut grew = false;
         for c in plan.changes.iter().filter(|c| c.action != crate::plan::Action::NoOp) {
-            if dropped.contains(&c.addr) {
+            if needed.contains(&c.addr) {
                 continue;
             }
             let keyed = plan.instance_dependencies.get(&c.addr);
-            let keyed_hit = keyed.is_some_and(|deps| deps.iter().any(|d| dropped.contains(d)));
+            let keyed_hit = keyed.is_some_and(|deps| deps.iter().any(|d| needed.contains(d)));
             let resource_hit = plan.dependencies.get(&c.addr.resource).is_some_and(|deps| {
-                dropped.iter().any(|d| {
+                needed.iter().any(|d| {
                     deps.contains(&d.resource) && !keyed.is_some_and(|k| k.iter().any(|x| x.resource == d.resource))
                 })
             });
             if keyed_hit || resource_hit {
-                dropped.insert(c.addr.clone());
+                needed.insert(c.addr.clone());
                 grew = true;
             }
         }
         if !grew {
-            return dropped;
+            return needed;
         }
     }
 }

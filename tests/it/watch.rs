@@ -809,6 +809,9 @@ async fn healing_one_object_leaves_the_drift_it_does_not_heal_alone() {
     let ip = attr(&w, "aws_instance.web[1]", "private_ip");
     ec2(&aws).await.stop_instances().instance_ids(&first).send().await.expect("StopInstances at moto");
     upsert(&aws, &zone, "web-1.fleet.internal", "A", "10.9.9.9").await;
+    // An edit of the configuration nobody applied yet is no heal's to apply.
+    w.write("main.hcl", &config(2, r#"mode = "heal""#).replace("t3.micro", "t3.small"));
+    let second = attr(&w, "aws_instance.web[1]", "id");
 
     let (r, events) = watch_once(&aws, &w, &[]);
     r.assert_code(2);
@@ -825,6 +828,9 @@ async fn healing_one_object_leaves_the_drift_it_does_not_heal_alone() {
     let state = ec2(&aws).await.describe_instances().instance_ids(&first).send().await.unwrap();
     let name = state.reservations()[0].instances()[0].state().and_then(|s| s.name()).map(|n| n.as_str().to_string());
     assert_eq!(name.as_deref(), Some("stopped"), "the stopped host is not started by the record's heal");
+    let other = ec2(&aws).await.describe_instances().instance_ids(&second).send().await.unwrap();
+    let type_ = other.reservations()[0].instances()[0].instance_type().map(|t| t.as_str().to_string());
+    assert_eq!(type_.as_deref(), Some("t3.micro"), "the unapplied edit stays unapplied");
     // The heal recorded the host as stopped; its drift stays open all the same.
     let (r, events) = watch_once(&aws, &w, &[]);
     r.assert_code(2);
