@@ -62,7 +62,7 @@ SHAPES = GRAPH_SHAPES + ["indexed", "foreach", "splat_one", "splat_each", "modul
 # Terraform has no inventory block: that shape runs for berth alone.
 BERTH_ONLY_SHAPES = {"inventory"}
 ENGINE_OPS = ["plan", "apply", "noop_plan", "destroy"]
-API_OPS = ["apply", "noop_plan", "destroy"]
+API_OPS = ["apply", "noop_plan", "watch_once", "destroy"]
 LATENCY_SIZES = [10]
 LATENCY_OPS = ["apply", "replace", "destroy"]
 LATENCY_SCALE = 0.05
@@ -81,6 +81,11 @@ EC2_FILTER_VALUES = 200
 # subnet, the zone, the AMI lookup): fixed here, before any run, so the
 # measurement cannot move it.
 NOOP_OTHER_CALLS_MAX = 10
+# One `berth watch` cycle costs the no-op plan's calls plus its health read:
+# DescribeInstanceStatus takes at most 100 explicit instance ids a call, and
+# one DescribeTags lists the hosts tagged `berth:watch=paused`.
+EC2_STATUS_IDS = 100
+WATCH_EXTRA_FIXED = 1
 # Hosts come up in waves: the strict layer boots them `pending` and berth sees
 # them `running` in batched polls, so their records become ready in as many
 # waves as polls found hosts booted (two or three at test speed, whatever N).
@@ -355,6 +360,8 @@ class Berth:
             "plan": [self.binary, "plan"],
             "apply": [self.binary, "apply", "--auto-approve"],
             "noop_plan": [self.binary, "plan", "--detailed-exitcode"],
+            # One observing cycle of `berth watch` on the converged fleet.
+            "watch_once": [self.binary, "watch", "--once"],
             "replace": [self.binary, "apply", "--auto-approve", "--var", f"ami_name={OTHER_AMI}"],
             "destroy": [self.binary, "destroy", "--auto-approve"],
         }[op]
@@ -624,6 +631,7 @@ def api_expectations(n):
         "noop_list_record_pages": math.ceil(record_sets / R53_LIST_PAGE),
         "noop_other_max": NOOP_OTHER_CALLS_MAX,
         "apply_change_batches": math.ceil(2 * n / R53_CHANGE_LIMIT) + APPLY_EXTRA_WAVES_MAX,
+        "watch_extra": math.ceil(n / EC2_STATUS_IDS) + WATCH_EXTRA_FIXED,
     }
 
 
@@ -769,7 +777,7 @@ def api_targets(rows):
         failed = [op for op in API_OPS if "calls" not in r["ops"].get(op, {})]
         if failed:
             why = failure_line(r["ops"].get(failed[0], {}).get("error", "not run"))
-            out.append({"target": f"N={n} apply, no-op plan and destroy succeed", "limit": "exit 0",
+            out.append({"target": f"N={n} apply, no-op plan, watch cycle and destroy succeed", "limit": "exit 0",
                         "measured": f"`{failed[0]}`: {why}", "status": "MISS"})
             continue
         noop = r["ops"]["noop_plan"]["calls"]
@@ -791,6 +799,12 @@ def api_targets(rows):
         others[n] = rest
         out.append({"target": f"N={n} no-op plan, every other call", "limit": f"≤ {NOOP_OTHER_CALLS_MAX}",
                     "measured": str(rest), "status": "pass" if rest <= NOOP_OTHER_CALLS_MAX else "MISS"})
+        watch = r["ops"]["watch_once"]["calls"]
+        extra = sum(watch.values()) - sum(noop.values())
+        out.append({"target": f"N={n} watch --once cycle, calls beyond the no-op plan",
+                    "limit": f"≤ {e['watch_extra']} (ceil(N/{EC2_STATUS_IDS}) status reads + {WATCH_EXTRA_FIXED} tag listing)",
+                    "measured": f"{extra} ({sum(watch.values())} in all)",
+                    "status": "pass" if extra <= e["watch_extra"] else "MISS"})
         cr = r53(apply, "ChangeResourceRecordSets")
         out.append({"target": f"N={n} apply ChangeResourceRecordSets (1 zone)",
                     "limit": f"≤ {e['apply_change_batches']} (ceil(2N/1000) + {APPLY_EXTRA_WAVES_MAX} waves)",

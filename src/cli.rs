@@ -55,6 +55,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Remove a state lock left by a process that is gone.
     ForceUnlock(ForceUnlockArgs),
+    /// Watch the fleet: detect drift and report it (`mode = "observe"`), or
+    /// heal it within guards (`mode = "heal"`); `--once` runs one cycle.
+    Watch(WatchArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -340,6 +343,80 @@ pub struct ImportArgs {
     pub vars: VarArgs,
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WatchArgs {
+    #[command(subcommand)]
+    pub action: Option<WatchAction>,
+    #[command(flatten)]
+    pub run: WatchRunArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchRunArgs {
+    /// Run one cycle and exit: 0 no drift, 2 drift found, 1 error.
+    #[arg(long)]
+    pub once: bool,
+    /// Decide and report, change nothing (no heal, nothing remembered).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// `observe` (report only) or `heal`; overrides `watch { mode }`.
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+    /// Time between cycles (`5m`); overrides `watch { interval }`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// Where the metrics and health endpoints listen; overrides `watch { listen }`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Print each event as a JSON line on stdout (the webhook payload).
+    #[arg(long)]
+    pub json: bool,
+    /// Where `approve = "manual"` saves the plans it asks you to apply.
+    #[arg(long = "plan-dir", value_name = "DIR", default_value = ".berth/watch")]
+    pub plan_dir: PathBuf,
+    /// How many provider operations a heal runs at once.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+    #[command(flatten)]
+    pub vars: VarArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WatchAction {
+    /// Stop healing an object (or everything) for a while; drift is still reported.
+    Pause {
+        /// The resource instance address (`module.search.aws_instance.this`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        address: Option<String>,
+        /// Pause everything.
+        #[arg(long)]
+        all: bool,
+        /// How long (`2h`, `30m`).
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Why, for the people the pause is announced to.
+        #[arg(long)]
+        reason: String,
+    },
+    /// End a pause made by `berth watch pause`.
+    Resume {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        address: Option<String>,
+        /// End every pause.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Let the watcher heal a quarantined object again.
+    Release { address: String },
+    /// Print what the watcher remembers: open drift, pauses, quarantines, heals.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

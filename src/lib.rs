@@ -9,6 +9,8 @@
 //! - [`interrupt`]: SIGINT/SIGTERM → a soft cancellation token, or a hard
 //!   stop that frees the state locks; nothing else listens for signals.
 //! - [`commands`]: one small adapter per subcommand: settings → engine → a view.
+//! - [`watch`]: `berth watch`'s reconcile loop, a library user of the engine
+//!   like the commands: refresh + plan, classify drift, heal within guards.
 //! - [`ci`]: what changes on a CI runner: GitHub annotations and the step summary.
 //! - [`engine`]: the only module that sees configuration, providers and
 //!   state together: evaluation scope, provider setup, refresh, plan, step

@@ -72,6 +72,7 @@ fn main() {
             Command::Workspace(c) => commands::workspace::run(&env, c).await,
             Command::Import(a) => commands::import::run(&env, a).await,
             Command::ForceUnlock(a) => commands::state::force_unlock(&env, &a.id).await,
+            Command::Watch(a) => commands::watch::run(&env, a).await,
             Command::Completions(a) => {
                 clap_complete::generate(a.shell, &mut Cli::command(), "berth", &mut std::io::stdout());
                 Ok(0)

@@ -16,6 +16,7 @@ pub mod show;
 pub mod state;
 pub mod state_transfer;
 pub mod validate;
+pub mod watch;
 pub mod workspace;
 
 use crate::config::{self, Config};

@@ -6,6 +6,10 @@ pub async fn run(env: &Env) -> CmdResult {
     let config = env.load_config()?;
     let backend = env.backend(Some(&config)).err().unwrap_or_default();
     let mut diags = crate::engine::validate(&config, backend).await;
+    // The `watch` block is `berth watch`'s; its values are checked here too.
+    if let Err(d) = crate::watch::WatchSettings::from_block(config.root().watch.as_ref()) {
+        diags.extend(d);
+    }
     if diags.has_errors() {
         return Err(std::mem::take(&mut diags));
     }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 const PROVIDER_HEALTH_CHECKS: &[&str] = &["aws_lb_target_group"];
 
 const BLOCK_KINDS: &[&str] =
-    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory", "import", "notify", "hook"];
+    &["berth", "terraform", "provider", "variable", "locals", "resource", "data", "output", "module", "inventory", "import", "notify", "hook", "watch"];
 const MAX_MODULE_DEPTH: usize = 16;
 
 /// Loads the configuration in `dir` and every module it calls. All problems
@@ -436,8 +436,19 @@ impl Loader {
                     if blk.dynamic.is_some() && matches!(blk.kind.as_str(), "lifecycle" | "health_check") {
                         self.err(format!("a `{}` block cannot be `dynamic`", blk.kind), blk.span.clone());
                     } else if blk.kind == "lifecycle" {
-                        self.only(&blk.body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes", "drain"], &["rolling"]);
+                        self.only(&blk.body, "lifecycle", &["create_before_destroy", "prevent_destroy", "ignore_changes", "drain", "watch"], &["rolling"]);
                         lifecycle.create_before_destroy = self.bool_attr(&blk.body, "create_before_destroy");
+                        if let Some(a) = blk.body.attrs.get("watch") {
+                            match self.string_attr(&blk.body, "watch").as_deref() {
+                                Some("notify") => lifecycle.watch_notify_only = true,
+                                Some("heal") => {}
+                                Some(other) => self.err(
+                                    format!("`watch` must be \"notify\" (report drift, never heal) or \"heal\", not `{other}`"),
+                                    a.expr.span(),
+                                ),
+                                None => {}
+                            }
+                        }
                         lifecycle.prevent_destroy = self.bool_attr(&blk.body, "prevent_destroy");
                         if let Some(a) = blk.body.attrs.get("ignore_changes") {
                             lifecycle.ignore_changes = self.ignore_changes(a);
@@ -646,6 +657,22 @@ impl Loader {
                     return;
                 }
                 module.inventories.insert(labels[0].clone(), InventoryDecl { name: labels[0].clone(), span, body });
+            }
+            "watch" => {
+                if !b.labels.is_empty() {
+                    self.err("a `watch` block has no labels", span.clone());
+                }
+                if !module.path.is_empty() {
+                    self.diags.push(Diagnostic::warning("a `watch` block in a called module is ignored").at(span));
+                    return;
+                }
+                if let Some(prev) = &module.watch {
+                    let at = prev.span.as_ref().map(|s| s.location()).unwrap_or_default();
+                    self.err(format!("`watch` is configured twice (first at {at})"), span);
+                    return;
+                }
+                let body = self.body(file, &b.body);
+                module.watch = Some(BlockDecl { kind: "watch".into(), labels: Vec::new(), body, span, dynamic: None });
             }
             "import" => {
                 if !b.labels.is_empty() {

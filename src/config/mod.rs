@@ -116,6 +116,9 @@ pub struct Lifecycle {
     pub prevent_destroy: bool,
     /// Attribute names; `["*"]` for `ignore_changes = all`.
     pub ignore_changes: Vec<String>,
+    /// `watch = "notify"`: `berth watch` reports this resource's drift and
+    /// never heals it (a database or accessory host with local data).
+    pub watch_notify_only: bool,
     /// `drain = "30s"`: how long, beyond the longest TTL of the DNS records
     /// that switched away from it, the old object of a create-before-destroy
     /// replacement is kept before it is destroyed (clients cache addresses
@@ -349,6 +352,9 @@ pub struct Module {
     pub imports: Vec<ImportDecl>,
     pub notifiers: Vec<NotifyDecl>,
     pub hooks: Vec<HookDecl>,
+    /// The root module's `watch { ... }` block, unevaluated: `berth watch`
+    /// reads it (see `crate::watch::config`).
+    pub watch: Option<BlockDecl>,
 }
 
 impl Module {

@@ -51,7 +51,6 @@ use crate::graph::Graph;
 use crate::plan::Plan;
 use crate::providers::Registry;
 use crate::state::{Backend, State};
-use std::collections::HashSet;
 use tokio_util::sync::CancellationToken;
 
 /// A plan, with what applying it needs.
@@ -103,7 +102,7 @@ pub async fn plan(
         if diags.has_errors() {
             return Err(diags);
         }
-        refresh::Refreshed { state: fresh, gone: HashSet::new(), adopted }
+        refresh::Refreshed { state: fresh, gone: Default::default(), adopted }
     };
     let settle = refreshed.state != state || backend.found_journal();
     let planner = plan::Planner { config, graph: &graph, providers: &providers, vars, opts: opts.clone() };

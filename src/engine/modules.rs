@@ -103,7 +103,7 @@ fn moved(m: &Module, from: &ModulePath, to: &ModulePath) -> Module {
             (a, d)
         })
         .collect();
-    let Module { path: _, resources: _, dir, variables, locals, outputs, calls, providers, inventories, backend, imports, notifiers, hooks } = m;
+    let Module { path: _, resources: _, dir, variables, locals, outputs, calls, providers, inventories, backend, imports, notifiers, hooks, watch } = m;
     Module {
         path,
         resources,
@@ -118,6 +118,7 @@ fn moved(m: &Module, from: &ModulePath, to: &ModulePath) -> Module {
         imports: imports.clone(),
         notifiers: notifiers.clone(),
         hooks: hooks.clone(),
+        watch: watch.clone(),
     }
 }
 

@@ -393,6 +393,7 @@ impl Planner<'_> {
             // A drain an earlier run recorded goes on where it stopped.
             drain_ms: r.drain.filter(|_| r.deposed.is_some()).map(|d| d.remaining(crate::state::now_ms())).filter(|ms| *ms > 0),
             wave: None,
+            gone: None,
         }
     }
 
@@ -523,6 +524,7 @@ impl Planner<'_> {
                         import: None,
                         drain_ms: None,
                         wave: None,
+                        gone: None,
                     });
                 }
             }
@@ -579,7 +581,7 @@ impl Planner<'_> {
             let cbd = decl.lifecycle.create_before_destroy;
             let (mut action, reason) = match prior {
                 None => {
-                    let reason = if refreshed.gone.contains(&inst) {
+                    let reason = if refreshed.gone.contains_key(&inst) {
                         Some("deleted outside berth: it will be created again".to_string())
                     } else {
                         None
@@ -618,6 +620,7 @@ impl Planner<'_> {
             }
             let import = fresh.get(&inst).and(imports.get(&inst)).map(|r| r.id.clone());
             world.set_instance(addr, key, if action == Action::NoOp { prior_value.clone().unwrap_or_default() } else { after.clone() });
+            let gone = if action == Action::Create { refreshed.gone.get(&inst).cloned() } else { None };
             changes.push(ResourceChange {
                 addr: inst,
                 deposed: None,
@@ -633,6 +636,7 @@ impl Planner<'_> {
                 import,
                 drain_ms: None,
                 wave: None,
+                gone,
             });
         }
         // Instances that no longer exist in the expansion.

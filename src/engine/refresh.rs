@@ -10,13 +10,13 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::providers::{OpContext, Registry};
 use crate::state::{ObjectKey, ResourceState, State};
 use crate::value::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What refresh did to the state: the refreshed state, the objects found
 /// gone (for "deleted outside berth" reasons), and the objects adopted.
 pub struct Refreshed {
     pub state: State,
-    pub gone: HashSet<InstanceAddr>,
+    pub gone: HashMap<InstanceAddr, Value>,
     pub adopted: HashSet<InstanceAddr>,
 }
 
@@ -48,7 +48,7 @@ pub async fn refresh(state: &State, providers: &Registry) -> Result<Refreshed, D
         });
     }
     let mut diags = Diagnostics::new();
-    let mut gone = HashSet::new();
+    let mut gone = HashMap::new();
     for (type_, keys, results) in futures::future::join_all(futs).await {
         if results.len() != keys.len() {
             diags.push(Diagnostic::error(format!("provider returned {} results for {} `{type_}` objects", results.len(), keys.len())));
@@ -63,9 +63,10 @@ pub async fn refresh(state: &State, providers: &Registry) -> Result<Refreshed, D
                     }
                 }
                 Ok(None) => {
-                    state.resources.remove(&key);
-                    if key.1.is_none() {
-                        gone.insert(key.0);
+                    if let Some(r) = state.resources.remove(&key)
+                        && key.1.is_none()
+                    {
+                        gone.insert(key.0, r.value());
                     }
                 }
                 Err(e) => diags.push(Diagnostic::error(format!("refreshing `{}`: {}", key.0, e.message))),

@@ -306,6 +306,7 @@ mod tests {
             import: None,
             drain_ms: None,
             wave: None,
+            gone: None,
         }
     }
 

@@ -122,6 +122,12 @@ pub struct ResourceChange {
     /// change belongs to: a wave starts once the one before it is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<Wave>,
+    /// For a create of an object found deleted outside berth: that object
+    /// as last recorded. The create replaces it, as far as anything that
+    /// followed the old object is concerned (the `on_replace` hooks, a
+    /// watcher's heal).
+    #[serde(with = "marked", default, skip_serializing_if = "Option::is_none")]
+    pub gone: Option<Value>,
 }
 
 /// One wave of a rolling replacement: `index` of `of`, counted from 1.

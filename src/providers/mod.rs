@@ -180,6 +180,33 @@ pub type ApplySink = tokio::sync::mpsc::UnboundedSender<(usize, ApplyOutcome)>;
 /// What a refresh found for one instance: `None` when it no longer exists.
 pub type Refreshed = ProviderResult<Option<Value>>;
 
+/// What the cloud says about a live object's health, beyond its attributes:
+/// the signals `berth watch` acts on ([`Provider::health`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    /// `Some(false)` when the cloud's own checks fail (EC2's instance or
+    /// system status check `impaired`); `None` when it has no verdict yet
+    /// (`initializing`, `insufficient-data`).
+    pub ok: Option<bool>,
+    /// The checks' words, for messages: `system: impaired, instance: ok`.
+    pub detail: String,
+    /// Maintenance the cloud scheduled on the object.
+    pub scheduled: Vec<Scheduled>,
+    /// An operator asked `berth watch` to leave this object alone from the
+    /// cloud's console (EC2: the tag `berth:watch=paused`).
+    pub paused: bool,
+}
+
+/// A maintenance event the cloud scheduled on an object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scheduled {
+    /// `instance-retirement`, `system-reboot`, `instance-stop`, ...
+    pub code: String,
+    pub description: String,
+    /// RFC 3339, when known.
+    pub not_before: Option<String>,
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// The schema of a type, `None` when this provider has no such type.
@@ -235,6 +262,15 @@ pub trait Provider: Send + Sync {
     /// replacement replaces) must not be returned.
     async fn adopt(&self, _ctx: &OpContext, _type_: &str, _config: &Value) -> ProviderResult<Option<Value>> {
         Ok(None)
+    }
+
+    /// Reads the health of a batch of live objects of one type (their
+    /// refreshed values), in as few calls as the cloud allows; `None` when
+    /// the type has no health beyond existing. One answer per item, in
+    /// order (`None` for an object the cloud reports nothing about); an
+    /// error fails the whole read: a watcher never heals on half of one.
+    async fn health(&self, _type_: &str, _items: &[(OpContext, Value)]) -> Option<ProviderResult<Vec<Option<Health>>>> {
+        None
     }
 }
 

@@ -477,4 +477,64 @@ impl Backend for LocalBackend {
     async fn workspaces(&self) -> Result<Vec<String>, StateError> {
         self.workspaces_sync()
     }
+
+    async fn read_beside(&self, name: &str) -> Result<Option<(String, String)>, StateError> {
+        self.check_workspace()?;
+        let path = self.file(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let version = beside_version(&text);
+                Ok(Some((text, version)))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Read { path: path.display().to_string(), source }),
+        }
+    }
+
+    async fn write_beside(&self, name: &str, text: &str, version: Option<&str>) -> Result<bool, StateError> {
+        self.check_workspace()?;
+        self.ensure_dir()?;
+        let path = self.file(name);
+        let lock_path = self.file(&format!("{name}.lock"));
+        // A short exclusive section around compare-and-write; writers hold
+        // it for one small write, so a short wait always ends.
+        let held = loop {
+            if let Some(h) = HeldFile::try_acquire(&lock_path)? {
+                break h;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let result = (|| {
+            let current = match std::fs::read_to_string(&path) {
+                Ok(t) => Some(beside_version(&t)),
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(source) => return Err(StateError::Read { path: path.display().to_string(), source }),
+            };
+            if current.as_deref() != version {
+                return Ok(false);
+            }
+            let wr = |source| StateError::Write { path: path.display().to_string(), source };
+            let tmp = self.dir.join(format!(".{}.{name}.tmp-{}", self.workspace, uuid::Uuid::new_v4()));
+            let written = (|| {
+                let mut f = create_private(&tmp)?;
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)
+            })();
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written.map_err(wr)?;
+            self.sync_dir()?;
+            Ok(true)
+        })();
+        held.release(&lock_path)?;
+        result
+    }
+}
+
+/// The version of a document kept beside the state: a digest of its text.
+fn beside_version(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }

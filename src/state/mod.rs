@@ -353,6 +353,23 @@ pub trait Backend: Send + Sync {
     /// Names of the workspaces that have state.
     async fn workspaces(&self) -> Result<Vec<String>, StateError>;
 
+    /// Reads a small document kept beside this workspace's state (`name`
+    /// is `watch` for the watcher's ledger, see `crate::watch::ledger`),
+    /// with its version for [`write_beside`](Backend::write_beside); `None`
+    /// when there is none. It takes no state lock: the version check keeps
+    /// concurrent writers from losing each other's changes.
+    async fn read_beside(&self, name: &str) -> Result<Option<(String, String)>, StateError> {
+        Err(StateError::Other(format!("the state backend `{}` cannot keep a `{name}` document", self.describe())))
+    }
+
+    /// Writes the document `name` if it is still at `version` (`None`: if
+    /// there is none yet). `Ok(false)` when another writer got there first:
+    /// read it again and redo the change.
+    async fn write_beside(&self, name: &str, text: &str, version: Option<&str>) -> Result<bool, StateError> {
+        let _ = (text, version);
+        Err(StateError::Other(format!("the state backend `{}` cannot keep a `{name}` document", self.describe())))
+    }
+
     /// What frees this backend's locks when the run is stopped at once (by
     /// a signal): the command holding them is abandoned, not unwound, so
     /// the release runs on requests of its own. `None` when a lock dies

@@ -29,6 +29,18 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 static COUNTS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+static THROTTLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Attempts the services answered "slow down" so far, process-wide (the
+/// SDK retries them): `berth watch` reports them per cycle.
+pub fn throttled() -> u64 {
+    THROTTLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether an AWS error code says the request was throttled.
+pub fn is_throttling(code: &str) -> bool {
+    matches!(code, "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "RequestThrottled" | "TooManyRequestsException" | "SlowDown")
+}
 
 /// Records one call of `service`'s `operation` (`ec2`, `DescribeInstances`).
 pub fn record(service: &str, operation: &str) {
@@ -100,6 +112,9 @@ impl Intercept for CountCalls {
             let cause = match ctx.response() {
                 Some(r) => {
                     let code = r.body().bytes().and_then(error_code);
+                    if code.as_deref().is_some_and(is_throttling) {
+                        THROTTLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     match code {
                         Some(code) => format!("{code} (HTTP {})", r.status().as_u16()),
                         None => format!("HTTP {}", r.status().as_u16()),
@@ -159,7 +174,7 @@ fn error_code(body: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::error_code;
+    use super::{error_code, is_throttling};
 
     #[test]
     fn error_codes_of_the_protocols() {
@@ -168,6 +183,8 @@ mod tests {
         let r53 = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code></Error></ErrorResponse>";
         assert_eq!(error_code(r53).as_deref(), Some("Throttling"));
         assert_eq!(error_code(br#"{"__type":"com.amazon#ThrottlingException"}"#).as_deref(), Some("ThrottlingException"));
+        assert!(is_throttling("RequestLimitExceeded") && is_throttling("Throttling"));
+        assert!(!is_throttling("InvalidInstanceID.NotFound"));
         assert_eq!(error_code(b""), None);
         assert_eq!(error_code(b"<html>503</html>"), None);
     }

@@ -35,8 +35,9 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("inventory", &["engine", "config", "graph"]),
 ];
 
-/// Who may import the engine.
-const ENGINE_USERS: &[&str] = &["commands", "main", "lib", "engine"];
+/// Who may import the engine: the commands, and `watch`, whose loop calls
+/// it as a library (plan, then apply under the lock) between commands and engine.
+const ENGINE_USERS: &[&str] = &["commands", "main", "lib", "engine", "watch"];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {

@@ -152,3 +152,30 @@ async fn records_and_inventories_follow_a_replaced_host() {
 
     berth(&w, &moto, &["destroy", "--auto-approve", "--var", &up]).assert_ok();
 }
+
+/// The watch file shipped beside the example (`watch.hcl.example`, not read
+/// until renamed) is valid configuration once renamed: the `watch` block,
+/// both notifiers and the hook.
+#[test]
+fn the_example_watch_file_validates_once_renamed() {
+    let w = Work::new();
+    setup(&w);
+    let root = support::venv::repo_root();
+    let text = std::fs::read_to_string(root.join("examples/kamal-microservices/watch.hcl.example")).unwrap();
+    w.write("examples/kamal-microservices/watch.hcl", &text);
+    let r = w
+        .cmd(&["validate"])
+        .current_dir(w.path().join("examples/kamal-microservices"))
+        .output()
+        .expect("berth runs");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // And a mistake in it is caught: the watch block is really read.
+    w.write("examples/kamal-microservices/watch.hcl", &text.replace("max_unhealthy    = 1", "max_unhealthy    = \"many\""));
+    let r = w
+        .cmd(&["validate"])
+        .current_dir(w.path().join("examples/kamal-microservices"))
+        .output()
+        .expect("berth runs");
+    assert_eq!(r.status.code(), Some(1), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("watch.hcl:"), "{}", String::from_utf8_lossy(&r.stderr));
+}

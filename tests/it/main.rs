@@ -52,5 +52,6 @@ mod state_local;
 mod state_s3;
 mod strict_layer;
 mod terraform_migration;
+mod watch;
 mod watch_sinks;
 mod workspaces;

@@ -785,3 +785,27 @@ terraform {
     r.assert_code(1);
     assert!(r.stderr.contains("needs `bucket`"), "{}", r.stderr);
 }
+
+/// The watcher's ledger lives beside the state in S3 (`KEY.watch`), and its
+/// writes are conditional: a writer holding an old version loses, and
+/// `ledger::update` redoes its change on the fresh one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watch_ledger_lives_beside_the_state_and_refuses_stale_writes() {
+    use berth::watch::ledger;
+    let lib = Lib::start().await;
+    let (a, b) = (lib.backend(), lib.backend());
+    let (fresh, none) = ledger::load(&a).await.unwrap();
+    assert!(none.is_none());
+    ledger::update(&a, |l| l.errors = 1).await.unwrap();
+    let (_, v1) = ledger::load(&b).await.unwrap();
+    assert!(!ledger::save(&b, &fresh, None).await.unwrap(), "a create over an existing ledger is refused");
+    ledger::update(&a, |l| l.errors += 1).await.unwrap();
+    assert!(!ledger::save(&b, &fresh, v1.as_deref()).await.unwrap(), "a stale version is refused");
+    ledger::update(&b, |l| l.errors += 1).await.unwrap();
+    assert_eq!(ledger::load(&a).await.unwrap().0.errors, 3);
+    let keys = lib.client.list_objects_v2().bucket(BUCKET).prefix(KEY).send().await.unwrap();
+    let keys: Vec<&str> = keys.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(keys.contains(&format!("{KEY}.watch").as_str()), "{keys:?}");
+    assert_eq!(a.workspaces().await.unwrap(), ["default"], "the ledger is no workspace");
+    drop(lib.moto);
+}

@@ -334,6 +334,11 @@ impl FaultProxy {
         &self.shared.strict.rules
     }
 
+    /// The strict layer, for its test controls ([`Strict::simulate_status`]).
+    pub fn strict(&self) -> &Strict {
+        &self.shared.strict
+    }
+
     /// Injects other faults from now on.
     pub fn set_faults(&self, faults: Faults) {
         *self.shared.first.lock().unwrap() = faults.first.clone();

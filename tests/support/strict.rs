@@ -34,6 +34,11 @@
 //! DescribeInstances shows the new profile (moto keeps showing the old one),
 //! and a subnet's IPv6 association state is a plain string.
 //!
+//! Test controls, not rules: [`Strict::simulate_status`] makes
+//! DescribeInstanceStatus report chosen instances as AWS reports a host
+//! whose status checks fail or that AWS scheduled for retirement, which
+//! moto never does (its checks always pass and it schedules nothing).
+//!
 //! Latency mode ([`Rules::latency`], `BERTH_STRICT_LATENCY_SCALE`) replaces
 //! the test-speed delays with AWS's usual ones, scaled down: 30-60 s for an
 //! instance to boot and for a Route53 change to be INSYNC.
@@ -468,9 +473,22 @@ struct State {
     draining: HashMap<(String, String), Instant>,
 }
 
+/// What [`Strict::simulate_status`] makes DescribeInstanceStatus report
+/// for one instance, in AWS's words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimulatedStatus {
+    /// The system and instance status checks answer `impaired`.
+    pub impaired: bool,
+    /// A scheduled event: its code (`instance-retirement`,
+    /// `system-reboot`) and description.
+    pub event: Option<(String, String)>,
+}
+
 /// The layer: its rules, its state, and the way to moto.
 pub struct Strict {
     pub rules: Rules,
+    /// Test controls: simulated status checks and events, by instance id.
+    simulated: Mutex<HashMap<String, SimulatedStatus>>,
     upstream: String,
     client: Client<hyper::client::HttpConnector>,
     state: Mutex<State>,
@@ -493,8 +511,59 @@ impl Strict {
             stats: Mutex::default(),
             rng: Mutex::new(Prng(rules.seed)),
             ids: AtomicU64::new(0),
+            simulated: Mutex::default(),
             rules,
         }
+    }
+
+    /// From now on, DescribeInstanceStatus reports `instance_id` as
+    /// `status` says (a default `SimulatedStatus` restores moto's answer):
+    /// what AWS reports for a host whose hardware failed or that it will
+    /// retire. A test control, not a rule.
+    pub fn simulate_status(&self, instance_id: &str, status: SimulatedStatus) {
+        let mut sim = self.simulated.lock().unwrap();
+        if status == SimulatedStatus::default() {
+            sim.remove(instance_id);
+        } else {
+            sim.insert(instance_id.to_string(), status);
+        }
+    }
+
+    /// DescribeInstanceStatus with the simulated statuses laid over moto's.
+    fn simulated_status(&self, call: &Call, reply: &mut Reply) {
+        if call.action != "DescribeInstanceStatus" {
+            return;
+        }
+        let sim = self.simulated.lock().unwrap().clone();
+        if sim.is_empty() {
+            return;
+        }
+        let Ok(mut doc) = xml::parse(&reply.text()) else { return };
+        let Some(set) = doc.child_mut("instanceStatusSet") else { return };
+        for item in set.elements_mut() {
+            let Some(s) = item.child_text("instanceId").and_then(|id| sim.get(&id).cloned()) else { continue };
+            if s.impaired {
+                for check in ["systemStatus", "instanceStatus"] {
+                    if item.child(check).is_none() {
+                        item.push(xml::Element::new(check));
+                    }
+                    if let Some(c) = item.child_mut(check) {
+                        c.set_child_text("status", "impaired");
+                    }
+                }
+            }
+            if let Some((code, description)) = &s.event {
+                item.remove_children("eventsSet");
+                let mut events = xml::Element::new("eventsSet");
+                let mut e = xml::Element::new("item");
+                e.push(xml::Element::with_text("code", code));
+                e.push(xml::Element::with_text("description", description));
+                e.push(xml::Element::with_text("notBefore", "2030-01-01T00:00:00.000Z"));
+                events.push(e);
+                item.push(events);
+            }
+        }
+        reply.body = Bytes::from(doc.to_document());
     }
 
     pub fn stats(&self) -> StrictStats {
@@ -971,6 +1040,7 @@ impl Strict {
         if reply.ok() {
             self.after_ec2(call, &mut reply);
             self.correct_moto(call, &mut reply);
+            self.simulated_status(call, &mut reply);
         }
         reply
     }

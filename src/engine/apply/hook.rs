@@ -119,14 +119,22 @@ pub fn kamal_destination(path: &Path) -> Option<String> {
 pub fn replaced_hosts(plan: &Plan, state: &State, report: &ApplyReport, inventories: &[Inventory]) -> Vec<HookEnv> {
     let mut out = Vec::new();
     for c in &plan.changes {
-        if !matches!(c.action, Action::CreateThenDelete | Action::DeleteThenCreate) || c.deposed.is_some() {
+        // A replacement, or the create of a host found deleted outside
+        // berth (a watcher's heal of a terminated host): both leave a new
+        // host where an old one was.
+        let old = match c.action {
+            Action::CreateThenDelete | Action::DeleteThenCreate => c.before.as_ref(),
+            Action::Create => c.gone.as_ref(),
+            _ => None,
+        };
+        if old.is_none() || c.deposed.is_some() {
             continue;
         }
         let broke = |s: &crate::engine::progress::StepRef| s.addr == c.addr && !s.destroy;
         if report.failures.iter().any(|f| matches!(&f.subject, Subject::Step(s) if broke(s))) || report.skipped.iter().any(broke) {
             continue;
         }
-        let (Some(old), Some(new)) = (c.before.as_ref(), state.get(&c.addr).filter(|r| !r.tainted)) else { continue };
+        let (Some(old), Some(new)) = (old, state.get(&c.addr).filter(|r| !r.tainted)) else { continue };
         let new = &new.attributes;
         if !is_host(new) {
             continue;

@@ -381,6 +381,14 @@ impl Provider for AwsProvider {
         let found = m.adopt(ctx, type_, config).await?;
         Ok(if self.tagged.contains_key(type_) { found.map(|v| self.tags.state(v, None)) } else { found })
     }
+
+    async fn health(
+        &self,
+        type_: &str,
+        items: &[(OpContext, Value)],
+    ) -> Option<ProviderResult<Vec<Option<crate::providers::Health>>>> {
+        self.member(type_)?.health(type_, items).await
+    }
 }
 
 #[cfg(test)]

@@ -497,6 +497,29 @@ impl Backend for S3Backend {
     fn releaser(&self) -> Option<std::sync::Arc<dyn super::Releaser>> {
         Some(std::sync::Arc::new(StopLocks))
     }
+
+    async fn read_beside(&self, name: &str) -> Result<Option<(String, String)>, StateError> {
+        self.check_workspace()?;
+        let key = format!("{}.{name}", self.key);
+        let Some((bytes, etag)) = self.get(&key).await? else { return Ok(None) };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| StateError::Corrupt { path: self.uri(&key), reason: "the object is not UTF-8".into() })?;
+        Ok(Some((text, etag.unwrap_or_default())))
+    }
+
+    async fn write_beside(&self, name: &str, text: &str, version: Option<&str>) -> Result<bool, StateError> {
+        self.check_workspace()?;
+        let key = format!("{}.{name}", self.key);
+        let cond = match version {
+            Some(etag) => Cond::IfMatch(etag),
+            None => Cond::IfNoneMatch,
+        };
+        match self.put(&key, text.as_bytes(), cond).await {
+            Ok(_) => Ok(true),
+            Err(PutError::Precondition) => Ok(false),
+            Err(PutError::Failed(e)) => Err(e),
+        }
+    }
 }
 
 /// Frees this process's S3 locks on a hard stop (see [`held_locks`]).

@@ -16,6 +16,7 @@ pub mod default_security_group;
 pub mod eip;
 pub mod eip_association;
 pub mod error;
+pub mod health;
 pub mod instance;
 pub mod internet_gateway;
 pub mod key_pair;
@@ -244,6 +245,14 @@ impl Provider for Ec2 {
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
+    }
+
+    async fn health(
+        &self,
+        type_: &str,
+        items: &[(OpContext, Value)],
+    ) -> Option<ProviderResult<Vec<Option<crate::providers::Health>>>> {
+        if type_ == "aws_instance" { Some(health::instances(self, items).await) } else { None }
     }
 }
 

@@ -1,0 +1,6 @@
+resource "berth_data" "a" {
+  input = "x"
+  lifecycle {
+    watch = "fix"
+  }
+}
