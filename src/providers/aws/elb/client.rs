@@ -18,7 +18,7 @@
 
 use crate::providers::aws::ec2::client::{ADDRESS_TAG, GENERATION_TAG, LINEAGE_TAG, TOKEN_TAG, client_token};
 use crate::providers::aws::ec2::error::sdk_error;
-use crate::providers::{ApplyOp, ApplyOutcome, OpContext, ProviderError, ProviderResult, Refreshed, Schema};
+use crate::providers::{ApplyOp, ApplyOutcome, OpContext, ProviderError, ProviderErrorKind, ProviderResult, Refreshed, Schema};
 use crate::value::{Map, Value};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, Tag, TargetGroup};
@@ -364,4 +364,32 @@ mod tests {
         assert!(int_in(Some(&Value::Number(2.5)), "x", 2..=10).is_err());
         assert_eq!(int_in(None, "x", 2..=10).unwrap(), None);
     }
+}
+
+/// A create by name found the name taken with other settings (AWS's
+/// `Duplicate…Name`): `what` is `load balancer` or `target group`.
+pub fn name_taken(what: &str, name: &str) -> ProviderError {
+    ProviderError::attr("name", format!("a {what} named `{name}` already exists with other settings; choose another `name`"))
+        .with_kind(ProviderErrorKind::Conflict)
+}
+
+/// After a create by name: AWS answers a create with the same name and
+/// settings with the existing object, so the object at `arn` must carry
+/// this address's ownership tags, or it is somebody else's.
+pub async fn claim_created(elb: &Elb, ctx: &OpContext, what: &str, name: &str, arn: &str) -> ProviderResult<()> {
+    let tags = match describe_tags(elb, &[arn.to_string()]).await {
+        Ok(mut t) => t.remove(arn).unwrap_or_default(),
+        Err(e) => return Err(e.with_kind(ProviderErrorKind::Indeterminate)),
+    };
+    if owned_by_address(&tags, ctx) {
+        return Ok(());
+    }
+    Err(ProviderError::attr(
+        "name",
+        format!(
+            "a {what} named `{name}` already exists and does not belong to `{}` of this state (`{arn}`); choose another `name`",
+            ctx.addr
+        ),
+    )
+    .with_kind(ProviderErrorKind::Conflict))
 }

@@ -17,13 +17,13 @@
 //! SetSecurityGroups); the rest replaces.
 
 use super::client::{
-    self, Elb, Kind, Resource, all_load_balancers, check_name, create_tags, describe_tags, find_attempt,
-    generated_name, owned_by_address, string_set, strings_value, sync_tags, tags_value,
+    self, Elb, Kind, Resource, all_load_balancers, check_name, claim_created, create_tags, describe_tags, find_attempt,
+    generated_name, name_taken, string_set, strings_value, sync_tags, tags_value,
 };
 use crate::providers::aws::ec2::client::{changed, id_of, opt_str, tags_arg, tags_changed};
 use crate::providers::aws::ec2::error::{code_of, sdk_error};
 use crate::providers::{
-    ApplyOp, ApplyOutcome, Attribute, ChangeKind, OpContext, ProviderError, ProviderErrorKind, ProviderResult,
+    ApplyOp, ApplyOutcome, Attribute, ChangeKind, OpContext, ProviderError, ProviderResult,
     Refreshed, Schema,
 };
 use crate::value::{Map, Value, obj};
@@ -285,31 +285,10 @@ async fn create(elb: &Elb, ctx: &OpContext, planned: &Value) -> ApplyOutcome {
         .await;
     let arn = match sent {
         Ok(out) => out.load_balancers().first().and_then(|lb| lb.load_balancer_arn()).unwrap_or_default().to_string(),
-        Err(e) if code_of(&e) == Some("DuplicateLoadBalancerName") => {
-            let e = ProviderError::attr(
-                "name",
-                format!("a load balancer named `{name}` already exists with other settings; choose another `name`"),
-            )
-            .with_kind(ProviderErrorKind::Conflict);
-            return ApplyOutcome::failed(None, e);
-        }
+        Err(e) if code_of(&e) == Some("DuplicateLoadBalancerName") => return ApplyOutcome::failed(None, name_taken("load balancer", &name)),
         Err(e) => return ApplyOutcome::failed(None, sdk_error(&format!("CreateLoadBalancer for `{}`", ctx.addr), &e)),
     };
-    // The same name and settings return the existing load balancer: make
-    // sure it is this address's and not somebody else's.
-    let tags = match describe_tags(elb, std::slice::from_ref(&arn)).await {
-        Ok(mut t) => t.remove(&arn).unwrap_or_default(),
-        Err(e) => return ApplyOutcome::failed(None, e.with_kind(ProviderErrorKind::Indeterminate)),
-    };
-    if !owned_by_address(&tags, ctx) {
-        let e = ProviderError::attr(
-            "name",
-            format!(
-                "a load balancer named `{name}` already exists and does not belong to `{}` of this state (`{arn}`); choose another `name`",
-                ctx.addr
-            ),
-        )
-        .with_kind(ProviderErrorKind::Conflict);
+    if let Err(e) = claim_created(elb, ctx, "load balancer", &name, &arn).await {
         return ApplyOutcome::failed(None, e);
     }
     let partial = || {

@@ -17,8 +17,8 @@
 //! tracks, one DescribeTargetGroupAttributes each.
 
 use super::client::{
-    self, Elb, Kind, Resource, all_target_groups, check_name, create_tags, describe_tags, find_attempt, generated_name,
-    int_in, owned_by_address, sync_tags, tags_value,
+    self, Elb, Kind, Resource, all_target_groups, check_name, claim_created, create_tags, describe_tags, find_attempt, generated_name,
+    int_in, name_taken, sync_tags, tags_value,
 };
 use crate::providers::aws::ec2::client::{changed, id_of, opt_str, tags_arg, tags_changed};
 use crate::providers::aws::ec2::error::{about, code_of, sdk_error};
@@ -435,29 +435,10 @@ async fn create(elb: &Elb, ctx: &OpContext, planned: &Value) -> ApplyOutcome {
         .await;
     let arn = match sent {
         Ok(out) => out.target_groups().first().and_then(|tg| tg.target_group_arn()).unwrap_or_default().to_string(),
-        Err(e) if code_of(&e) == Some("DuplicateTargetGroupName") => {
-            let e = ProviderError::attr(
-                "name",
-                format!("a target group named `{name}` already exists with other settings; choose another `name`"),
-            )
-            .with_kind(ProviderErrorKind::Conflict);
-            return ApplyOutcome::failed(None, e);
-        }
+        Err(e) if code_of(&e) == Some("DuplicateTargetGroupName") => return ApplyOutcome::failed(None, name_taken("target group", &name)),
         Err(e) => return ApplyOutcome::failed(None, sdk_error(&format!("CreateTargetGroup for `{}`", ctx.addr), &e)),
     };
-    let tags = match describe_tags(elb, std::slice::from_ref(&arn)).await {
-        Ok(mut t) => t.remove(&arn).unwrap_or_default(),
-        Err(e) => return ApplyOutcome::failed(None, e.with_kind(ProviderErrorKind::Indeterminate)),
-    };
-    if !owned_by_address(&tags, ctx) {
-        let e = ProviderError::attr(
-            "name",
-            format!(
-                "a target group named `{name}` already exists and does not belong to `{}` of this state (`{arn}`); choose another `name`",
-                ctx.addr
-            ),
-        )
-        .with_kind(ProviderErrorKind::Conflict);
+    if let Err(e) = claim_created(elb, ctx, "target group", &name, &arn).await {
         return ApplyOutcome::failed(None, e);
     }
     let partial = || {
