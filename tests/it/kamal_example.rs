@@ -61,27 +61,12 @@ fn attr(w: &Work, addr: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
-fn http_server(status: u16) -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn records_and_inventories_follow_a_replaced_host() {
     let moto = Aws::start();
     let w = Work::new();
     setup(&w);
-    let up = format!("health_check_url=http://127.0.0.1:{}/up", http_server(200));
+    let up = format!("health_check_url=http://127.0.0.1:{}/up", support::http::status_server(200));
     let r = berth(&w, &moto, &["apply", "--auto-approve", "--var", &up]);
     r.assert_ok();
     let zone = attr(&w, "module.network.aws_route53_zone.private", "zone_id");
@@ -142,7 +127,7 @@ async fn records_and_inventories_follow_a_replaced_host() {
     assert_eq!(record(&client, &zone, "micro-search.internal").await, std::slice::from_ref(&new_ip));
 
     // A health gate that never passes: the old host and the record stay.
-    let down = format!("health_check_url=http://127.0.0.1:{}/up", http_server(500));
+    let down = format!("health_check_url=http://127.0.0.1:{}/up", support::http::status_server(500));
     let r = berth(&w, &moto, &["apply", "--auto-approve", "--replace", "module.search.aws_instance.this", "--var", &down]);
     r.assert_code(1);
     assert!(r.stderr.contains("health check failed"), "{}", r.stderr);

@@ -391,29 +391,13 @@ async fn two_dead_hosts_at_once_heal_nothing_and_alert_once() {
     assert_eq!(attr(&w, "aws_instance.web[0]", "id"), ids[0]);
 }
 
-/// A local endpoint that answers every request with `status`.
-fn http_server(status: u16) -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn three_failed_heals_quarantine_until_released() {
     let aws = Aws::start();
     let w = setup(&aws, 1, "mode = \"heal\"\nmax_replacements = \"10/60m\"");
     terminate(&aws, &attr(&w, "aws_instance.web[0]", "id")).await;
     // Every new host fails its health gate.
-    let down = format!("up_url=http://127.0.0.1:{}/up", http_server(500));
+    let down = format!("up_url=http://127.0.0.1:{}/up", support::http::status_server(500));
     let mut failed = 0;
     let mut quarantined = Vec::new();
     for _ in 0..3 {
@@ -432,7 +416,7 @@ async fn three_failed_heals_quarantine_until_released() {
     assert!(events.is_empty(), "said once: {events:?}");
 
     w.run(&["watch", "release", "aws_instance.web[0]"]).assert_ok();
-    let up = format!("up_url=http://127.0.0.1:{}/up", http_server(200));
+    let up = format!("up_url=http://127.0.0.1:{}/up", support::http::status_server(200));
     let (r, events) = watch_once(&aws, &w, &["--var", &up]);
     assert_eq!(of(&events, "heal_succeeded").len(), 1, "{}\n{}", r.stdout, r.stderr);
     let (r, _) = watch_once(&aws, &w, &["--var", &up]);

@@ -6,6 +6,7 @@ pub mod bind;
 pub mod contract;
 pub mod cli;
 pub mod faultproxy;
+pub mod http;
 pub mod moto;
 pub mod recording;
 pub mod stats;
