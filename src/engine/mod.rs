@@ -122,8 +122,7 @@ fn graph_of_expanded<'c>(
     workspace: &str,
 ) -> Result<(Graph, std::collections::BTreeMap<String, crate::value::Value>, std::borrow::Cow<'c, Config>), Diagnostics> {
     let unexpanded_errors = |d: Diagnostics| Graph::build(config).err().unwrap_or(d);
-    let expandable = config.modules.values().any(|m| m.calls.values().any(|c| c.count.is_some() || c.for_each.is_some()));
-    if !expandable {
+    if !modules::keyed(config) {
         let graph = Graph::build(config)?;
         let vars = vars::resolve(config.root(), vars)?;
         return Ok((graph, vars, std::borrow::Cow::Borrowed(config)));

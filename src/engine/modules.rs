@@ -18,9 +18,6 @@ use std::collections::BTreeMap;
 /// `config` with every call that has `count` or `for_each` expanded into
 /// its instances; borrowed unchanged when there is none.
 pub fn expand<'c>(config: &'c Config, vars: &BTreeMap<String, Value>, workspace: &str) -> Result<Cow<'c, Config>, Diagnostics> {
-    let keyed = |c: &Config| {
-        c.modules.values().any(|m| m.calls.values().any(|c| (c.count.is_some() || c.for_each.is_some()) && c.instances.is_none()))
-    };
     if !keyed(config) {
         return Ok(Cow::Borrowed(config));
     }
@@ -84,6 +81,11 @@ pub fn expand<'c>(config: &'c Config, vars: &BTreeMap<String, Value>, workspace:
         }
     }
     Ok(Cow::Owned(out))
+}
+
+/// Whether `config` has a call with `count` or `for_each` not yet expanded.
+pub fn keyed(config: &Config) -> bool {
+    config.modules.values().any(|m| m.calls.values().any(|c| (c.count.is_some() || c.for_each.is_some()) && c.instances.is_none()))
 }
 
 /// A copy of `m` whose path starts with `to` instead of `from`.
